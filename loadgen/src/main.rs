@@ -1,0 +1,30 @@
+//! loadgen: drives herald with realistic workloads and compares it with other ways of doing
+//! the same job, in one process, on one machine.
+
+mod baselines;
+mod fanout;
+mod machine;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "loadgen",
+    about = "Load generator and comparisons for the herald fan-out engine"
+)]
+struct Cli {
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Debug, Subcommand)]
+enum Scenario {
+    /// One account broadcasts to N followers; deliveries per second, verified.
+    Fanout(fanout::FanoutArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().scenario {
+        Scenario::Fanout(args) => fanout::run(&args),
+    }
+}

@@ -1,0 +1,136 @@
+//! Configuration: the platform's limits (defaults from `platform-rules.md`) and the engine's
+//! machinery settings. Every number is a default a deployment may change.
+
+/// The platform's limits on input. Defaults follow the real platform's published limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest text message, in bytes of UTF-8.
+    pub text_max_bytes: usize,
+    /// Largest image, in bytes.
+    pub image_max_bytes: u64,
+    /// Largest voice clip, in bytes.
+    pub voice_max_bytes: u64,
+    /// Longest voice clip, in seconds.
+    pub voice_max_secs: u32,
+    /// Largest video, in bytes.
+    pub video_max_bytes: u64,
+    /// Longest article title, in characters.
+    pub title_max_chars: usize,
+    /// Longest article summary, in characters.
+    pub summary_max_chars: usize,
+    /// Longest article body, in characters.
+    pub body_max_chars: usize,
+    /// Longest media id, in bytes.
+    pub media_id_max_bytes: usize,
+    /// Fewest OpenIDs in a list audience.
+    pub openid_list_min: usize,
+    /// Most OpenIDs in a list audience.
+    pub openid_list_max: usize,
+    /// Most tags one account may have.
+    pub tags_per_account: usize,
+    /// Most tags one follower may carry within one account.
+    pub tags_per_follower: usize,
+    /// Longest tag name, in characters.
+    pub tag_name_max_chars: usize,
+    /// Most OpenIDs in one tag or untag call.
+    pub tag_batch_max: usize,
+    /// Most nodes in a tag expression audience.
+    pub tag_expr_max_nodes: usize,
+    /// Most OpenIDs in one page of a follower list.
+    pub follower_page_max: usize,
+    /// Longest follow source (QR scene) string, in characters.
+    pub source_max_chars: usize,
+    /// Most distinct follow sources per account.
+    pub sources_per_account: usize,
+    /// Longest account name, in characters.
+    pub account_name_max_chars: usize,
+    /// Longest idempotency key, in bytes.
+    pub idempotency_key_max_bytes: usize,
+    /// How long an idempotency key is remembered, in milliseconds.
+    pub idempotency_window_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            text_max_bytes: 2_048,
+            image_max_bytes: 10 * 1024 * 1024,
+            voice_max_bytes: 2 * 1024 * 1024,
+            voice_max_secs: 60,
+            video_max_bytes: 10 * 1024 * 1024,
+            title_max_chars: 64,
+            summary_max_chars: 120,
+            body_max_chars: 20_000,
+            media_id_max_bytes: 128,
+            openid_list_min: 2,
+            openid_list_max: 10_000,
+            tags_per_account: 100,
+            tags_per_follower: 20,
+            tag_name_max_chars: 30,
+            tag_batch_max: 50,
+            tag_expr_max_nodes: 64,
+            follower_page_max: 10_000,
+            source_max_chars: 64,
+            sources_per_account: 1_000,
+            account_name_max_chars: 64,
+            idempotency_key_max_bytes: 64,
+            idempotency_window_ms: 24 * 60 * 60 * 1000,
+        }
+    }
+}
+
+/// Everything an [`Engine`](crate::Engine) is built with.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub limits: Limits,
+    /// Fan-out worker threads. Default: the machine's available parallelism.
+    pub threads: usize,
+    /// Entries kept per user inbox; older entries are evicted (and reported as missed).
+    pub inbox_capacity: usize,
+    /// Sent messages each account keeps in its history, for fetches and recovery.
+    pub history_window: usize,
+    /// Accepted jobs not yet finished, across all accounts; past it a send is refused as busy.
+    pub max_pending_jobs: usize,
+    /// Sparse audiences are cut into chunks of at least this many recipients (a chunk never
+    /// splits a block of 65,536 user ids, so a dense block is a chunk of its own).
+    pub chunk_target: u32,
+    /// Retries of a failed sink batch before its recipients are counted as errors.
+    pub sink_retries: u32,
+    /// Lock shards of the account registry and of the user index.
+    pub shards: usize,
+    /// The secret OpenIDs are derived with. Keep it stable across restarts of a deployment:
+    /// changing it changes every OpenID.
+    pub openid_secret: [u8; 16],
+    /// Capacity of the broadcast channel behind [`Engine::reports`](crate::Engine::reports).
+    pub report_channel_capacity: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            limits: Limits::default(),
+            threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            inbox_capacity: 32,
+            history_window: 256,
+            max_pending_jobs: 4_096,
+            chunk_target: 16_384,
+            sink_retries: 2,
+            shards: 64,
+            openid_secret: random_secret(),
+            report_channel_capacity: 1_024,
+        }
+    }
+}
+
+/// 128 bits from the standard library's per-process random hasher keys: good enough for a
+/// default, but a deployment that restarts must configure its own stable secret.
+fn random_secret() -> [u8; 16] {
+    use std::hash::{BuildHasher, Hasher};
+    let mut out = [0u8; 16];
+    for (i, half) in out.chunks_mut(8).enumerate() {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_usize(i);
+        half.copy_from_slice(&h.finish().to_le_bytes());
+    }
+    out
+}

@@ -1,0 +1,164 @@
+//! Audiences: who a send goes to, fixed as a bitmap of user ids when the send is accepted.
+
+use roaring::RoaringBitmap;
+
+use crate::config::Limits;
+use crate::domain::graph::AccountGraph;
+use crate::domain::openid::{OpenId, OpenIdCodec};
+use crate::error::AudienceError;
+use crate::ids::{AccountId, TagId};
+
+/// Who a send goes to. Every variant is evaluated against the account's followers at the
+/// moment the send is accepted; later follows and unfollows do not change it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Audience {
+    /// Every follower.
+    All,
+    /// The followers carrying one tag.
+    Tag(TagId),
+    /// The followers matching a boolean expression over tags.
+    Expr(TagExpr),
+    /// An explicit list of followers (duplicates count once).
+    OpenIds(Vec<OpenId>),
+}
+
+/// A boolean expression over an account's tags. `Not` is relative to all followers.
+///
+/// ```
+/// use herald::{TagExpr, TagId};
+/// // (sports or news) and not muted
+/// let expr = TagExpr::and([
+///     TagExpr::or([TagExpr::Tag(TagId(0)), TagExpr::Tag(TagId(1))]),
+///     TagExpr::not(TagExpr::Tag(TagId(2))),
+/// ]);
+/// assert_eq!(expr.nodes(), 6);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TagExpr {
+    Tag(TagId),
+    And(Vec<TagExpr>),
+    Or(Vec<TagExpr>),
+    Not(Box<TagExpr>),
+}
+
+impl TagExpr {
+    pub fn and(parts: impl IntoIterator<Item = TagExpr>) -> TagExpr {
+        TagExpr::And(parts.into_iter().collect())
+    }
+
+    pub fn or(parts: impl IntoIterator<Item = TagExpr>) -> TagExpr {
+        TagExpr::Or(parts.into_iter().collect())
+    }
+
+    #[allow(clippy::should_implement_trait)]
+    pub fn not(inner: TagExpr) -> TagExpr {
+        TagExpr::Not(Box::new(inner))
+    }
+
+    /// The number of nodes in the expression.
+    pub fn nodes(&self) -> usize {
+        match self {
+            TagExpr::Tag(_) => 1,
+            TagExpr::And(parts) | TagExpr::Or(parts) => {
+                1 + parts.iter().map(TagExpr::nodes).sum::<usize>()
+            }
+            TagExpr::Not(inner) => 1 + inner.nodes(),
+        }
+    }
+
+    fn check(&self, graph: &AccountGraph) -> Result<(), AudienceError> {
+        match self {
+            TagExpr::Tag(id) => graph
+                .tag(*id)
+                .map(|_| ())
+                .ok_or(AudienceError::UnknownTag(*id)),
+            TagExpr::And(parts) | TagExpr::Or(parts) => {
+                if parts.is_empty() {
+                    return Err(AudienceError::EmptyExpression);
+                }
+                parts.iter().try_for_each(|p| p.check(graph))
+            }
+            TagExpr::Not(inner) => inner.check(graph),
+        }
+    }
+
+    /// Evaluates a checked expression. Tags only ever hold followers, so every result is a
+    /// subset of the followers.
+    fn eval(&self, graph: &AccountGraph) -> RoaringBitmap {
+        match self {
+            TagExpr::Tag(id) => graph
+                .tag(*id)
+                .map(|t| t.members.clone())
+                .unwrap_or_default(),
+            TagExpr::And(parts) => {
+                let mut iter = parts.iter();
+                let mut acc = iter.next().map(|p| p.eval(graph)).unwrap_or_default();
+                for p in iter {
+                    if acc.is_empty() {
+                        break;
+                    }
+                    acc &= p.eval(graph);
+                }
+                acc
+            }
+            TagExpr::Or(parts) => parts.iter().fold(RoaringBitmap::new(), |mut acc, p| {
+                acc |= p.eval(graph);
+                acc
+            }),
+            TagExpr::Not(inner) => &graph.followers - inner.eval(graph),
+        }
+    }
+}
+
+/// Fixes `audience` as a set of user ids, against the graph as it is now.
+pub(crate) fn resolve(
+    audience: &Audience,
+    account: AccountId,
+    graph: &AccountGraph,
+    codec: &OpenIdCodec,
+    limits: &Limits,
+) -> Result<RoaringBitmap, AudienceError> {
+    match audience {
+        Audience::All => Ok(graph.followers.clone()),
+        Audience::Tag(id) => graph
+            .tag(*id)
+            .map(|t| t.members.clone())
+            .ok_or(AudienceError::UnknownTag(*id)),
+        Audience::Expr(expr) => {
+            let nodes = expr.nodes();
+            if nodes > limits.tag_expr_max_nodes {
+                return Err(AudienceError::ExpressionTooLarge {
+                    nodes,
+                    max: limits.tag_expr_max_nodes,
+                });
+            }
+            expr.check(graph)?;
+            Ok(expr.eval(graph))
+        }
+        Audience::OpenIds(ids) => {
+            let size_error = |len| AudienceError::ListSize {
+                len,
+                min: limits.openid_list_min,
+                max: limits.openid_list_max,
+            };
+            if ids.len() > limits.openid_list_max {
+                return Err(size_error(ids.len()));
+            }
+            let mut set = RoaringBitmap::new();
+            for &id in ids {
+                let user = codec
+                    .decode(account, id)
+                    .ok_or(AudienceError::InvalidOpenId(id))?;
+                if !graph.followers.contains(user.0) {
+                    return Err(AudienceError::NotFollowing(id));
+                }
+                set.insert(user.0);
+            }
+            let distinct = set.len() as usize;
+            if distinct < limits.openid_list_min {
+                return Err(size_error(distinct));
+            }
+            Ok(set)
+        }
+    }
+}

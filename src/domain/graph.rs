@@ -1,0 +1,366 @@
+//! The subscription graph: who follows whom, tags, and where follows came from.
+//!
+//! Two indexes hold every follow edge:
+//! - forward, per account, a [`RoaringBitmap`] of follower ids (in [`AccountGraph`]), which
+//!   is what fan-out iterates and what audiences are computed from with set algebra;
+//! - reverse, per user, the sorted list of followed account ids (in [`ReverseIndex`]),
+//!   delta- and varint-encoded into a byte arena per shard: an 8-byte slot per user plus
+//!   about two bytes per followed account, with no allocation per user.
+//!
+//! **Invariant:** an edge is in the forward index iff it is in the reverse index, whenever no
+//! follow or unfollow is in progress: both are changed under the account's shard write lock,
+//! the reverse one under its user shard lock taken second (lock order: account shard, then
+//! user shard; never the other way round).
+
+use parking_lot::RwLock;
+use roaring::RoaringBitmap;
+
+use crate::ids::{AccountId, TagId, UserId};
+
+/// One tag of an account.
+#[derive(Debug, Clone)]
+pub(crate) struct Tag {
+    pub(crate) name: String,
+    pub(crate) members: RoaringBitmap,
+}
+
+/// Follows that came from one source (a QR scene).
+#[derive(Debug, Clone)]
+pub(crate) struct Source {
+    pub(crate) name: String,
+    /// Current followers whose follow came from this source.
+    pub(crate) current: RoaringBitmap,
+    /// Follows from this source ever recorded, including those since undone.
+    pub(crate) total: u64,
+}
+
+/// The followers, tags and follow sources of one account.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct AccountGraph {
+    pub(crate) followers: RoaringBitmap,
+    /// Indexed by `TagId`; `None` marks a deleted tag (ids are never reused, so an old id
+    /// cannot silently name a new tag).
+    pub(crate) tags: Vec<Option<Tag>>,
+    pub(crate) sources: Vec<Source>,
+}
+
+impl AccountGraph {
+    pub(crate) fn tag(&self, id: TagId) -> Option<&Tag> {
+        self.tags.get(id.0 as usize).and_then(Option::as_ref)
+    }
+
+    pub(crate) fn tag_mut(&mut self, id: TagId) -> Option<&mut Tag> {
+        self.tags.get_mut(id.0 as usize).and_then(Option::as_mut)
+    }
+
+    pub(crate) fn live_tags(&self) -> impl Iterator<Item = (TagId, &Tag)> {
+        self.tags
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| t.as_ref().map(|t| (TagId(i as u32), t)))
+    }
+
+    /// Tags `user` carries in this account.
+    pub(crate) fn tags_of(&self, user: UserId) -> impl Iterator<Item = TagId> + '_ {
+        self.live_tags()
+            .filter(move |(_, t)| t.members.contains(user.0))
+            .map(|(id, _)| id)
+    }
+
+    /// Removes `user` from the followers and from every tag and source; the reverse index
+    /// is the caller's to update.
+    pub(crate) fn remove_follower(&mut self, user: UserId) -> bool {
+        if !self.followers.remove(user.0) {
+            return false;
+        }
+        for tag in self.tags.iter_mut().flatten() {
+            tag.members.remove(user.0);
+        }
+        for source in &mut self.sources {
+            source.current.remove(user.0);
+        }
+        true
+    }
+
+    /// Heap bytes held by this account's bitmaps (serialized size, a close lower bound of
+    /// what roaring holds in memory).
+    pub(crate) fn bitmap_bytes(&self) -> usize {
+        self.followers.serialized_size()
+            + self
+                .tags
+                .iter()
+                .flatten()
+                .map(|t| t.members.serialized_size())
+                .sum::<usize>()
+            + self
+                .sources
+                .iter()
+                .map(|s| s.current.serialized_size())
+                .sum::<usize>()
+    }
+}
+
+/// For every user, the accounts it follows, sharded by user id.
+#[derive(Debug)]
+pub(crate) struct ReverseIndex {
+    /// Shard `i` holds users `u` with `u % shards == i`, at position `u / shards`.
+    /// Writers: follow and unfollow (under the account shard lock, taken first).
+    shards: Box<[RwLock<ReverseShard>]>,
+}
+
+/// One shard of the reverse index: an 8-byte slot per user pointing into one byte arena.
+///
+/// A user's list lives in a region of the arena whose capacity is a power of two (at least
+/// [`MIN_CAPACITY`] bytes). A list that outgrows its region moves to the arena's end and the
+/// old region becomes garbage; when garbage passes half the arena, the arena is compacted.
+/// A user following exactly one account keeps it in the slot itself and uses no arena.
+#[derive(Debug, Default)]
+struct ReverseShard {
+    slots: Vec<Slot>,
+    arena: Vec<u8>,
+    garbage: usize,
+}
+
+/// Where a user's list is. `meta == 0`: empty. `meta == INLINE`: `offset` is the only
+/// account id. Otherwise: bits 0..27 hold the list's length in bytes and bits 27..32 the
+/// log2 of its region's capacity, which starts at `offset` in the arena.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Slot {
+    offset: u32,
+    meta: u32,
+}
+
+const INLINE: u32 = u32::MAX;
+const LEN_BITS: u32 = 27;
+const LEN_MASK: u32 = (1 << LEN_BITS) - 1;
+const MIN_CAPACITY: usize = 4;
+
+impl Slot {
+    fn region(self) -> Option<(usize, usize, usize)> {
+        (self.meta != 0 && self.meta != INLINE).then(|| {
+            (
+                self.offset as usize,
+                (self.meta & LEN_MASK) as usize,
+                1usize << (self.meta >> LEN_BITS),
+            )
+        })
+    }
+}
+
+impl ReverseShard {
+    fn list(&self, pos: usize) -> Vec<u32> {
+        match self.slots.get(pos) {
+            None => Vec::new(),
+            Some(slot) if slot.meta == INLINE => vec![slot.offset],
+            Some(slot) => match slot.region() {
+                None => Vec::new(),
+                Some((offset, len, _)) => decode(&self.arena[offset..offset + len]),
+            },
+        }
+    }
+
+    fn store(&mut self, pos: usize, values: &[u32]) {
+        let Some(&slot) = self.slots.get(pos) else {
+            return;
+        };
+        let old_region = slot.region();
+        if let [only] = values {
+            // Inline a single account; any region becomes garbage.
+            if let Some((_, _, cap)) = old_region {
+                self.garbage += cap;
+            }
+            self.slots[pos] = Slot {
+                offset: *only,
+                meta: INLINE,
+            };
+            return;
+        }
+        if values.is_empty() && old_region.is_none() {
+            self.slots[pos] = Slot::default();
+            return;
+        }
+        let bytes = encode(values);
+        let len = bytes.len();
+        let offset = match old_region {
+            Some((offset, _, cap)) if len <= cap => offset,
+            _ => {
+                if let Some((_, _, cap)) = old_region {
+                    self.garbage += cap;
+                }
+                let cap = len.next_power_of_two().max(MIN_CAPACITY);
+                let offset = self.arena.len();
+                self.arena.resize(offset + cap, 0);
+                self.slots[pos].meta = (cap.trailing_zeros() << LEN_BITS) | 1;
+                offset
+            }
+        };
+        self.arena[offset..offset + len].copy_from_slice(&bytes);
+        let log2 = self.slots[pos].meta >> LEN_BITS;
+        self.slots[pos] = Slot {
+            offset: offset as u32,
+            meta: (log2 << LEN_BITS) | len as u32,
+        };
+        if self.garbage > (1 << 20) && self.garbage * 2 > self.arena.len() {
+            self.compact();
+        }
+    }
+
+    /// Copies every live region into a fresh arena, dropping the garbage.
+    fn compact(&mut self) {
+        let mut arena = Vec::with_capacity(self.arena.len() - self.garbage);
+        for slot in &mut self.slots {
+            if let Some((offset, _, cap)) = slot.region() {
+                slot.offset = arena.len() as u32;
+                arena.extend_from_slice(&self.arena[offset..offset + cap]);
+            }
+        }
+        self.arena = arena;
+        self.garbage = 0;
+    }
+}
+
+impl ReverseIndex {
+    pub(crate) fn new(shards: usize) -> Self {
+        let shards = (0..shards.max(1))
+            .map(|_| RwLock::new(ReverseShard::default()))
+            .collect();
+        ReverseIndex { shards }
+    }
+
+    fn locate(&self, user: UserId) -> (usize, usize) {
+        let n = self.shards.len();
+        (user.0 as usize % n, user.0 as usize / n)
+    }
+
+    /// Makes room for users `0..count`.
+    pub(crate) fn grow(&self, count: u64) {
+        let n = self.shards.len() as u64;
+        for (i, shard) in self.shards.iter().enumerate() {
+            // Users i, i + n, i + 2n, ... below count.
+            let want = (count + n - 1 - i as u64) / n;
+            let mut shard = shard.write();
+            if (shard.slots.len() as u64) < want {
+                shard.slots.resize(want as usize, Slot::default());
+            }
+        }
+    }
+
+    pub(crate) fn insert(&self, user: UserId, account: AccountId) {
+        let (s, pos) = self.locate(user);
+        let mut shard = self.shards[s].write();
+        let mut values = shard.list(pos);
+        if let Err(at) = values.binary_search(&account.0) {
+            values.insert(at, account.0);
+            shard.store(pos, &values);
+        }
+    }
+
+    pub(crate) fn remove(&self, user: UserId, account: AccountId) {
+        let (s, pos) = self.locate(user);
+        let mut shard = self.shards[s].write();
+        let mut values = shard.list(pos);
+        if let Ok(at) = values.binary_search(&account.0) {
+            values.remove(at);
+            shard.store(pos, &values);
+        }
+    }
+
+    /// The accounts `user` follows, in id order.
+    pub(crate) fn accounts_of(&self, user: UserId) -> Vec<AccountId> {
+        let (s, pos) = self.locate(user);
+        self.shards[s]
+            .read()
+            .list(pos)
+            .into_iter()
+            .map(AccountId)
+            .collect()
+    }
+
+    /// Heap bytes held: the per-user slots plus the arenas (garbage included).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| {
+                let s = s.read();
+                s.slots.capacity() * size_of::<Slot>() + s.arena.capacity()
+            })
+            .sum()
+    }
+}
+
+/// Decodes a sorted list of ids stored as LEB128 varints of the gaps between them (the
+/// first value as it is, later ones as the gap minus one, since ids are distinct).
+fn decode(bytes: &[u8]) -> Vec<u32> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut value: u32 = 0;
+    let mut shift = 0;
+    for &b in bytes {
+        value |= u32::from(b & 0x7f) << shift;
+        if b & 0x80 != 0 {
+            shift += 7;
+            continue;
+        }
+        let id = match out.last() {
+            None => value,
+            Some(prev) => prev + value + 1,
+        };
+        out.push(id);
+        value = 0;
+        shift = 0;
+    }
+    out
+}
+
+fn encode(values: &[u32]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(values.len() * 2);
+    let mut prev: Option<u32> = None;
+    for &v in values {
+        let mut gap = prev.map_or(v, |p| v - p - 1);
+        prev = Some(v);
+        while gap >= 0x80 {
+            out.push((gap & 0x7f) as u8 | 0x80);
+            gap >>= 7;
+        }
+        out.push(gap as u8);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The reverse index against a `BTreeSet` per user, through inlining, growth,
+        /// shrinking and compaction.
+        #[test]
+        fn reverse_index_behaves_like_sets(ops in proptest::collection::vec(
+            (any::<bool>(), 0u32..20, prop_oneof![0u32..300, any::<u32>()]), 0..400)
+        ) {
+            let index = ReverseIndex::new(3);
+            index.grow(20);
+            let mut model = vec![std::collections::BTreeSet::new(); 20];
+            for (insert, user, account) in ops {
+                let (u, a) = (UserId(user), AccountId(account));
+                if insert {
+                    index.insert(u, a);
+                    model[user as usize].insert(account);
+                } else {
+                    index.remove(u, a);
+                    model[user as usize].remove(&account);
+                }
+                let got: Vec<u32> = index.accounts_of(u).into_iter().map(|a| a.0).collect();
+                prop_assert_eq!(got, model[user as usize].iter().copied().collect::<Vec<_>>());
+            }
+            for shard in index.shards.iter() {
+                let mut shard = shard.write();
+                shard.compact();
+            }
+            for (user, set) in model.iter().enumerate() {
+                let got: Vec<u32> = index.accounts_of(UserId(user as u32)).into_iter().map(|a| a.0).collect();
+                prop_assert_eq!(got, set.iter().copied().collect::<Vec<_>>());
+            }
+        }
+    }
+}

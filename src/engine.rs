@@ -1,0 +1,932 @@
+//! The engine: the public facade over the subscription graph, the send path and the inbox.
+//!
+//! # Example
+//! ```
+//! use herald::{Audience, Engine, EngineConfig, Message, SendRequest, UserId};
+//!
+//! let engine = Engine::new(EngineConfig::default());
+//! let users = engine.add_users(1_000).unwrap();
+//! let news = engine.register_account("city news").unwrap();
+//! for u in users.clone() {
+//!     engine.follow(UserId(u), news, Some("qr:station-3")).unwrap();
+//! }
+//! let job = engine
+//!     .send(news, SendRequest::new(Message::Text("Trains run late today".into()), Audience::All))
+//!     .unwrap();
+//! let report = job.wait();
+//! assert_eq!((report.total, report.sent, report.errors), (1_000, 1_000, 0));
+//!
+//! // Every follower finds it in their inbox.
+//! let inbox = engine.fetch(UserId(users.start), 0, 10).unwrap();
+//! assert_eq!(inbox.items.len(), 1);
+//! ```
+
+use std::ops::Range;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::broadcast;
+
+use crate::clock::{Clock, Millis, SystemClock};
+use crate::config::EngineConfig;
+use crate::domain::account::AccountState;
+use crate::domain::audience::{self, Audience};
+use crate::domain::graph::{ReverseIndex, Source, Tag};
+use crate::domain::message::Message;
+use crate::domain::openid::{OpenId, OpenIdCodec};
+use crate::error::{
+    AddUsersError, FetchError, FollowError, QueryError, RegisterError, SendError, TagError,
+    UnfollowError,
+};
+use crate::ids::{AccountId, JobId, Seq, TagId, UserId};
+use crate::machinery::inbox::InboxStore;
+use crate::machinery::job::{Job, JobHandle, JobReport};
+use crate::machinery::pool::{Pool, PoolShared};
+use crate::sink::Sink;
+
+/// A send as the account asks for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendRequest {
+    pub message: Message,
+    pub audience: Audience,
+    /// A client key: repeating it within the idempotency window returns the first job
+    /// instead of sending again.
+    pub idempotency_key: Option<String>,
+}
+
+impl SendRequest {
+    pub fn new(message: Message, audience: Audience) -> Self {
+        SendRequest {
+            message,
+            audience,
+            idempotency_key: None,
+        }
+    }
+
+    pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
+        self.idempotency_key = Some(key.into());
+        self
+    }
+}
+
+/// One page of an account's followers, in a stable order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FollowerPage {
+    pub open_ids: Vec<OpenId>,
+    /// Pass as `after` to read the next page; `None` on the last page.
+    pub next: Option<OpenId>,
+    /// Followers in all, at the time of the read.
+    pub total: u64,
+}
+
+/// Follows that came from one source (e.g. a QR code's scene).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceStats {
+    pub source: String,
+    /// Current followers whose follow came from this source.
+    pub current: u64,
+    /// Follows from this source ever recorded, including those since undone.
+    pub total: u64,
+}
+
+/// One tag of an account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagInfo {
+    pub id: TagId,
+    pub name: String,
+    pub followers: u64,
+}
+
+/// What an inbox entry holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Content {
+    Message(Arc<Message>),
+    /// The message left its account's history window (or the account is gone).
+    Expired,
+}
+
+/// One entry of a user's inbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboxItem {
+    /// This entry's position; fetch from `cursor + 1` to read what came after it.
+    pub cursor: u64,
+    pub account: AccountId,
+    pub seq: Seq,
+    pub content: Content,
+}
+
+/// The result of [`Engine::fetch`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fetched {
+    pub items: Vec<InboxItem>,
+    /// Where the next fetch should start.
+    pub next_cursor: u64,
+    /// Entries after the given cursor that were evicted before they were read.
+    pub missed: u64,
+    /// For each account those missed entries came from, the latest missed sequence number:
+    /// recover them with [`Engine::recover`], from the last sequence the reader saw of that
+    /// account up to this one.
+    pub missed_from: Vec<(AccountId, Seq)>,
+}
+
+/// The result of [`Engine::recover`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recovered {
+    /// Messages of the account sent to the user after the given sequence, oldest first.
+    pub messages: Vec<(Seq, Arc<Message>)>,
+    /// The oldest sequence number still in the account's history; anything older is gone.
+    pub oldest_available: Option<Seq>,
+}
+
+/// Memory held by the engine's main structures, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MemoryUsage {
+    pub follow_edges: u64,
+    /// Follower, tag and source bitmaps.
+    pub forward_bytes: usize,
+    /// The user -> accounts index.
+    pub reverse_bytes: usize,
+    /// Allocated inbox blocks.
+    pub inbox_bytes: usize,
+}
+
+impl MemoryUsage {
+    /// Bytes of both follow indexes per follow edge.
+    pub fn graph_bytes_per_edge(&self) -> f64 {
+        (self.forward_bytes + self.reverse_bytes) as f64 / self.follow_edges.max(1) as f64
+    }
+}
+
+/// Configures and builds an [`Engine`].
+#[allow(missing_debug_implementations)]
+pub struct EngineBuilder {
+    config: EngineConfig,
+    clock: Arc<dyn Clock>,
+    sink: Option<Arc<dyn Sink>>,
+}
+
+impl EngineBuilder {
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Delivers to `sink` instead of the embedded inbox (fetch then reports `NoInbox`).
+    pub fn sink(mut self, sink: Arc<dyn Sink>) -> Self {
+        self.sink = Some(sink);
+        self
+    }
+
+    pub fn build(self) -> Engine {
+        let EngineBuilder {
+            config,
+            clock,
+            sink,
+        } = self;
+        let (inbox, sink): (Option<Arc<InboxStore>>, Arc<dyn Sink>) = match sink {
+            Some(sink) => (None, sink),
+            None => {
+                let inbox = Arc::new(InboxStore::new(config.inbox_capacity));
+                (Some(Arc::clone(&inbox)), inbox)
+            }
+        };
+        let (reports, _) = broadcast::channel(config.report_channel_capacity.max(1));
+        let pool = Pool::start(
+            config.threads,
+            sink,
+            config.sink_retries,
+            Arc::clone(&clock),
+            reports.clone(),
+        );
+        let shards = config.shards.max(1);
+        Engine {
+            codec: OpenIdCodec::new(config.openid_secret),
+            accounts: (0..shards).map(|_| RwLock::new(Vec::new())).collect(),
+            next_account: Mutex::new(0),
+            users: AtomicU64::new(0),
+            users_lock: Mutex::new(()),
+            reverse: ReverseIndex::new(shards),
+            edges: AtomicU64::new(0),
+            inbox,
+            reports,
+            clock,
+            config,
+            pool,
+        }
+    }
+}
+
+/// The herald engine. Thread safe: share it with `Arc<Engine>`. Dropping it stops the
+/// fan-out workers after the chunk each is delivering; jobs still pending stay unfinished.
+pub struct Engine {
+    config: EngineConfig,
+    clock: Arc<dyn Clock>,
+    codec: OpenIdCodec,
+    /// Account `a` lives in shard `a % shards` at index `a / shards`.
+    accounts: Box<[RwLock<Vec<Option<AccountState>>>]>,
+    next_account: Mutex<u32>,
+    /// Users `0..users` exist. Grown under `users_lock`.
+    users: AtomicU64,
+    users_lock: Mutex<()>,
+    reverse: ReverseIndex,
+    edges: AtomicU64,
+    inbox: Option<Arc<InboxStore>>,
+    reports: broadcast::Sender<JobReport>,
+    pool: Pool,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("users", &self.user_count())
+            .field("accounts", &self.account_count())
+            .field("follow_edges", &self.edges.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// An engine delivering to the embedded inbox, on the system clock.
+    pub fn new(config: EngineConfig) -> Engine {
+        Engine::builder(config).build()
+    }
+
+    pub fn builder(config: EngineConfig) -> EngineBuilder {
+        EngineBuilder {
+            config,
+            clock: Arc::new(SystemClock),
+            sink: None,
+        }
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    fn pool(&self) -> &PoolShared {
+        self.pool.shared()
+    }
+
+    // ----- users and accounts -------------------------------------------------------------
+
+    /// Creates `count` users with consecutive ids; returns their id range.
+    pub fn add_users(&self, count: u32) -> Result<Range<u32>, AddUsersError> {
+        let _guard = self.users_lock.lock();
+        let existing = self.users.load(Ordering::Acquire);
+        let end = existing + u64::from(count);
+        if end > u64::from(u32::MAX) + 1 {
+            return Err(AddUsersError::IdsExhausted {
+                existing,
+                asked: count.into(),
+            });
+        }
+        self.reverse.grow(end);
+        if let Some(inbox) = &self.inbox {
+            inbox.reserve(existing..end);
+        }
+        self.users.store(end, Ordering::Release);
+        // `end` may be 2^32, which only a u64 range could show; saturate (ids stay valid).
+        Ok(existing as u32..end.min(u64::from(u32::MAX)) as u32)
+    }
+
+    pub fn user_count(&self) -> u64 {
+        self.users.load(Ordering::Acquire)
+    }
+
+    fn user_exists(&self, user: UserId) -> bool {
+        u64::from(user.0) < self.user_count()
+    }
+
+    /// Registers an account; its name is 1 to `account_name_max_chars` characters.
+    pub fn register_account(&self, name: &str) -> Result<AccountId, RegisterError> {
+        let max = self.config.limits.account_name_max_chars;
+        if !valid_name(name, max) {
+            return Err(RegisterError::InvalidName { max });
+        }
+        let mut next = self.next_account.lock();
+        let id = *next;
+        let following = next.checked_add(1).ok_or(RegisterError::IdsExhausted)?;
+        let (shard, index) = self.account_slot(AccountId(id));
+        let mut shard = self.accounts[shard].write();
+        if shard.len() <= index {
+            shard.resize_with(index + 1, || None);
+        }
+        shard[index] = Some(AccountState::new(name.to_owned()));
+        *next = following;
+        Ok(AccountId(id))
+    }
+
+    pub fn account_count(&self) -> u64 {
+        u64::from(*self.next_account.lock())
+    }
+
+    /// The account's name.
+    pub fn account_name(&self, account: AccountId) -> Result<String, QueryError> {
+        self.read_account(account, |state| state.name.clone())
+            .ok_or(QueryError::UnknownAccount(account))
+    }
+
+    fn account_slot(&self, account: AccountId) -> (usize, usize) {
+        let n = self.accounts.len();
+        (account.0 as usize % n, account.0 as usize / n)
+    }
+
+    fn read_account<R>(&self, account: AccountId, f: impl FnOnce(&AccountState) -> R) -> Option<R> {
+        let (shard, index) = self.account_slot(account);
+        let shard = self.accounts[shard].read();
+        shard.get(index)?.as_ref().map(f)
+    }
+
+    fn write_account<R>(
+        &self,
+        account: AccountId,
+        f: impl FnOnce(&mut AccountState) -> R,
+    ) -> Option<R> {
+        let (shard, index) = self.account_slot(account);
+        let mut shard = self.accounts[shard].write();
+        shard.get_mut(index)?.as_mut().map(f)
+    }
+
+    // ----- identity -----------------------------------------------------------------------
+
+    /// The OpenID under which `account` sees `user` (for the embedding service, which knows
+    /// internal ids; accounts only ever see the result).
+    pub fn open_id(&self, account: AccountId, user: UserId) -> Result<OpenId, QueryError> {
+        if !self.user_exists(user) {
+            return Err(QueryError::UnknownUser(user));
+        }
+        self.read_account(account, |_| ())
+            .ok_or(QueryError::UnknownAccount(account))?;
+        Ok(self.codec.encode(account, user))
+    }
+
+    /// The user behind an OpenID of `account`.
+    pub fn user_of(&self, account: AccountId, open_id: OpenId) -> Result<UserId, QueryError> {
+        self.read_account(account, |_| ())
+            .ok_or(QueryError::UnknownAccount(account))?;
+        self.codec
+            .decode(account, open_id)
+            .filter(|u| self.user_exists(*u))
+            .ok_or(QueryError::InvalidOpenId(open_id))
+    }
+
+    // ----- follows ------------------------------------------------------------------------
+
+    /// `user` follows `account`, optionally from a source such as a QR code's scene.
+    /// Returns the user's OpenID for the account.
+    pub fn follow(
+        &self,
+        user: UserId,
+        account: AccountId,
+        source: Option<&str>,
+    ) -> Result<OpenId, FollowError> {
+        if !self.user_exists(user) {
+            return Err(FollowError::UnknownUser(user));
+        }
+        let limits = &self.config.limits;
+        if let Some(source) = source
+            && !valid_name(source, limits.source_max_chars)
+        {
+            return Err(FollowError::InvalidSource {
+                max: limits.source_max_chars,
+            });
+        }
+        self.write_account(account, |state| {
+            let graph = &mut state.graph;
+            if graph.followers.contains(user.0) {
+                return Err(FollowError::AlreadyFollowing { user, account });
+            }
+            let source_index = match source {
+                None => None,
+                Some(name) => match graph.sources.iter().position(|s| s.name == name) {
+                    Some(i) => Some(i),
+                    None if graph.sources.len() >= limits.sources_per_account => {
+                        return Err(FollowError::TooManySources {
+                            account,
+                            max: limits.sources_per_account,
+                        });
+                    }
+                    None => {
+                        graph.sources.push(Source {
+                            name: name.to_owned(),
+                            current: Default::default(),
+                            total: 0,
+                        });
+                        Some(graph.sources.len() - 1)
+                    }
+                },
+            };
+            graph.followers.insert(user.0);
+            if let Some(i) = source_index {
+                let source = &mut graph.sources[i];
+                source.current.insert(user.0);
+                source.total += 1;
+            }
+            self.reverse.insert(user, account);
+            self.edges.fetch_add(1, Ordering::Relaxed);
+            Ok(self.codec.encode(account, user))
+        })
+        .unwrap_or(Err(FollowError::UnknownAccount(account)))
+    }
+
+    /// Bulk import: every user in `users` follows `account` (users already following are
+    /// skipped). Validates all users first; on error nothing changed. Returns how many
+    /// follows were new. Holds the account's shard for the whole import.
+    pub fn follow_many(&self, account: AccountId, users: &[UserId]) -> Result<u64, FollowError> {
+        let count = self.user_count();
+        if let Some(bad) = users.iter().find(|u| u64::from(u.0) >= count) {
+            return Err(FollowError::UnknownUser(*bad));
+        }
+        self.write_account(account, |state| {
+            let mut added = 0;
+            for &user in users {
+                if state.graph.followers.insert(user.0) {
+                    self.reverse.insert(user, account);
+                    added += 1;
+                }
+            }
+            self.edges.fetch_add(added, Ordering::Relaxed);
+            Ok(added)
+        })
+        .unwrap_or(Err(FollowError::UnknownAccount(account)))
+    }
+
+    /// `user` stops following `account`; it leaves the account's tags too.
+    pub fn unfollow(&self, user: UserId, account: AccountId) -> Result<(), UnfollowError> {
+        if !self.user_exists(user) {
+            return Err(UnfollowError::UnknownUser(user));
+        }
+        self.write_account(account, |state| {
+            if !state.graph.remove_follower(user) {
+                return Err(UnfollowError::NotFollowing { user, account });
+            }
+            self.reverse.remove(user, account);
+            self.edges.fetch_sub(1, Ordering::Relaxed);
+            Ok(())
+        })
+        .unwrap_or(Err(UnfollowError::UnknownAccount(account)))?;
+        if let Some(inbox) = &self.inbox {
+            inbox.forget(user.0, account);
+        }
+        Ok(())
+    }
+
+    pub fn is_following(&self, user: UserId, account: AccountId) -> Result<bool, QueryError> {
+        if !self.user_exists(user) {
+            return Err(QueryError::UnknownUser(user));
+        }
+        self.read_account(account, |s| s.graph.followers.contains(user.0))
+            .ok_or(QueryError::UnknownAccount(account))
+    }
+
+    pub fn follower_count(&self, account: AccountId) -> Result<u64, QueryError> {
+        self.read_account(account, |s| s.graph.followers.len())
+            .ok_or(QueryError::UnknownAccount(account))
+    }
+
+    /// Follow edges in the whole graph.
+    pub fn follow_edges(&self) -> u64 {
+        self.edges.load(Ordering::Relaxed)
+    }
+
+    /// A page of at most `limit` followers, after the follower `after` (from the previous
+    /// page's `next`), in a stable order.
+    pub fn followers_page(
+        &self,
+        account: AccountId,
+        after: Option<OpenId>,
+        limit: usize,
+    ) -> Result<FollowerPage, QueryError> {
+        let max = self.config.limits.follower_page_max;
+        if limit == 0 || limit > max {
+            return Err(QueryError::PageSize { len: limit, max });
+        }
+        let start = match after {
+            None => 0,
+            Some(id) => match self.codec.decode(account, id) {
+                Some(user) if user.0 == u32::MAX => {
+                    return self.follower_count(account).map(|total| FollowerPage {
+                        open_ids: Vec::new(),
+                        next: None,
+                        total,
+                    });
+                }
+                Some(user) => user.0 + 1,
+                None => {
+                    self.read_account(account, |_| ())
+                        .ok_or(QueryError::UnknownAccount(account))?;
+                    return Err(QueryError::InvalidOpenId(id));
+                }
+            },
+        };
+        self.read_account(account, |state| {
+            let followers = &state.graph.followers;
+            let mut iter = followers.range(start..);
+            let open_ids: Vec<OpenId> = iter
+                .by_ref()
+                .take(limit)
+                .map(|u| self.codec.encode(account, UserId(u)))
+                .collect();
+            let next = if iter.next().is_some() {
+                open_ids.last().copied()
+            } else {
+                None
+            };
+            FollowerPage {
+                open_ids,
+                next,
+                total: followers.len(),
+            }
+        })
+        .ok_or(QueryError::UnknownAccount(account))
+    }
+
+    /// The accounts `user` follows, in id order.
+    pub fn following(&self, user: UserId) -> Result<Vec<AccountId>, QueryError> {
+        if !self.user_exists(user) {
+            return Err(QueryError::UnknownUser(user));
+        }
+        Ok(self.reverse.accounts_of(user))
+    }
+
+    /// Follow counts per source, in the order the sources first appeared.
+    pub fn follow_sources(&self, account: AccountId) -> Result<Vec<SourceStats>, QueryError> {
+        self.read_account(account, |state| {
+            state
+                .graph
+                .sources
+                .iter()
+                .map(|s| SourceStats {
+                    source: s.name.clone(),
+                    current: s.current.len(),
+                    total: s.total,
+                })
+                .collect()
+        })
+        .ok_or(QueryError::UnknownAccount(account))
+    }
+
+    // ----- tags ---------------------------------------------------------------------------
+
+    pub fn create_tag(&self, account: AccountId, name: &str) -> Result<TagId, TagError> {
+        let limits = &self.config.limits;
+        if !valid_name(name, limits.tag_name_max_chars) {
+            return Err(TagError::InvalidName {
+                max: limits.tag_name_max_chars,
+            });
+        }
+        self.write_account(account, |state| {
+            let graph = &mut state.graph;
+            if graph.live_tags().any(|(_, t)| t.name == name) {
+                return Err(TagError::DuplicateName(name.to_owned()));
+            }
+            if graph.live_tags().count() >= limits.tags_per_account {
+                return Err(TagError::TooManyTags {
+                    max: limits.tags_per_account,
+                });
+            }
+            let id = u32::try_from(graph.tags.len()).map_err(|_| TagError::TooManyTags {
+                max: limits.tags_per_account,
+            })?;
+            graph.tags.push(Some(Tag {
+                name: name.to_owned(),
+                members: Default::default(),
+            }));
+            Ok(TagId(id))
+        })
+        .unwrap_or(Err(TagError::UnknownAccount(account)))
+    }
+
+    /// Deletes a tag; its followers keep following. Its id is never reused.
+    pub fn delete_tag(&self, account: AccountId, tag: TagId) -> Result<(), TagError> {
+        self.write_account(account, |state| {
+            let slot = state
+                .graph
+                .tags
+                .get_mut(tag.0 as usize)
+                .filter(|t| t.is_some())
+                .ok_or(TagError::UnknownTag(tag))?;
+            *slot = None;
+            Ok(())
+        })
+        .unwrap_or(Err(TagError::UnknownAccount(account)))
+    }
+
+    pub fn tags(&self, account: AccountId) -> Result<Vec<TagInfo>, QueryError> {
+        self.read_account(account, |state| {
+            state
+                .graph
+                .live_tags()
+                .map(|(id, t)| TagInfo {
+                    id,
+                    name: t.name.clone(),
+                    followers: t.members.len(),
+                })
+                .collect()
+        })
+        .ok_or(QueryError::UnknownAccount(account))
+    }
+
+    /// Adds `tag` to followers; all or nothing. Returns how many did not carry it yet.
+    pub fn tag_followers(
+        &self,
+        account: AccountId,
+        tag: TagId,
+        open_ids: &[OpenId],
+    ) -> Result<u64, TagError> {
+        self.retag(account, tag, open_ids, true)
+    }
+
+    /// Removes `tag` from followers; all or nothing. Returns how many carried it.
+    pub fn untag_followers(
+        &self,
+        account: AccountId,
+        tag: TagId,
+        open_ids: &[OpenId],
+    ) -> Result<u64, TagError> {
+        self.retag(account, tag, open_ids, false)
+    }
+
+    fn retag(
+        &self,
+        account: AccountId,
+        tag: TagId,
+        open_ids: &[OpenId],
+        add: bool,
+    ) -> Result<u64, TagError> {
+        let limits = &self.config.limits;
+        if open_ids.is_empty() || open_ids.len() > limits.tag_batch_max {
+            return Err(TagError::BatchSize {
+                len: open_ids.len(),
+                max: limits.tag_batch_max,
+            });
+        }
+        self.write_account(account, |state| {
+            let graph = &mut state.graph;
+            let members = &graph.tag(tag).ok_or(TagError::UnknownTag(tag))?.members;
+            // Validate everything before changing anything.
+            let mut users = Vec::with_capacity(open_ids.len());
+            for &id in open_ids {
+                let user = self
+                    .codec
+                    .decode(account, id)
+                    .ok_or(TagError::InvalidOpenId(id))?;
+                if !graph.followers.contains(user.0) {
+                    return Err(TagError::NotFollowing(id));
+                }
+                if add
+                    && !members.contains(user.0)
+                    && graph.tags_of(user).count() >= limits.tags_per_follower
+                {
+                    return Err(TagError::TooManyTagsOnFollower {
+                        open_id: id,
+                        max: limits.tags_per_follower,
+                    });
+                }
+                users.push(user.0);
+            }
+            let members = &mut graph.tag_mut(tag).expect("checked above").members;
+            let changed = users
+                .into_iter()
+                .filter(|&u| {
+                    if add {
+                        members.insert(u)
+                    } else {
+                        members.remove(u)
+                    }
+                })
+                .count();
+            Ok(changed as u64)
+        })
+        .unwrap_or(Err(TagError::UnknownAccount(account)))
+    }
+
+    /// The tags a follower carries.
+    pub fn tags_of(&self, account: AccountId, open_id: OpenId) -> Result<Vec<TagId>, QueryError> {
+        let user = self.user_of(account, open_id)?;
+        self.read_account(account, |state| state.graph.tags_of(user).collect())
+            .ok_or(QueryError::UnknownAccount(account))
+    }
+
+    // ----- sending ------------------------------------------------------------------------
+
+    /// Accepts a send: validates it, fixes its audience, and queues it for fan-out. Returns
+    /// at once with a handle to the job.
+    pub fn send(&self, account: AccountId, request: SendRequest) -> Result<JobHandle, SendError> {
+        let limits = &self.config.limits;
+        request.message.validate(limits)?;
+        if let Some(key) = &request.idempotency_key
+            && (key.is_empty() || key.len() > limits.idempotency_key_max_bytes)
+        {
+            return Err(SendError::InvalidIdempotencyKey {
+                max: limits.idempotency_key_max_bytes,
+            });
+        }
+        if self.pool().is_shutting_down() {
+            return Err(SendError::ShuttingDown);
+        }
+        let now = self.clock.now_ms();
+        let SendRequest {
+            message,
+            audience,
+            idempotency_key,
+        } = request;
+        let (job, ready) = self
+            .write_account(account, |state| {
+                self.accept(account, state, message, &audience, idempotency_key, now)
+            })
+            .unwrap_or(Err(SendError::UnknownAccount(account)))?;
+        if let Some(ready) = ready {
+            if job.has_chunks() {
+                for index in ready {
+                    self.pool().make_ready(&job, index, None);
+                }
+            } else {
+                self.pool().finish_now(&job);
+            }
+        }
+        Ok(JobHandle { job })
+    }
+
+    /// The part of `send` under the account's write lock. Returns the job and, for a new
+    /// job, its chunks that may run at once.
+    fn accept(
+        &self,
+        account: AccountId,
+        state: &mut AccountState,
+        message: Message,
+        audience: &Audience,
+        key: Option<String>,
+        now: Millis,
+    ) -> Result<(Arc<Job>, Option<Vec<u32>>), SendError> {
+        let limits = &self.config.limits;
+        if let Some(key) = &key
+            && let Some(job) = state
+                .idempotency
+                .get(key, now, limits.idempotency_window_ms)
+        {
+            return Ok((job, None));
+        }
+        let audience = audience::resolve(audience, account, &state.graph, &self.codec, limits)?;
+        let seq = state.last_seq.checked_add(1).ok_or(SendError::Busy {
+            pending: self.pool().pending(),
+            max: self.config.max_pending_jobs,
+        })?;
+        self.pool()
+            .try_reserve(self.config.max_pending_jobs)
+            .map_err(|pending| SendError::Busy {
+                pending,
+                max: self.config.max_pending_jobs,
+            })?;
+        state.last_seq = seq;
+        let job = Job::new(
+            JobId {
+                account,
+                seq: Seq(seq),
+            },
+            Arc::new(message),
+            audience,
+            0,
+            self.config.chunk_target.max(1),
+            Arc::clone(&state.lanes),
+            now,
+        );
+        state.history.push_back(Arc::clone(&job));
+        while state.history.len() > self.config.history_window.max(1) {
+            state.history.pop_front();
+        }
+        if let Some(key) = key {
+            state.idempotency.insert(key, now, Arc::clone(&job));
+        }
+        // Entered under the account's lock, so lanes see sends in sequence order.
+        let ready = job.enter_lanes();
+        Ok((job, Some(ready)))
+    }
+
+    /// The job of an earlier send, while it is in the account's history window.
+    pub fn job(&self, id: JobId) -> Option<JobHandle> {
+        self.read_account(id.account, |state| state.sent(id.seq).cloned())
+            .flatten()
+            .map(|job| JobHandle { job })
+    }
+
+    /// Every finished job's report, as it finishes. A receiver that falls behind by more
+    /// than `report_channel_capacity` reports is told how many it missed.
+    pub fn reports(&self) -> broadcast::Receiver<JobReport> {
+        self.reports.subscribe()
+    }
+
+    /// Jobs accepted and not yet finished.
+    pub fn pending_jobs(&self) -> usize {
+        self.pool().pending()
+    }
+
+    /// Blocks until every accepted job has finished.
+    pub fn wait_idle(&self) {
+        self.pool().wait_idle();
+    }
+
+    // ----- inbox --------------------------------------------------------------------------
+
+    /// Reads up to `limit` entries of `user`'s inbox from `cursor` (0 for the oldest kept).
+    pub fn fetch(&self, user: UserId, cursor: u64, limit: usize) -> Result<Fetched, FetchError> {
+        let inbox = self.inbox.as_ref().ok_or(FetchError::NoInbox)?;
+        if !self.user_exists(user) {
+            return Err(FetchError::UnknownUser(user));
+        }
+        let max = inbox.capacity();
+        if limit == 0 || limit > max {
+            return Err(FetchError::Limit { len: limit, max });
+        }
+        let raw = inbox.read(user.0, cursor, limit);
+        let mut items: Vec<InboxItem> = raw
+            .entries
+            .iter()
+            .map(|(index, entry)| InboxItem {
+                cursor: *index,
+                account: AccountId(entry.account),
+                seq: Seq(entry.seq),
+                content: Content::Expired,
+            })
+            .collect();
+        // Resolve contents with one shard lock per account, not one per entry.
+        let mut accounts: Vec<AccountId> = items.iter().map(|i| i.account).collect();
+        accounts.sort_unstable();
+        accounts.dedup();
+        for account in accounts {
+            self.read_account(account, |state| {
+                for item in items.iter_mut().filter(|i| i.account == account) {
+                    if let Some(job) = state.sent(item.seq) {
+                        item.content = Content::Message(Arc::clone(&job.message));
+                    }
+                }
+            });
+        }
+        let next_cursor = items.last().map_or(raw.head, |i| i.cursor + 1);
+        Ok(Fetched {
+            items,
+            next_cursor,
+            missed: raw.missed,
+            missed_from: raw.missed_from,
+        })
+    }
+
+    /// Messages `account` sent to `user` after sequence `after`, from the account's history:
+    /// how a reader recovers entries its inbox evicted.
+    pub fn recover(
+        &self,
+        user: UserId,
+        account: AccountId,
+        after: Seq,
+        limit: usize,
+    ) -> Result<Recovered, FetchError> {
+        if !self.user_exists(user) {
+            return Err(FetchError::UnknownUser(user));
+        }
+        let max = self.config.history_window.max(1);
+        if limit == 0 || limit > max {
+            return Err(FetchError::Limit { len: limit, max });
+        }
+        self.read_account(account, |state| Recovered {
+            messages: state
+                .history
+                .iter()
+                .filter(|j| j.id.seq > after && j.audience.contains(user.0))
+                .take(limit)
+                .map(|j| (j.id.seq, Arc::clone(&j.message)))
+                .collect(),
+            oldest_available: state.history.front().map(|j| j.id.seq),
+        })
+        .ok_or(FetchError::UnknownAccount(account))
+    }
+
+    /// Memory held by the graph and the inbox.
+    pub fn memory_usage(&self) -> MemoryUsage {
+        let forward_bytes = self
+            .accounts
+            .iter()
+            .map(|shard| {
+                shard
+                    .read()
+                    .iter()
+                    .flatten()
+                    .map(|s| s.graph.bitmap_bytes())
+                    .sum::<usize>()
+            })
+            .sum();
+        MemoryUsage {
+            follow_edges: self.follow_edges(),
+            forward_bytes,
+            reverse_bytes: self.reverse.heap_bytes(),
+            inbox_bytes: self.inbox.as_ref().map_or(0, |i| i.heap_bytes()),
+        }
+    }
+}
+
+/// A name is 1 to `max` characters, not blank, without control characters.
+fn valid_name(name: &str, max: usize) -> bool {
+    !name.trim().is_empty()
+        && !name.chars().any(char::is_control)
+        && (name.len() <= max || name.chars().count() <= max)
+}

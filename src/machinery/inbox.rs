@@ -1,0 +1,267 @@
+//! The embedded inbox store: a bounded inbox per user, the default [`Sink`].
+//!
+//! ## Layout
+//! Users are grouped in blocks of 64 consecutive ids; 1,024 blocks make a page, so one page
+//! covers exactly one roaring container's 65,536 ids (one fan-out key). Pages and blocks are
+//! allocated on first delivery. A block holds, for each of its users, the number of entries
+//! ever delivered (`heads`) and a ring of `capacity` entries of 8 bytes (account, sequence).
+//! The rings are stored slot-major (slot `s` of user `o` at `s * 64 + o`): when a broadcast
+//! reaches users whose inboxes are equally full, as it does for the followers of one account,
+//! consecutive recipients write consecutive words, so fan-out writes stream through memory
+//! like a flat array instead of touching one cache line per recipient.
+//!
+//! ## Lagging
+//! When a user's ring is full, the oldest entry is evicted. The block remembers, per (user,
+//! account), the index and sequence number of the latest entry evicted from that account.
+//! A fetch from a cursor older than the oldest retained entry reports how many entries were
+//! missed and, for each account they came from, the sequence number up to which the reader
+//! should recover from that account's history.
+//!
+//! **Invariant:** a block is only read or written under its own mutex; the fan-out pool takes
+//! each block's mutex once per batch (recipients are ascending), not once per recipient.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use parking_lot::Mutex;
+
+use crate::ids::{AccountId, Seq};
+use crate::sink::{Batch, Sink, SinkError};
+
+const BLOCK_USERS: usize = 64;
+const BLOCK_SHIFT: u32 = 6;
+const PAGE_BLOCKS: usize = 1_024;
+const PAGE_SHIFT: u32 = 10;
+const PAGES: usize = 1 << (32 - BLOCK_SHIFT - PAGE_SHIFT);
+
+/// One inbox entry: a message of an account, by sequence number.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Entry {
+    pub(crate) account: u32,
+    pub(crate) seq: u32,
+}
+
+struct Block {
+    heads: [u64; BLOCK_USERS],
+    /// `capacity * BLOCK_USERS` entries, slot-major.
+    slots: Box<[Entry]>,
+    /// (user offset, account) -> (index, seq) of the latest entry evicted from that account.
+    evicted: HashMap<(u8, u32), (u64, u32)>,
+}
+
+/// What [`InboxStore::read`] found for one user.
+#[derive(Debug, Default)]
+pub(crate) struct RawFetch {
+    /// Entries from the first index at or after the cursor, with their indexes.
+    pub(crate) entries: Vec<(u64, Entry)>,
+    /// Total entries ever delivered to the user: the cursor after the newest.
+    pub(crate) head: u64,
+    /// Entries after the cursor that were evicted before this read.
+    pub(crate) missed: u64,
+    /// For each account whose entries were among the missed: the latest missed sequence.
+    pub(crate) missed_from: Vec<(AccountId, Seq)>,
+}
+
+pub(crate) struct InboxStore {
+    /// Entries per user, a power of two.
+    capacity: usize,
+    pages: Box<[OnceLock<Box<[Mutex<Option<Box<Block>>>]>>]>,
+    blocks_allocated: AtomicUsize,
+}
+
+impl std::fmt::Debug for InboxStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InboxStore")
+            .field("capacity", &self.capacity)
+            .field("blocks_allocated", &self.blocks_allocated)
+            .finish_non_exhaustive()
+    }
+}
+
+impl InboxStore {
+    /// A store whose inboxes hold `capacity` entries, rounded up to a power of two.
+    pub(crate) fn new(capacity: usize) -> Self {
+        InboxStore {
+            capacity: capacity.clamp(1, 1 << 20).next_power_of_two(),
+            pages: (0..PAGES).map(|_| OnceLock::new()).collect(),
+            blocks_allocated: AtomicUsize::new(0),
+        }
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    fn block(&self, block_index: usize) -> &Mutex<Option<Box<Block>>> {
+        let page = self.pages[block_index >> PAGE_SHIFT]
+            .get_or_init(|| (0..PAGE_BLOCKS).map(|_| Mutex::new(None)).collect());
+        &page[block_index & (PAGE_BLOCKS - 1)]
+    }
+
+    fn existing_block(&self, block_index: usize) -> Option<&Mutex<Option<Box<Block>>>> {
+        self.pages[block_index >> PAGE_SHIFT]
+            .get()
+            .map(|page| &page[block_index & (PAGE_BLOCKS - 1)])
+    }
+
+    fn new_block(&self) -> Box<Block> {
+        self.blocks_allocated.fetch_add(1, Ordering::Relaxed);
+        // Filled with a value that is never read (slots past a head are dead), but not
+        // zero: a zero fill may become a lazily mapped calloc, and reserving is meant to
+        // take the page faults now rather than during fan-out.
+        let unused = Entry {
+            account: u32::MAX,
+            seq: u32::MAX,
+        };
+        Box::new(Block {
+            heads: [0; BLOCK_USERS],
+            slots: vec![unused; self.capacity * BLOCK_USERS].into_boxed_slice(),
+            evicted: HashMap::new(),
+        })
+    }
+
+    /// Allocates the inboxes of users `users` up front, so fan-out to them never
+    /// allocates or faults in memory.
+    pub(crate) fn reserve(&self, users: std::ops::Range<u64>) {
+        if users.is_empty() {
+            return;
+        }
+        let first = (users.start >> BLOCK_SHIFT) as usize;
+        let last = ((users.end - 1) >> BLOCK_SHIFT) as usize;
+        for block_index in first..=last {
+            let mut guard = self.block(block_index).lock();
+            if guard.is_none() {
+                *guard = Some(self.new_block());
+            }
+        }
+    }
+
+    /// Appends `(account, seq)` to the inbox of every user in `recipients` (ascending).
+    pub(crate) fn append(&self, account: AccountId, seq: Seq, recipients: &[u32]) {
+        let entry = Entry {
+            account: account.0,
+            seq: seq.0,
+        };
+        let cap = self.capacity as u64;
+        let mut rest = recipients;
+        while let Some(&first) = rest.first() {
+            let block_index = (first >> BLOCK_SHIFT) as usize;
+            // Recipients are ascending, so this block's share is a prefix of `rest`.
+            let in_block = rest.partition_point(|&u| (u >> BLOCK_SHIFT) as usize == block_index);
+            let (mine, tail) = rest.split_at(in_block);
+            rest = tail;
+            let mut guard = self.block(block_index).lock();
+            let block = guard.get_or_insert_with(|| self.new_block());
+            for &user in mine {
+                let off = user as usize & (BLOCK_USERS - 1);
+                let head = block.heads[off];
+                let at = (head & (cap - 1)) as usize * BLOCK_USERS + off;
+                if head >= cap {
+                    let old = block.slots[at];
+                    block
+                        .evicted
+                        .insert((off as u8, old.account), (head - cap, old.seq));
+                }
+                block.slots[at] = entry;
+                block.heads[off] = head + 1;
+            }
+        }
+    }
+
+    /// Reads up to `limit` entries of `user` from `cursor` on.
+    pub(crate) fn read(&self, user: u32, cursor: u64, limit: usize) -> RawFetch {
+        let block_index = (user >> BLOCK_SHIFT) as usize;
+        let off = user as usize & (BLOCK_USERS - 1);
+        let Some(cell) = self.existing_block(block_index) else {
+            return RawFetch::default();
+        };
+        let guard = cell.lock();
+        let Some(block) = guard.as_ref() else {
+            return RawFetch::default();
+        };
+        let cap = self.capacity as u64;
+        let head = block.heads[off];
+        let oldest = head.saturating_sub(cap);
+        let start = cursor.clamp(oldest, head);
+        let end = head.min(start.saturating_add(limit as u64));
+        let entries = (start..end)
+            .map(|i| (i, block.slots[(i & (cap - 1)) as usize * BLOCK_USERS + off]))
+            .collect();
+        let missed = oldest.saturating_sub(cursor);
+        let mut missed_from: Vec<(AccountId, Seq)> = if missed == 0 {
+            Vec::new()
+        } else {
+            block
+                .evicted
+                .iter()
+                .filter(|((o, _), (index, _))| usize::from(*o) == off && *index >= cursor)
+                .map(|((_, account), (_, seq))| (AccountId(*account), Seq(*seq)))
+                .collect()
+        };
+        missed_from.sort_unstable();
+        RawFetch {
+            entries,
+            head,
+            missed,
+            missed_from,
+        }
+    }
+
+    /// Removes every entry of `account` from the eviction records of `user`'s block; used
+    /// when the user stops following (the records would otherwise outlive the follow).
+    pub(crate) fn forget(&self, user: u32, account: AccountId) {
+        let block_index = (user >> BLOCK_SHIFT) as usize;
+        if let Some(cell) = self.existing_block(block_index)
+            && let Some(block) = cell.lock().as_mut()
+        {
+            block
+                .evicted
+                .remove(&((user as usize & (BLOCK_USERS - 1)) as u8, account.0));
+        }
+    }
+
+    /// Heap bytes held by allocated blocks (eviction records not included).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        let per_block = size_of::<Block>() + self.capacity * BLOCK_USERS * size_of::<Entry>();
+        self.blocks_allocated.load(Ordering::Relaxed) * per_block
+    }
+}
+
+impl Sink for InboxStore {
+    fn deliver(&self, batch: &Batch<'_>) -> Result<(), SinkError> {
+        self.append(batch.job.account, batch.job.seq, batch.recipients);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_the_newest_entries_and_reports_what_was_missed() {
+        let store = InboxStore::new(4);
+        for seq in 1..=6 {
+            store.append(AccountId(7), Seq(seq), &[3, 64, 65]);
+        }
+        store.append(AccountId(9), Seq(1), &[3]);
+        let read = store.read(3, 0, 100);
+        assert_eq!(read.head, 7);
+        assert_eq!(read.missed, 3);
+        assert_eq!(read.missed_from, vec![(AccountId(7), Seq(3))]);
+        let seqs: Vec<_> = read
+            .entries
+            .iter()
+            .map(|(i, e)| (*i, e.account, e.seq))
+            .collect();
+        assert_eq!(seqs, vec![(3, 7, 4), (4, 7, 5), (5, 7, 6), (6, 9, 1)]);
+        // A reader that kept up misses nothing.
+        let read = store.read(3, 5, 100);
+        assert_eq!((read.missed, read.entries.len()), (0, 2));
+        // Users of another block are independent.
+        assert_eq!(store.read(64, 0, 2).entries.len(), 2);
+        assert_eq!(store.read(4, 0, 10).head, 0);
+        assert_eq!(store.read(u32::MAX, 0, 10).head, 0);
+    }
+}

@@ -1,0 +1,421 @@
+//! Send jobs: the audience fixed at acceptance cut into chunks, the ordering lanes that keep
+//! one account's sends in order per recipient, progress counters, and the handle and report
+//! the caller sees.
+//!
+//! ## Chunks
+//! The audience is a roaring bitmap; its ids fall into keys of 65,536 ids (one container
+//! each). A chunk is one key, or several consecutive non-empty keys of a sparse audience
+//! coalesced until they hold [`EngineConfig::chunk_target`](crate::EngineConfig) recipients.
+//! A chunk is one sink batch.
+//!
+//! ## Ordering lanes
+//! Each account has one lane per key: a FIFO of the chunks, in send order, that cover that
+//! key. A chunk may run only when it is at the front of the lane of every key it covers, and
+//! leaves those fronts when it completes. So for one account and one user, a later send's
+//! batch never reaches the sink before an earlier send's batch for that user has returned,
+//! while sends of different accounts, and the disjoint parts of one account's sends, run in
+//! parallel. The earliest pending send of an account is at the front of all its lanes, so
+//! some chunk can always run (no deadlock).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
+
+use parking_lot::{Condvar, Mutex};
+use roaring::RoaringBitmap;
+use tokio::sync::watch;
+
+use crate::clock::Millis;
+use crate::domain::message::Message;
+use crate::ids::JobId;
+
+/// Where a job is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum JobStatus {
+    /// Accepted; no batch has reached the sink yet.
+    Queued,
+    /// Some batches were delivered, some are still to come.
+    Sending,
+    /// Every recipient was handed to the sink; `errors` counts those whose batch failed.
+    Done,
+    /// The audience was not empty and every batch failed.
+    Failed,
+}
+
+impl JobStatus {
+    pub fn is_finished(self) -> bool {
+        matches!(self, JobStatus::Done | JobStatus::Failed)
+    }
+
+    fn from_u8(v: u8) -> JobStatus {
+        match v {
+            0 => JobStatus::Queued,
+            1 => JobStatus::Sending,
+            2 => JobStatus::Done,
+            _ => JobStatus::Failed,
+        }
+    }
+}
+
+/// What a job did. `total == filtered + sent + errors` once the job is finished.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobReport {
+    pub job: JobId,
+    pub status: JobStatus,
+    /// Recipients in the audience fixed at acceptance.
+    pub total: u64,
+    /// Recipients skipped by the platform's rules (not delivered, not an error).
+    pub filtered: u64,
+    /// Recipients whose batch the sink accepted.
+    pub sent: u64,
+    /// Recipients whose batch failed after every retry.
+    pub errors: u64,
+    /// The last sink error, if any batch failed.
+    pub last_error: Option<String>,
+    pub accepted_at_ms: Millis,
+    /// When the job finished, if it has.
+    pub finished_at_ms: Option<Millis>,
+}
+
+/// A piece of a job's audience: the ids of `keys` (each a block of 65,536 ids).
+#[derive(Debug)]
+pub(crate) struct Chunk {
+    pub(crate) keys: Box<[u16]>,
+    pub(crate) recipients: u32,
+    /// Lanes in which this chunk is not yet at the front. Written under the account's lanes
+    /// lock only; atomic so that `Job` can be shared without a lock around its chunks.
+    waiting: AtomicU32,
+}
+
+/// The lanes of one account: key -> chunks covering it, in send order.
+pub(crate) type Lanes = HashMap<u16, VecDeque<(Arc<Job>, u32)>>;
+
+/// The queue of a job's chunks that may run now.
+#[derive(Debug, Default)]
+pub(crate) struct Ready {
+    pub(crate) chunks: VecDeque<u32>,
+    /// True while the job sits in a pool queue; keeps a job from being queued twice.
+    pub(crate) queued: bool,
+}
+
+pub(crate) struct Job {
+    pub(crate) id: JobId,
+    pub(crate) message: Arc<Message>,
+    pub(crate) audience: Arc<RoaringBitmap>,
+    pub(crate) chunks: Box<[Chunk]>,
+    /// The account's lanes, shared by all its jobs.
+    pub(crate) lanes: Arc<Mutex<Lanes>>,
+    pub(crate) ready: Mutex<Ready>,
+    remaining: AtomicU32,
+    status: AtomicU8,
+    filtered: u64,
+    sent: AtomicU64,
+    errors: AtomicU64,
+    accepted_at_ms: Millis,
+    /// Set once, when the job finishes; guarded for the condvar.
+    finished: Mutex<Option<JobReport>>,
+    finished_cv: Condvar,
+    watch: watch::Sender<JobStatus>,
+    last_error: Mutex<Option<String>>,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job")
+            .field("id", &self.id)
+            .field("status", &self.status())
+            .field("chunks", &self.chunks.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Job {
+    pub(crate) fn new(
+        id: JobId,
+        message: Arc<Message>,
+        audience: RoaringBitmap,
+        filtered: u64,
+        chunk_target: u32,
+        lanes: Arc<Mutex<Lanes>>,
+        accepted_at_ms: Millis,
+    ) -> Arc<Job> {
+        let chunks = plan_chunks(&audience, chunk_target);
+        let (watch, _) = watch::channel(JobStatus::Queued);
+        Arc::new(Job {
+            id,
+            message,
+            remaining: AtomicU32::new(chunks.len() as u32),
+            chunks,
+            audience: Arc::new(audience),
+            lanes,
+            ready: Mutex::new(Ready::default()),
+            status: AtomicU8::new(0),
+            filtered,
+            sent: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            accepted_at_ms,
+            finished: Mutex::new(None),
+            finished_cv: Condvar::new(),
+            watch,
+            last_error: Mutex::new(None),
+        })
+    }
+
+    pub(crate) fn status(&self) -> JobStatus {
+        JobStatus::from_u8(self.status.load(Ordering::Acquire))
+    }
+
+    pub(crate) fn mark_sending(&self) {
+        if self
+            .status
+            .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            self.watch.send_replace(JobStatus::Sending);
+        }
+    }
+
+    /// Enters every chunk into its lanes; returns the chunks that may run at once.
+    ///
+    /// Must be called once per job, in the account's send order (the caller holds the
+    /// account's write lock).
+    pub(crate) fn enter_lanes(self: &Arc<Job>) -> Vec<u32> {
+        let mut lanes = self.lanes.lock();
+        let mut ready = Vec::new();
+        for (i, chunk) in self.chunks.iter().enumerate() {
+            let mut waiting = 0;
+            for key in chunk.keys.iter() {
+                let lane = lanes.entry(*key).or_default();
+                if !lane.is_empty() {
+                    waiting += 1;
+                }
+                lane.push_back((Arc::clone(self), i as u32));
+            }
+            chunk.waiting.store(waiting, Ordering::Relaxed);
+            if waiting == 0 {
+                ready.push(i as u32);
+            }
+        }
+        ready
+    }
+
+    /// Takes chunk `index` out of its lanes; returns the chunks (of this or later jobs of
+    /// the account) that this made runnable.
+    pub(crate) fn leave_lanes(&self, index: u32) -> Vec<(Arc<Job>, u32)> {
+        let mut lanes = self.lanes.lock();
+        let mut unblocked = Vec::new();
+        for key in self.chunks[index as usize].keys.iter() {
+            let Some(lane) = lanes.get_mut(key) else {
+                continue;
+            };
+            let front = lane.pop_front();
+            debug_assert!(front.is_some_and(|(j, i)| j.id == self.id && i == index));
+            match lane.front() {
+                Some((next, next_index)) => {
+                    let chunk = &next.chunks[*next_index as usize];
+                    if chunk.waiting.fetch_sub(1, Ordering::Relaxed) == 1 {
+                        unblocked.push((Arc::clone(next), *next_index));
+                    }
+                }
+                None => {
+                    lanes.remove(key);
+                }
+            }
+        }
+        unblocked
+    }
+
+    /// Records the outcome of one chunk; true if it was the job's last.
+    pub(crate) fn chunk_done(&self, sent: u64, errors: u64, error: Option<String>) -> bool {
+        if sent > 0 {
+            self.sent.fetch_add(sent, Ordering::Relaxed);
+        }
+        if errors > 0 {
+            self.errors.fetch_add(errors, Ordering::Relaxed);
+            *self.last_error.lock() = error;
+        }
+        self.remaining.fetch_sub(1, Ordering::AcqRel) == 1
+    }
+
+    pub(crate) fn has_chunks(&self) -> bool {
+        !self.chunks.is_empty()
+    }
+
+    /// Marks the job finished and wakes everyone waiting for it. Returns its report.
+    pub(crate) fn finish(&self, now_ms: Millis) -> JobReport {
+        let errors = self.errors.load(Ordering::Acquire);
+        let sent = self.sent.load(Ordering::Acquire);
+        let status = if errors > 0 && sent == 0 {
+            JobStatus::Failed
+        } else {
+            JobStatus::Done
+        };
+        self.status.store(
+            if status == JobStatus::Done { 2 } else { 3 },
+            Ordering::Release,
+        );
+        let report = self.report_with(status, Some(now_ms));
+        *self.finished.lock() = Some(report.clone());
+        self.finished_cv.notify_all();
+        self.watch.send_replace(status);
+        report
+    }
+
+    fn report_with(&self, status: JobStatus, finished_at_ms: Option<Millis>) -> JobReport {
+        JobReport {
+            job: self.id,
+            status,
+            total: self.audience.len() + self.filtered,
+            filtered: self.filtered,
+            sent: self.sent.load(Ordering::Acquire),
+            errors: self.errors.load(Ordering::Acquire),
+            last_error: self.last_error.lock().clone(),
+            accepted_at_ms: self.accepted_at_ms,
+            finished_at_ms,
+        }
+    }
+}
+
+/// Cuts `audience` into chunks: one per dense key, sparse neighbours coalesced.
+fn plan_chunks(audience: &RoaringBitmap, target: u32) -> Box<[Chunk]> {
+    let mut chunks = Vec::new();
+    let mut keys: Vec<u16> = Vec::new();
+    let mut count: u32 = 0;
+    let mut close = |keys: &mut Vec<u16>, count: &mut u32| {
+        if !keys.is_empty() {
+            chunks.push(Chunk {
+                keys: std::mem::take(keys).into_boxed_slice(),
+                recipients: *count,
+                waiting: AtomicU32::new(0),
+            });
+            *count = 0;
+        }
+    };
+    let mut start: u32 = 0;
+    while let Some(first) = audience.range(start..).next() {
+        let key = (first >> 16) as u16;
+        let lo = u32::from(key) << 16;
+        let hi = lo | 0xffff;
+        let n = audience.range_cardinality(lo..=hi) as u32;
+        if count > 0 && count + n > target {
+            close(&mut keys, &mut count);
+        }
+        keys.push(key);
+        count += n;
+        if hi == u32::MAX {
+            break;
+        }
+        start = hi + 1;
+    }
+    close(&mut keys, &mut count);
+    chunks.into_boxed_slice()
+}
+
+/// The caller's view of an accepted send.
+///
+/// ```
+/// # use herald::*;
+/// let engine = Engine::new(EngineConfig::default());
+/// let users = engine.add_users(3).unwrap();
+/// let account = engine.register_account("news").unwrap();
+/// for u in users { engine.follow(UserId(u), account, None).unwrap(); }
+/// let job = engine.send(account, SendRequest::new(Message::Text("hi".into()), Audience::All)).unwrap();
+/// let report = job.wait();
+/// assert_eq!((report.total, report.sent), (3, 3));
+/// ```
+#[derive(Clone)]
+pub struct JobHandle {
+    pub(crate) job: Arc<Job>,
+}
+
+impl std::fmt::Debug for JobHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.job.fmt(f)
+    }
+}
+
+impl JobHandle {
+    pub fn id(&self) -> JobId {
+        self.job.id
+    }
+
+    pub fn status(&self) -> JobStatus {
+        self.job.status()
+    }
+
+    pub fn message(&self) -> &Arc<Message> {
+        &self.job.message
+    }
+
+    /// The report so far; final once `status().is_finished()`.
+    pub fn report(&self) -> JobReport {
+        if let Some(done) = self.job.finished.lock().as_ref() {
+            return done.clone();
+        }
+        self.job.report_with(self.job.status(), None)
+    }
+
+    /// Blocks until the job finishes and returns its final report.
+    pub fn wait(&self) -> JobReport {
+        let mut finished = self.job.finished.lock();
+        loop {
+            if let Some(report) = finished.as_ref() {
+                return report.clone();
+            }
+            self.job.finished_cv.wait(&mut finished);
+        }
+    }
+
+    /// Like [`wait`](Self::wait), giving up after `timeout`.
+    pub fn wait_timeout(&self, timeout: Duration) -> Option<JobReport> {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut finished = self.job.finished.lock();
+        loop {
+            if let Some(report) = finished.as_ref() {
+                return Some(report.clone());
+            }
+            if self
+                .job
+                .finished_cv
+                .wait_until(&mut finished, deadline)
+                .timed_out()
+            {
+                return finished.clone();
+            }
+        }
+    }
+
+    /// Waits without blocking a thread (for tokio and other async runtimes).
+    pub async fn finished(&self) -> JobReport {
+        let mut rx = self.job.watch.subscribe();
+        // The status is stored before the watch is updated, so once `wait_for` sees a
+        // finished status the report is in place.
+        let _ = rx.wait_for(|s| s.is_finished()).await;
+        self.report()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dense_keys_are_chunks_of_their_own_and_sparse_ones_coalesce() {
+        let mut audience: RoaringBitmap = (0..70_000).collect();
+        audience.extend((1..40u32).map(|k| 200_000 + k * 65_536));
+        let chunks = plan_chunks(&audience, 16_384);
+        let shape: Vec<(Vec<u16>, u32)> = chunks
+            .iter()
+            .map(|c| (c.keys.to_vec(), c.recipients))
+            .collect();
+        assert_eq!(shape[0], (vec![0], 65_536));
+        // Key 1 holds 4,464 ids of the first range and then the sparse ones follow.
+        assert_eq!(shape.len(), 2);
+        assert_eq!(shape[1].1 as u64, audience.len() - 65_536);
+        assert!(plan_chunks(&RoaringBitmap::new(), 10).is_empty());
+        let top: RoaringBitmap = [u32::MAX].into_iter().collect();
+        assert_eq!(plan_chunks(&top, 10)[0].keys.to_vec(), vec![u16::MAX]);
+    }
+}

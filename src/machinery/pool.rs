@@ -1,0 +1,325 @@
+//! The fan-out pool: worker threads that deliver chunks of jobs to the sink, with work
+//! stealing (crossbeam-deque) and round-robin between jobs.
+//!
+//! ## Scheduling
+//! A queue entry is a *job with runnable chunks*, not a chunk. A worker pops a job, takes one
+//! chunk from it and, if the job has more runnable chunks, puts the job back at the tail of
+//! the global injector before delivering the chunk. So jobs interleave chunk by chunk: a
+//! 100-recipient send queued behind a 10-million-recipient one waits for at most one chunk
+//! per worker, not for the big send. Both workers can still work on one big job at once.
+//!
+//! When a chunk completes and that unblocks chunks of the same account's later sends (see
+//! `job.rs`, ordering lanes), the completing worker pushes those jobs onto its own deque,
+//! where they are warm in its cache; idle workers steal from it. Every few tasks a worker
+//! looks at the injector first, so work on its own deque cannot starve new jobs.
+//!
+//! **Invariant:** the pool never blocks on anything but the sink call and its own short
+//! locks; it does no I/O of its own. A panicking sink counts as a failed batch.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_deque::{Injector, Steal, Stealer, Worker};
+use parking_lot::{Condvar, Mutex};
+use tokio::sync::broadcast;
+
+use crate::clock::Clock;
+use crate::machinery::job::{Job, JobReport};
+use crate::sink::{Batch, Sink};
+
+/// How often (in tasks) a worker checks the injector before its own deque.
+const INJECTOR_INTERVAL: u32 = 8;
+
+pub(crate) struct PoolShared {
+    injector: Injector<Arc<Job>>,
+    stealers: Box<[Stealer<Arc<Job>>]>,
+    /// Workers asleep or about to sleep; read by pushers to decide whether to notify.
+    sleepers: AtomicUsize,
+    sleep_lock: Mutex<()>,
+    wake: Condvar,
+    shutdown: AtomicBool,
+    sink: Arc<dyn Sink>,
+    sink_retries: u32,
+    clock: Arc<dyn Clock>,
+    /// Accepted jobs not yet finished.
+    pending: AtomicUsize,
+    /// Cleared when the last pending job finishes; guards `idle`.
+    idle_lock: Mutex<()>,
+    idle: Condvar,
+    reports: broadcast::Sender<JobReport>,
+}
+
+pub(crate) struct Pool {
+    shared: Arc<PoolShared>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Pool {
+    pub(crate) fn start(
+        threads: usize,
+        sink: Arc<dyn Sink>,
+        sink_retries: u32,
+        clock: Arc<dyn Clock>,
+        reports: broadcast::Sender<JobReport>,
+    ) -> Pool {
+        let threads = threads.max(1);
+        let workers: Vec<Worker<Arc<Job>>> = (0..threads).map(|_| Worker::new_fifo()).collect();
+        let shared = Arc::new(PoolShared {
+            injector: Injector::new(),
+            stealers: workers.iter().map(Worker::stealer).collect(),
+            sleepers: AtomicUsize::new(0),
+            sleep_lock: Mutex::new(()),
+            wake: Condvar::new(),
+            shutdown: AtomicBool::new(false),
+            sink,
+            sink_retries,
+            clock,
+            pending: AtomicUsize::new(0),
+            idle_lock: Mutex::new(()),
+            idle: Condvar::new(),
+            reports,
+        });
+        let threads = workers
+            .into_iter()
+            .enumerate()
+            .map(|(i, local)| {
+                let shared = Arc::clone(&shared);
+                std::thread::Builder::new()
+                    .name(format!("herald-fanout-{i}"))
+                    .spawn(move || run_worker(&shared, &local, i))
+                    .expect("spawning a fan-out worker thread")
+            })
+            .collect();
+        Pool { shared, threads }
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<PoolShared> {
+        &self.shared
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.shared.shutdown.store(true, Ordering::SeqCst);
+        {
+            let _guard = self.shared.sleep_lock.lock();
+            self.shared.wake.notify_all();
+        }
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+impl PoolShared {
+    /// Reserves a place for one more pending job, or says how many are pending.
+    pub(crate) fn try_reserve(&self, max: usize) -> Result<(), usize> {
+        self.pending
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |p| {
+                (p < max).then_some(p + 1)
+            })
+            .map(|_| ())
+    }
+
+    pub(crate) fn release(&self) {
+        if self.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let _guard = self.idle_lock.lock();
+            self.idle.notify_all();
+        }
+    }
+
+    pub(crate) fn pending(&self) -> usize {
+        self.pending.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.shutdown.load(Ordering::Acquire)
+    }
+
+    /// Blocks until no job is pending.
+    pub(crate) fn wait_idle(&self) {
+        let mut guard = self.idle_lock.lock();
+        while self.pending.load(Ordering::Acquire) > 0 {
+            self.idle.wait_for(&mut guard, Duration::from_millis(50));
+        }
+    }
+
+    /// Makes chunk `index` of `job` runnable; queues the job unless it is queued already.
+    pub(crate) fn make_ready(&self, job: &Arc<Job>, index: u32, local: Option<&Worker<Arc<Job>>>) {
+        let enqueue = {
+            let mut ready = job.ready.lock();
+            ready.chunks.push_back(index);
+            !std::mem::replace(&mut ready.queued, true)
+        };
+        if enqueue {
+            match local {
+                Some(local) => local.push(Arc::clone(job)),
+                None => self.injector.push(Arc::clone(job)),
+            }
+            self.notify_one();
+        }
+    }
+
+    /// Finishes a job that has nothing to deliver (an empty audience).
+    pub(crate) fn finish_now(&self, job: &Job) {
+        let report = job.finish(self.clock.now_ms());
+        let _ = self.reports.send(report);
+        self.release();
+    }
+
+    fn notify_one(&self) {
+        if self.sleepers.load(Ordering::SeqCst) > 0 {
+            let _guard = self.sleep_lock.lock();
+            self.wake.notify_one();
+        }
+    }
+
+    fn has_work(&self) -> bool {
+        !self.injector.is_empty() || self.stealers.iter().any(|s| !s.is_empty())
+    }
+}
+
+fn find_task(
+    shared: &PoolShared,
+    local: &Worker<Arc<Job>>,
+    me: usize,
+    tick: u32,
+) -> Option<Arc<Job>> {
+    if tick.is_multiple_of(INJECTOR_INTERVAL)
+        && let Some(job) = steal_injector(shared, local)
+    {
+        return Some(job);
+    }
+    if let Some(job) = local.pop() {
+        return Some(job);
+    }
+    if let Some(job) = steal_injector(shared, local) {
+        return Some(job);
+    }
+    // Steal from the other workers, starting after ourselves so thieves spread out.
+    let n = shared.stealers.len();
+    loop {
+        let mut retry = false;
+        for k in 1..n {
+            match shared.stealers[(me + k) % n].steal() {
+                Steal::Success(job) => return Some(job),
+                Steal::Retry => retry = true,
+                Steal::Empty => {}
+            }
+        }
+        if !retry {
+            return None;
+        }
+    }
+}
+
+fn steal_injector(shared: &PoolShared, local: &Worker<Arc<Job>>) -> Option<Arc<Job>> {
+    loop {
+        match shared.injector.steal_batch_and_pop(local) {
+            Steal::Success(job) => return Some(job),
+            Steal::Empty => return None,
+            Steal::Retry => {}
+        }
+    }
+}
+
+fn run_worker(shared: &PoolShared, local: &Worker<Arc<Job>>, me: usize) {
+    let mut buf: Vec<u32> = Vec::new();
+    let mut tick: u32 = 0;
+    while !shared.shutdown.load(Ordering::Acquire) {
+        tick = tick.wrapping_add(1);
+        match find_task(shared, local, me, tick) {
+            Some(job) => run_one_chunk(shared, local, &job, &mut buf),
+            None => {
+                shared.sleepers.fetch_add(1, Ordering::SeqCst);
+                let mut guard = shared.sleep_lock.lock();
+                // Re-check under the lock: a pusher that saw no sleeper before our
+                // increment pushed before it, so its work is visible here; one that saw us
+                // takes the lock, which we hold until `wait` releases it.
+                if !shared.has_work() && !shared.shutdown.load(Ordering::Acquire) {
+                    shared.wake.wait_for(&mut guard, Duration::from_millis(100));
+                }
+                drop(guard);
+                shared.sleepers.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+    }
+}
+
+fn run_one_chunk(
+    shared: &PoolShared,
+    local: &Worker<Arc<Job>>,
+    job: &Arc<Job>,
+    buf: &mut Vec<u32>,
+) {
+    let (index, requeued) = {
+        let mut ready = job.ready.lock();
+        let Some(index) = ready.chunks.pop_front() else {
+            ready.queued = false;
+            return;
+        };
+        let more = !ready.chunks.is_empty();
+        if more {
+            // More of this job can run: back to the tail of the injector, behind other jobs.
+            shared.injector.push(Arc::clone(job));
+        } else {
+            ready.queued = false;
+        }
+        (index, more)
+    };
+    if requeued {
+        shared.notify_one();
+    }
+    job.mark_sending();
+
+    let chunk = &job.chunks[index as usize];
+    buf.clear();
+    buf.resize(chunk.recipients as usize, 0);
+    let mut filled = 0;
+    for key in chunk.keys.iter() {
+        let lo = u32::from(*key) << 16;
+        let mut iter = job.audience.range(lo..=lo | 0xffff);
+        loop {
+            let n = iter.next_many(&mut buf[filled..]).len();
+            if n == 0 {
+                break;
+            }
+            filled += n;
+        }
+    }
+    debug_assert_eq!(filled, buf.len());
+
+    let mut outcome = Err(String::new());
+    for attempt in 0..=shared.sink_retries {
+        let batch = Batch {
+            job: job.id,
+            message: &job.message,
+            recipients: &buf[..filled],
+            attempt,
+        };
+        outcome = match catch_unwind(AssertUnwindSafe(|| shared.sink.deliver(&batch))) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("sink panicked".to_owned()),
+        };
+        if outcome.is_ok() {
+            break;
+        }
+    }
+    let n = filled as u64;
+    let last = match outcome {
+        Ok(()) => job.chunk_done(n, 0, None),
+        Err(e) => job.chunk_done(0, n, Some(e)),
+    };
+    for (next, next_index) in job.leave_lanes(index) {
+        shared.make_ready(&next, next_index, Some(local));
+    }
+    if last {
+        let report = job.finish(shared.clock.now_ms());
+        let _ = shared.reports.send(report);
+        shared.release();
+    }
+}

@@ -1,0 +1,54 @@
+//! Where deliveries go: the [`Sink`] trait the embedding service implements.
+//!
+//! The fan-out pool calls a sink once per chunk of an audience: one [`Batch`] names many
+//! recipients and one shared message. A sink should hand the batch off quickly (to a queue,
+//! a push gateway's client, ...) rather than block: a worker thread is busy for as long as
+//! `deliver` runs.
+//!
+//! ## Delivery guarantees
+//! A batch that returns `Ok` is counted as sent for every recipient in it. A batch that
+//! returns `Err` (or panics) is retried up to [`EngineConfig::sink_retries`] times, then its
+//! recipients are counted as errors in the job's report. So a recipient may be handed to a
+//! sink more than once (a retried batch, or a restart); `(batch.job.account, batch.job.seq,
+//! recipient)` is the idempotency key a sink uses to drop repeats.
+//!
+//! [`EngineConfig::sink_retries`]: crate::EngineConfig::sink_retries
+
+use std::sync::Arc;
+
+use crate::domain::message::Message;
+use crate::ids::{JobId, UserId};
+
+/// One sink call: a batch of recipients of one message.
+#[derive(Debug, Clone, Copy)]
+pub struct Batch<'a> {
+    /// The send: account and sequence number, the per-delivery idempotency key.
+    pub job: JobId,
+    /// The message, shared by every recipient and every batch of the send.
+    pub message: &'a Arc<Message>,
+    /// Internal user ids of the recipients, ascending, each at most once per job.
+    pub recipients: &'a [u32],
+    /// 0 for the first try, then 1, 2, ... for retries of this same batch.
+    pub attempt: u32,
+}
+
+impl Batch<'_> {
+    pub fn users(&self) -> impl ExactSizeIterator<Item = UserId> + '_ {
+        self.recipients.iter().map(|&u| UserId(u))
+    }
+}
+
+/// Why a sink refused a batch; its text goes into logs and the job's last error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("sink refused the batch: {0}")]
+pub struct SinkError(pub String);
+
+/// A destination for deliveries. Implementations must be thread safe: batches of different
+/// jobs (and of the same job, for disjoint recipients) arrive concurrently.
+///
+/// For one account and one recipient, batches arrive in the account's send order: a batch of
+/// a later send is not handed out before every batch of an earlier send of the same account
+/// that shares a recipient block has returned.
+pub trait Sink: Send + Sync + 'static {
+    fn deliver(&self, batch: &Batch<'_>) -> Result<(), SinkError>;
+}
