@@ -9,6 +9,7 @@
 //! graph, messages, audiences, OpenIDs) and the machinery (`machinery/`: jobs, pool, inbox).
 
 #![deny(unsafe_code)]
+#![doc = include_str!("../README.md")]
 #![warn(missing_debug_implementations)]
 
 mod clock;

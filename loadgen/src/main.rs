@@ -3,7 +3,9 @@
 
 mod baselines;
 mod fanout;
+mod graph;
 mod machine;
+mod workload;
 
 use clap::{Parser, Subcommand};
 
@@ -21,10 +23,13 @@ struct Cli {
 enum Scenario {
     /// One account broadcasts to N followers; deliveries per second, verified.
     Fanout(fanout::FanoutArgs),
+    /// Builds a Zipf follow graph; build rate and bytes per edge.
+    Graph(graph::GraphArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().scenario {
         Scenario::Fanout(args) => fanout::run(&args),
+        Scenario::Graph(args) => graph::run(&args),
     }
 }

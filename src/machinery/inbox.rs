@@ -63,10 +63,14 @@ pub(crate) struct RawFetch {
     pub(crate) missed_from: Vec<(AccountId, Seq)>,
 }
 
+/// 1,024 blocks, each allocated on first use.
+type Page = Box<[BlockCell]>;
+type BlockCell = Mutex<Option<Box<Block>>>;
+
 pub(crate) struct InboxStore {
     /// Entries per user, a power of two.
     capacity: usize,
-    pages: Box<[OnceLock<Box<[Mutex<Option<Box<Block>>>]>>]>,
+    pages: Box<[OnceLock<Page>]>,
     blocks_allocated: AtomicUsize,
 }
 
@@ -93,13 +97,13 @@ impl InboxStore {
         self.capacity
     }
 
-    fn block(&self, block_index: usize) -> &Mutex<Option<Box<Block>>> {
+    fn block(&self, block_index: usize) -> &BlockCell {
         let page = self.pages[block_index >> PAGE_SHIFT]
             .get_or_init(|| (0..PAGE_BLOCKS).map(|_| Mutex::new(None)).collect());
         &page[block_index & (PAGE_BLOCKS - 1)]
     }
 
-    fn existing_block(&self, block_index: usize) -> Option<&Mutex<Option<Box<Block>>>> {
+    fn existing_block(&self, block_index: usize) -> Option<&BlockCell> {
         self.pages[block_index >> PAGE_SHIFT]
             .get()
             .map(|page| &page[block_index & (PAGE_BLOCKS - 1)])
