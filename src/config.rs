@@ -79,6 +79,8 @@ impl Default for Limits {
     }
 }
 
+use crate::store::wal::SyncPolicy;
+
 /// Everything an [`Engine`](crate::Engine) is built with.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -103,6 +105,10 @@ pub struct EngineConfig {
     pub openid_secret: [u8; 16],
     /// Capacity of the broadcast channel behind [`Engine::reports`](crate::Engine::reports).
     pub report_channel_capacity: usize,
+    /// When the write-ahead log is forced to disk (durable engines only).
+    pub sync: SyncPolicy,
+    /// Size at which a log segment is closed and a new one started.
+    pub segment_bytes: u64,
 }
 
 impl Default for EngineConfig {
@@ -118,6 +124,8 @@ impl Default for EngineConfig {
             shards: 64,
             openid_secret: random_secret(),
             report_channel_capacity: 1_024,
+            sync: SyncPolicy::default(),
+            segment_bytes: 64 << 20,
         }
     }
 }

@@ -25,25 +25,31 @@ use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use parking_lot::{Mutex, RwLock};
+use std::sync::OnceLock;
+
+use parking_lot::{Mutex, RwLock, RwLockReadGuard};
+use roaring::RoaringBitmap;
 use tokio::sync::broadcast;
 
 use crate::clock::{Clock, Millis, SystemClock};
 use crate::config::EngineConfig;
 use crate::domain::account::AccountState;
 use crate::domain::audience::{self, Audience};
-use crate::domain::graph::{ReverseIndex, Source, Tag};
+use crate::domain::graph::{ReverseIndex, Tag};
 use crate::domain::message::Message;
 use crate::domain::openid::{OpenId, OpenIdCodec};
 use crate::error::{
-    AddUsersError, FetchError, FollowError, QueryError, RegisterError, SendError, TagError,
-    UnfollowError,
+    AddUsersError, FetchError, FollowError, QueryError, RegisterError, SendError, StoreError,
+    TagError, UnfollowError,
 };
 use crate::ids::{AccountId, JobId, Seq, TagId, UserId};
+use crate::machinery::deliver::Delivery;
 use crate::machinery::inbox::InboxStore;
 use crate::machinery::job::{Job, JobHandle, JobReport};
 use crate::machinery::pool::{Pool, PoolShared};
 use crate::sink::Sink;
+use crate::store::Durable;
+use crate::store::record::Record;
 
 /// A send as the account asks for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -192,10 +198,16 @@ impl EngineBuilder {
             }
         };
         let (reports, _) = broadcast::channel(config.report_channel_capacity.max(1));
+        let store: Arc<OnceLock<Durable>> = Arc::new(OnceLock::new());
+        let deliver = Delivery {
+            inbox: inbox.clone(),
+            sink,
+            retries: config.sink_retries,
+            store: Arc::clone(&store),
+        };
         let pool = Pool::start(
             config.threads,
-            sink,
-            config.sink_retries,
+            Arc::new(deliver),
             Arc::clone(&clock),
             reports.clone(),
         );
@@ -213,6 +225,8 @@ impl EngineBuilder {
             clock,
             config,
             pool,
+            store,
+            recovery_warnings: Vec::new(),
         }
     }
 }
@@ -220,20 +234,24 @@ impl EngineBuilder {
 /// The herald engine. Thread safe: share it with `Arc<Engine>`. Dropping it stops the
 /// fan-out workers after the chunk each is delivering; jobs still pending stay unfinished.
 pub struct Engine {
-    config: EngineConfig,
-    clock: Arc<dyn Clock>,
-    codec: OpenIdCodec,
+    pub(crate) config: EngineConfig,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) codec: OpenIdCodec,
     /// Account `a` lives in shard `a % shards` at index `a / shards`.
-    accounts: Box<[RwLock<Vec<Option<AccountState>>>]>,
-    next_account: Mutex<u32>,
+    pub(crate) accounts: Box<[RwLock<Vec<Option<AccountState>>>]>,
+    pub(crate) next_account: Mutex<u32>,
     /// Users `0..users` exist. Grown under `users_lock`.
-    users: AtomicU64,
-    users_lock: Mutex<()>,
-    reverse: ReverseIndex,
-    edges: AtomicU64,
-    inbox: Option<Arc<InboxStore>>,
+    pub(crate) users: AtomicU64,
+    pub(crate) users_lock: Mutex<()>,
+    pub(crate) reverse: ReverseIndex,
+    pub(crate) edges: AtomicU64,
+    pub(crate) inbox: Option<Arc<InboxStore>>,
     reports: broadcast::Sender<JobReport>,
     pool: Pool,
+    /// Set when the engine is durable (opened on a data directory), once recovery is done;
+    /// shared with the fan-out's delivery.
+    pub(crate) store: Arc<OnceLock<Durable>>,
+    pub(crate) recovery_warnings: Vec<String>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -264,15 +282,41 @@ impl Engine {
         &self.config
     }
 
-    fn pool(&self) -> &PoolShared {
+    pub(crate) fn pool(&self) -> &PoolShared {
         self.pool.shared()
+    }
+
+    /// Starts a change: in durable mode, refuses it if the log has failed, and holds the
+    /// snapshot gate (shared) until the change is applied.
+    fn begin(&self) -> Result<Option<RwLockReadGuard<'_, ()>>, StoreError> {
+        match self.store.get() {
+            None => Ok(None),
+            Some(store) => {
+                store.wal.check()?;
+                Ok(Some(store.gate.read()))
+            }
+        }
+    }
+
+    /// Appends the change's record in durable mode (the record is built only then).
+    fn log(&self, record: impl FnOnce() -> Record) -> Option<u64> {
+        self.store.get().map(|store| store.wal.append(&record()))
+    }
+
+    /// Waits until a logged change is durable; the caller acknowledges after this.
+    fn commit(&self, lsn: Option<u64>) -> Result<(), StoreError> {
+        match (lsn, self.store.get()) {
+            (Some(lsn), Some(store)) => store.wal.wait_durable(lsn),
+            _ => Ok(()),
+        }
     }
 
     // ----- users and accounts -------------------------------------------------------------
 
     /// Creates `count` users with consecutive ids; returns their id range.
     pub fn add_users(&self, count: u32) -> Result<Range<u32>, AddUsersError> {
-        let _guard = self.users_lock.lock();
+        let gate = self.begin().map_err(AddUsersError::Storage)?;
+        let guard = self.users_lock.lock();
         let existing = self.users.load(Ordering::Acquire);
         let end = existing + u64::from(count);
         if end > u64::from(u32::MAX) + 1 {
@@ -281,13 +325,24 @@ impl Engine {
                 asked: count.into(),
             });
         }
+        let lsn = self.log(|| Record::AddUsers { count });
+        self.apply_add_users(count, true);
+        drop((guard, gate));
+        self.commit(lsn).map_err(AddUsersError::Storage)?;
+        // `end` may be 2^32, which only a u64 range could show; saturate (ids stay valid).
+        Ok(existing as u32..end.min(u64::from(u32::MAX)) as u32)
+    }
+
+    /// Grows the user count (checked by the caller). `reserve`: allocate the new users'
+    /// inboxes now (replay leaves them to first delivery, to keep restarts fast).
+    pub(crate) fn apply_add_users(&self, count: u32, reserve: bool) {
+        let existing = self.users.load(Ordering::Acquire);
+        let end = (existing + u64::from(count)).min(u64::from(u32::MAX) + 1);
         self.reverse.grow(end);
-        if let Some(inbox) = &self.inbox {
+        if reserve && let Some(inbox) = &self.inbox {
             inbox.reserve(existing..end);
         }
         self.users.store(end, Ordering::Release);
-        // `end` may be 2^32, which only a u64 range could show; saturate (ids stay valid).
-        Ok(existing as u32..end.min(u64::from(u32::MAX)) as u32)
     }
 
     pub fn user_count(&self) -> u64 {
@@ -304,17 +359,29 @@ impl Engine {
         if !valid_name(name, max) {
             return Err(RegisterError::InvalidName { max });
         }
+        let gate = self.begin().map_err(RegisterError::Storage)?;
         let mut next = self.next_account.lock();
         let id = *next;
-        let following = next.checked_add(1).ok_or(RegisterError::IdsExhausted)?;
-        let (shard, index) = self.account_slot(AccountId(id));
+        next.checked_add(1).ok_or(RegisterError::IdsExhausted)?;
+        let lsn = self.log(|| Record::RegisterAccount {
+            account: id,
+            name: name.to_owned(),
+        });
+        self.apply_register(&mut next, name);
+        drop((next, gate));
+        self.commit(lsn).map_err(RegisterError::Storage)?;
+        Ok(AccountId(id))
+    }
+
+    /// Registers the account with id `*next` (checked by the caller) and advances `next`.
+    pub(crate) fn apply_register(&self, next: &mut u32, name: &str) {
+        let (shard, index) = self.account_slot(AccountId(*next));
         let mut shard = self.accounts[shard].write();
         if shard.len() <= index {
             shard.resize_with(index + 1, || None);
         }
         shard[index] = Some(AccountState::new(name.to_owned()));
-        *next = following;
-        Ok(AccountId(id))
+        *next += 1;
     }
 
     pub fn account_count(&self) -> u64 {
@@ -327,18 +394,18 @@ impl Engine {
             .ok_or(QueryError::UnknownAccount(account))
     }
 
-    fn account_slot(&self, account: AccountId) -> (usize, usize) {
+    pub(crate) fn account_slot(&self, account: AccountId) -> (usize, usize) {
         let n = self.accounts.len();
         (account.0 as usize % n, account.0 as usize / n)
     }
 
-    fn read_account<R>(&self, account: AccountId, f: impl FnOnce(&AccountState) -> R) -> Option<R> {
+    pub(crate) fn read_account<R>(&self, account: AccountId, f: impl FnOnce(&AccountState) -> R) -> Option<R> {
         let (shard, index) = self.account_slot(account);
         let shard = self.accounts[shard].read();
         shard.get(index)?.as_ref().map(f)
     }
 
-    fn write_account<R>(
+    pub(crate) fn write_account<R>(
         &self,
         account: AccountId,
         f: impl FnOnce(&mut AccountState) -> R,
@@ -392,42 +459,36 @@ impl Engine {
                 max: limits.source_max_chars,
             });
         }
-        self.write_account(account, |state| {
-            let graph = &mut state.graph;
-            if graph.followers.contains(user.0) {
-                return Err(FollowError::AlreadyFollowing { user, account });
-            }
-            let source_index = match source {
-                None => None,
-                Some(name) => match graph.sources.iter().position(|s| s.name == name) {
-                    Some(i) => Some(i),
-                    None if graph.sources.len() >= limits.sources_per_account => {
-                        return Err(FollowError::TooManySources {
-                            account,
-                            max: limits.sources_per_account,
-                        });
-                    }
-                    None => {
-                        graph.sources.push(Source {
-                            name: name.to_owned(),
-                            current: Default::default(),
-                            total: 0,
-                        });
-                        Some(graph.sources.len() - 1)
-                    }
-                },
-            };
-            graph.followers.insert(user.0);
-            if let Some(i) = source_index {
-                let source = &mut graph.sources[i];
-                source.current.insert(user.0);
-                source.total += 1;
-            }
-            self.reverse.insert(user, account);
-            self.edges.fetch_add(1, Ordering::Relaxed);
-            Ok(self.codec.encode(account, user))
-        })
-        .unwrap_or(Err(FollowError::UnknownAccount(account)))
+        let gate = self.begin().map_err(FollowError::Storage)?;
+        let lsn = self
+            .write_account(account, |state| {
+                let graph = &mut state.graph;
+                if graph.followers.contains(user.0) {
+                    return Err(FollowError::AlreadyFollowing { user, account });
+                }
+                if let Some(name) = source
+                    && graph.sources.len() >= limits.sources_per_account
+                    && !graph.sources.iter().any(|s| s.name == name)
+                {
+                    return Err(FollowError::TooManySources {
+                        account,
+                        max: limits.sources_per_account,
+                    });
+                }
+                let lsn = self.log(|| Record::Follow {
+                    user: user.0,
+                    account: account.0,
+                    source: source.map(str::to_owned),
+                });
+                graph.add_follower(user, source);
+                self.reverse.insert(user, account);
+                self.edges.fetch_add(1, Ordering::Relaxed);
+                Ok(lsn)
+            })
+            .unwrap_or(Err(FollowError::UnknownAccount(account)))?;
+        drop(gate);
+        self.commit(lsn).map_err(FollowError::Storage)?;
+        Ok(self.codec.encode(account, user))
     }
 
     /// Bulk import: every user in `users` follows `account` (users already following are
@@ -438,18 +499,38 @@ impl Engine {
         if let Some(bad) = users.iter().find(|u| u64::from(u.0) >= count) {
             return Err(FollowError::UnknownUser(*bad));
         }
-        self.write_account(account, |state| {
-            let mut added = 0;
-            for &user in users {
-                if state.graph.followers.insert(user.0) {
-                    self.reverse.insert(user, account);
-                    added += 1;
-                }
-            }
-            self.edges.fetch_add(added, Ordering::Relaxed);
-            Ok(added)
-        })
-        .unwrap_or(Err(FollowError::UnknownAccount(account)))
+        let gate = self.begin().map_err(FollowError::Storage)?;
+        let (added, lsn) = self
+            .write_account(account, |state| {
+                let mut new: Vec<u32> = users
+                    .iter()
+                    .map(|u| u.0)
+                    .filter(|&u| !state.graph.followers.contains(u))
+                    .collect();
+                new.sort_unstable();
+                new.dedup();
+                let lsn = self.log(|| Record::FollowMany {
+                    account: account.0,
+                    users: new.clone(),
+                });
+                self.apply_follow_many(account, state, &new);
+                Ok((new.len() as u64, lsn))
+            })
+            .unwrap_or(Err(FollowError::UnknownAccount(account)))?;
+        drop(gate);
+        self.commit(lsn).map_err(FollowError::Storage)?;
+        Ok(added)
+    }
+
+    /// Adds `new` (ascending, none of them following yet) as followers.
+    pub(crate) fn apply_follow_many(&self, account: AccountId, state: &mut AccountState, new: &[u32]) {
+        if let Ok(added) = RoaringBitmap::from_sorted_iter(new.iter().copied()) {
+            *Arc::make_mut(&mut state.graph.followers) |= added;
+        }
+        for &user in new {
+            self.reverse.insert(UserId(user), account);
+        }
+        self.edges.fetch_add(new.len() as u64, Ordering::Relaxed);
     }
 
     /// `user` stops following `account`; it leaves the account's tags too.
@@ -457,19 +538,32 @@ impl Engine {
         if !self.user_exists(user) {
             return Err(UnfollowError::UnknownUser(user));
         }
-        self.write_account(account, |state| {
-            if !state.graph.remove_follower(user) {
-                return Err(UnfollowError::NotFollowing { user, account });
-            }
+        let gate = self.begin().map_err(UnfollowError::Storage)?;
+        let lsn = self
+            .write_account(account, |state| {
+                if !state.graph.followers.contains(user.0) {
+                    return Err(UnfollowError::NotFollowing { user, account });
+                }
+                let lsn = self.log(|| Record::Unfollow {
+                    user: user.0,
+                    account: account.0,
+                });
+                self.apply_unfollow(user, account, state);
+                Ok(lsn)
+            })
+            .unwrap_or(Err(UnfollowError::UnknownAccount(account)))?;
+        drop(gate);
+        self.commit(lsn).map_err(UnfollowError::Storage)
+    }
+
+    pub(crate) fn apply_unfollow(&self, user: UserId, account: AccountId, state: &mut AccountState) {
+        if state.graph.remove_follower(user) {
             self.reverse.remove(user, account);
             self.edges.fetch_sub(1, Ordering::Relaxed);
-            Ok(())
-        })
-        .unwrap_or(Err(UnfollowError::UnknownAccount(account)))?;
-        if let Some(inbox) = &self.inbox {
-            inbox.forget(user.0, account);
+            if let Some(inbox) = &self.inbox {
+                inbox.forget(user.0, account);
+            }
         }
-        Ok(())
     }
 
     pub fn is_following(&self, user: UserId, account: AccountId) -> Result<bool, QueryError> {
@@ -576,41 +670,59 @@ impl Engine {
                 max: limits.tag_name_max_chars,
             });
         }
-        self.write_account(account, |state| {
-            let graph = &mut state.graph;
-            if graph.live_tags().any(|(_, t)| t.name == name) {
-                return Err(TagError::DuplicateName(name.to_owned()));
-            }
-            if graph.live_tags().count() >= limits.tags_per_account {
-                return Err(TagError::TooManyTags {
+        let gate = self.begin().map_err(TagError::Storage)?;
+        let (id, lsn) = self
+            .write_account(account, |state| {
+                let graph = &mut state.graph;
+                if graph.live_tags().any(|(_, t)| t.name == name) {
+                    return Err(TagError::DuplicateName(name.to_owned()));
+                }
+                if graph.live_tags().count() >= limits.tags_per_account {
+                    return Err(TagError::TooManyTags {
+                        max: limits.tags_per_account,
+                    });
+                }
+                let id = u32::try_from(graph.tags.len()).map_err(|_| TagError::TooManyTags {
                     max: limits.tags_per_account,
+                })?;
+                let lsn = self.log(|| Record::CreateTag {
+                    account: account.0,
+                    tag: id,
+                    name: name.to_owned(),
                 });
-            }
-            let id = u32::try_from(graph.tags.len()).map_err(|_| TagError::TooManyTags {
-                max: limits.tags_per_account,
-            })?;
-            graph.tags.push(Some(Tag {
-                name: name.to_owned(),
-                members: Default::default(),
-            }));
-            Ok(TagId(id))
-        })
-        .unwrap_or(Err(TagError::UnknownAccount(account)))
+                graph.tags.push(Some(Tag {
+                    name: name.to_owned(),
+                    members: Default::default(),
+                }));
+                Ok((TagId(id), lsn))
+            })
+            .unwrap_or(Err(TagError::UnknownAccount(account)))?;
+        drop(gate);
+        self.commit(lsn).map_err(TagError::Storage)?;
+        Ok(id)
     }
 
     /// Deletes a tag; its followers keep following. Its id is never reused.
     pub fn delete_tag(&self, account: AccountId, tag: TagId) -> Result<(), TagError> {
-        self.write_account(account, |state| {
-            let slot = state
-                .graph
-                .tags
-                .get_mut(tag.0 as usize)
-                .filter(|t| t.is_some())
-                .ok_or(TagError::UnknownTag(tag))?;
-            *slot = None;
-            Ok(())
-        })
-        .unwrap_or(Err(TagError::UnknownAccount(account)))
+        let gate = self.begin().map_err(TagError::Storage)?;
+        let lsn = self
+            .write_account(account, |state| {
+                let slot = state
+                    .graph
+                    .tags
+                    .get_mut(tag.0 as usize)
+                    .filter(|t| t.is_some())
+                    .ok_or(TagError::UnknownTag(tag))?;
+                let lsn = self.log(|| Record::DeleteTag {
+                    account: account.0,
+                    tag: tag.0,
+                });
+                *slot = None;
+                Ok(lsn)
+            })
+            .unwrap_or(Err(TagError::UnknownAccount(account)))?;
+        drop(gate);
+        self.commit(lsn).map_err(TagError::Storage)
     }
 
     pub fn tags(&self, account: AccountId) -> Result<Vec<TagInfo>, QueryError> {
@@ -662,7 +774,8 @@ impl Engine {
                 max: limits.tag_batch_max,
             });
         }
-        self.write_account(account, |state| {
+        let gate = self.begin().map_err(TagError::Storage)?;
+        let (changed, lsn) = self.write_account(account, |state| {
             let graph = &mut state.graph;
             let members = &graph.tag(tag).ok_or(TagError::UnknownTag(tag))?.members;
             // Validate everything before changing anything.
@@ -686,20 +799,18 @@ impl Engine {
                 }
                 users.push(user.0);
             }
-            let members = &mut graph.tag_mut(tag).expect("checked above").members;
-            let changed = users
-                .into_iter()
-                .filter(|&u| {
-                    if add {
-                        members.insert(u)
-                    } else {
-                        members.remove(u)
-                    }
-                })
-                .count();
-            Ok(changed as u64)
+            let lsn = self.log(|| Record::Retag {
+                account: account.0,
+                tag: tag.0,
+                add,
+                users: users.clone(),
+            });
+            Ok((graph.retag(tag, &users, add), lsn))
         })
-        .unwrap_or(Err(TagError::UnknownAccount(account)))
+        .unwrap_or(Err(TagError::UnknownAccount(account)))?;
+        drop(gate);
+        self.commit(lsn).map_err(TagError::Storage)?;
+        Ok(changed)
     }
 
     /// The tags a follower carries.
@@ -726,27 +837,39 @@ impl Engine {
         if self.pool().is_shutting_down() {
             return Err(SendError::ShuttingDown);
         }
+        let gate = self.begin().map_err(SendError::Storage)?;
         let now = self.clock.now_ms();
         let SendRequest {
             message,
             audience,
             idempotency_key,
         } = request;
-        let (job, ready) = self
+        let (job, ready, lsn) = self
             .write_account(account, |state| {
                 self.accept(account, state, message, &audience, idempotency_key, now)
             })
             .unwrap_or(Err(SendError::UnknownAccount(account)))?;
+        drop(gate);
+        // Acknowledge (and start delivering) only once the acceptance is durable: a send
+        // that was never acknowledged must not reach anyone.
+        if let Err(e) = self.commit(lsn) {
+            return Err(SendError::Storage(e));
+        }
         if let Some(ready) = ready {
-            if job.has_chunks() {
-                for index in ready {
-                    self.pool().make_ready(&job, index, None);
-                }
-            } else {
-                self.pool().finish_now(&job);
-            }
+            self.start(&job, ready);
         }
         Ok(JobHandle { job })
+    }
+
+    /// Hands a job's runnable chunks to the pool (or finishes a job with no audience).
+    pub(crate) fn start(&self, job: &Arc<Job>, ready: Vec<u32>) {
+        if job.has_chunks() {
+            for index in ready {
+                self.pool().make_ready(job, index, None);
+            }
+        } else {
+            self.pool().finish(job);
+        }
     }
 
     /// The part of `send` under the account's write lock. Returns the job and, for a new
@@ -759,14 +882,14 @@ impl Engine {
         audience: &Audience,
         key: Option<String>,
         now: Millis,
-    ) -> Result<(Arc<Job>, Option<Vec<u32>>), SendError> {
+    ) -> Result<(Arc<Job>, Option<Vec<u32>>, Option<u64>), SendError> {
         let limits = &self.config.limits;
         if let Some(key) = &key
             && let Some(job) = state
                 .idempotency
                 .get(key, now, limits.idempotency_window_ms)
         {
-            return Ok((job, None));
+            return Ok((job, None, None));
         }
         let audience = audience::resolve(audience, account, &state.graph, &self.codec, limits)?;
         let seq = state.last_seq.checked_add(1).ok_or(SendError::Busy {
@@ -779,16 +902,52 @@ impl Engine {
                 pending,
                 max: self.config.max_pending_jobs,
             })?;
+        let chunk_target = self.config.chunk_target.max(1);
+        let lsn = self.log(|| {
+            let mut bytes = Vec::with_capacity(audience.serialized_size());
+            audience
+                .serialize_into(&mut bytes)
+                .expect("writing to a Vec cannot fail");
+            Record::SendAccepted {
+                account: account.0,
+                seq,
+                accepted_ms: now,
+                chunk_target,
+                key: key.clone(),
+                message: message.clone(),
+                audience: bytes,
+            }
+        });
+        let job = self.install_job(account, state, seq, Arc::new(message), audience, chunk_target, key, now);
+        // Entered under the account's lock, so lanes see sends in sequence order.
+        let ready = job.enter_lanes();
+        Ok((job, Some(ready), lsn))
+    }
+
+    /// Creates an accepted send's job and records it in the account (history, idempotency)
+    /// and the pool (in flight). The caller reserved its place in the pool.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn install_job(
+        &self,
+        account: AccountId,
+        state: &mut AccountState,
+        seq: u32,
+        message: Arc<Message>,
+        audience: Arc<RoaringBitmap>,
+        chunk_target: u32,
+        key: Option<String>,
+        now: Millis,
+    ) -> Arc<Job> {
         state.last_seq = seq;
         let job = Job::new(
             JobId {
                 account,
                 seq: Seq(seq),
             },
-            Arc::new(message),
+            message,
             audience,
             0,
-            self.config.chunk_target.max(1),
+            chunk_target,
             Arc::clone(&state.lanes),
             now,
         );
@@ -799,9 +958,8 @@ impl Engine {
         if let Some(key) = key {
             state.idempotency.insert(key, now, Arc::clone(&job));
         }
-        // Entered under the account's lock, so lanes see sends in sequence order.
-        let ready = job.enter_lanes();
-        Ok((job, Some(ready)))
+        self.pool().register(&job);
+        job
     }
 
     /// The job of an earlier send, while it is in the account's history window.

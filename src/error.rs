@@ -46,6 +46,10 @@ pub enum RegisterError {
     InvalidName { max: usize },
     #[error("account id space is exhausted")]
     IdsExhausted,
+    /// The change was applied in memory but could not be made durable: it may be lost in
+    /// a crash. The engine refuses further changes until reopened.
+    #[error("storage: {0}")]
+    Storage(StoreError),
 }
 
 /// Why adding users failed.
@@ -54,6 +58,10 @@ pub enum RegisterError {
 pub enum AddUsersError {
     #[error("adding {asked} users would pass the id space of 2^32 ({existing} exist)")]
     IdsExhausted { existing: u64, asked: u64 },
+    /// The change was applied in memory but could not be made durable: it may be lost in
+    /// a crash. The engine refuses further changes until reopened.
+    #[error("storage: {0}")]
+    Storage(StoreError),
 }
 
 /// Why a follow failed.
@@ -70,6 +78,10 @@ pub enum FollowError {
     InvalidSource { max: usize },
     #[error("{account} already has the maximum of {max} follow sources")]
     TooManySources { account: AccountId, max: usize },
+    /// The change was applied in memory but could not be made durable: it may be lost in
+    /// a crash. The engine refuses further changes until reopened.
+    #[error("storage: {0}")]
+    Storage(StoreError),
 }
 
 /// Why an unfollow failed.
@@ -82,6 +94,10 @@ pub enum UnfollowError {
     UnknownUser(UserId),
     #[error("{user} does not follow {account}")]
     NotFollowing { user: UserId, account: AccountId },
+    /// The change was applied in memory but could not be made durable: it may be lost in
+    /// a crash. The engine refuses further changes until reopened.
+    #[error("storage: {0}")]
+    Storage(StoreError),
 }
 
 /// Why a tag operation failed.
@@ -106,6 +122,10 @@ pub enum TagError {
     NotFollowing(OpenId),
     #[error("a batch must hold 1 to {max} OpenIDs, got {len}")]
     BatchSize { len: usize, max: usize },
+    /// The change was applied in memory but could not be made durable: it may be lost in
+    /// a crash. The engine refuses further changes until reopened.
+    #[error("storage: {0}")]
+    Storage(StoreError),
 }
 
 /// Why an audience was refused.
@@ -143,6 +163,10 @@ pub enum SendError {
     Busy { pending: usize, max: usize },
     #[error("the engine is shutting down")]
     ShuttingDown,
+    /// The change was applied in memory but could not be made durable: it may be lost in
+    /// a crash. The engine refuses further changes until reopened.
+    #[error("storage: {0}")]
+    Storage(StoreError),
 }
 
 /// Why a read of an account's data failed.
@@ -173,4 +197,36 @@ pub enum FetchError {
     NoInbox,
     #[error("a fetch takes 1 to {max} entries, asked for {len}")]
     Limit { len: usize, max: usize },
+}
+
+/// Why the data directory could not be opened or written.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error("{what}: {detail}")]
+    Io { what: String, detail: String },
+    #[error("the data directory {0} is in use by another process")]
+    Locked(String),
+    #[error("{file} has format version {found}; this build reads version {supported}")]
+    Version {
+        file: String,
+        found: u32,
+        supported: u32,
+    },
+    #[error("corrupt data: {0}")]
+    Corrupt(String),
+    #[error("no valid snapshot and no complete log: {0}")]
+    Unrecoverable(String),
+    /// A write to the log failed earlier; the engine no longer acknowledges changes.
+    #[error("the log failed, changes are no longer durable: {0}")]
+    Failed(String),
+}
+
+impl StoreError {
+    pub(crate) fn io(what: &str, e: &std::io::Error) -> Self {
+        StoreError::Io {
+            what: what.to_owned(),
+            detail: e.to_string(),
+        }
+    }
 }

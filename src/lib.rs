@@ -20,6 +20,7 @@ mod error;
 mod ids;
 mod machinery;
 mod sink;
+mod store;
 
 pub use clock::{Clock, ManualClock, Millis, SystemClock};
 pub use config::{EngineConfig, Limits};
@@ -32,8 +33,9 @@ pub use engine::{
 };
 pub use error::{
     AddUsersError, AudienceError, FetchError, FollowError, MessageError, ParseOpenIdError,
-    QueryError, RegisterError, SendError, TagError, UnfollowError,
+    QueryError, RegisterError, SendError, StoreError, TagError, UnfollowError,
 };
 pub use ids::{AccountId, JobId, Seq, TagId, UserId};
 pub use machinery::job::{JobHandle, JobReport, JobStatus};
 pub use sink::{Batch, Sink, SinkError};
+pub use store::wal::SyncPolicy;

@@ -24,6 +24,8 @@ use crate::ids::{JobId, UserId};
 pub struct Batch<'a> {
     /// The send: account and sequence number, the per-delivery idempotency key.
     pub job: JobId,
+    /// Which chunk of the job this is (a job's chunks are numbered from 0).
+    pub chunk: u32,
     /// The message, shared by every recipient and every batch of the send.
     pub message: &'a Arc<Message>,
     /// Internal user ids of the recipients, ascending, each at most once per job.

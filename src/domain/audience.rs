@@ -1,5 +1,7 @@
 //! Audiences: who a send goes to, fixed as a bitmap of user ids when the send is accepted.
 
+use std::sync::Arc;
+
 use roaring::RoaringBitmap;
 
 use crate::config::Limits;
@@ -88,7 +90,7 @@ impl TagExpr {
         match self {
             TagExpr::Tag(id) => graph
                 .tag(*id)
-                .map(|t| t.members.clone())
+                .map(|t| (*t.members).clone())
                 .unwrap_or_default(),
             TagExpr::And(parts) => {
                 let mut iter = parts.iter();
@@ -105,24 +107,25 @@ impl TagExpr {
                 acc |= p.eval(graph);
                 acc
             }),
-            TagExpr::Not(inner) => &graph.followers - inner.eval(graph),
+            TagExpr::Not(inner) => &*graph.followers - inner.eval(graph),
         }
     }
 }
 
-/// Fixes `audience` as a set of user ids, against the graph as it is now.
+/// Fixes `audience` as a set of user ids, against the graph as it is now. `All` and `Tag`
+/// share the graph's bitmap (copy-on-write) instead of copying it.
 pub(crate) fn resolve(
     audience: &Audience,
     account: AccountId,
     graph: &AccountGraph,
     codec: &OpenIdCodec,
     limits: &Limits,
-) -> Result<RoaringBitmap, AudienceError> {
+) -> Result<Arc<RoaringBitmap>, AudienceError> {
     match audience {
-        Audience::All => Ok(graph.followers.clone()),
+        Audience::All => Ok(Arc::clone(&graph.followers)),
         Audience::Tag(id) => graph
             .tag(*id)
-            .map(|t| t.members.clone())
+            .map(|t| Arc::clone(&t.members))
             .ok_or(AudienceError::UnknownTag(*id)),
         Audience::Expr(expr) => {
             let nodes = expr.nodes();
@@ -133,7 +136,7 @@ pub(crate) fn resolve(
                 });
             }
             expr.check(graph)?;
-            Ok(expr.eval(graph))
+            Ok(Arc::new(expr.eval(graph)))
         }
         Audience::OpenIds(ids) => {
             let size_error = |len| AudienceError::ListSize {
@@ -158,7 +161,7 @@ pub(crate) fn resolve(
             if distinct < limits.openid_list_min {
                 return Err(size_error(distinct));
             }
-            Ok(set)
+            Ok(Arc::new(set))
         }
     }
 }

@@ -12,6 +12,8 @@
 //! the reverse one under its user shard lock taken second (lock order: account shard, then
 //! user shard; never the other way round).
 
+use std::sync::Arc;
+
 use parking_lot::RwLock;
 use roaring::RoaringBitmap;
 
@@ -21,7 +23,7 @@ use crate::ids::{AccountId, TagId, UserId};
 #[derive(Debug, Clone)]
 pub(crate) struct Tag {
     pub(crate) name: String,
-    pub(crate) members: RoaringBitmap,
+    pub(crate) members: Arc<RoaringBitmap>,
 }
 
 /// Follows that came from one source (a QR scene).
@@ -29,15 +31,18 @@ pub(crate) struct Tag {
 pub(crate) struct Source {
     pub(crate) name: String,
     /// Current followers whose follow came from this source.
-    pub(crate) current: RoaringBitmap,
+    pub(crate) current: Arc<RoaringBitmap>,
     /// Follows from this source ever recorded, including those since undone.
     pub(crate) total: u64,
 }
 
 /// The followers, tags and follow sources of one account.
+///
+/// Bitmaps are shared (`Arc`) and copied on write: a snapshot or a send's audience takes a
+/// reference in O(1), and the next change copies only the bitmap it changes.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct AccountGraph {
-    pub(crate) followers: RoaringBitmap,
+    pub(crate) followers: Arc<RoaringBitmap>,
     /// Indexed by `TagId`; `None` marks a deleted tag (ids are never reused, so an old id
     /// cannot silently name a new tag).
     pub(crate) tags: Vec<Option<Tag>>,
@@ -67,19 +72,57 @@ impl AccountGraph {
             .map(|(id, _)| id)
     }
 
+    /// Adds a follower (the caller checked it is new, and that a new source fits).
+    pub(crate) fn add_follower(&mut self, user: UserId, source: Option<&str>) {
+        Arc::make_mut(&mut self.followers).insert(user.0);
+        if let Some(name) = source {
+            let i = match self.sources.iter().position(|s| s.name == name) {
+                Some(i) => i,
+                None => {
+                    self.sources.push(Source {
+                        name: name.to_owned(),
+                        current: Arc::default(),
+                        total: 0,
+                    });
+                    self.sources.len() - 1
+                }
+            };
+            let source = &mut self.sources[i];
+            Arc::make_mut(&mut source.current).insert(user.0);
+            source.total += 1;
+        }
+    }
+
     /// Removes `user` from the followers and from every tag and source; the reverse index
     /// is the caller's to update.
     pub(crate) fn remove_follower(&mut self, user: UserId) -> bool {
-        if !self.followers.remove(user.0) {
+        if !self.followers.contains(user.0) {
             return false;
         }
+        Arc::make_mut(&mut self.followers).remove(user.0);
         for tag in self.tags.iter_mut().flatten() {
-            tag.members.remove(user.0);
+            if tag.members.contains(user.0) {
+                Arc::make_mut(&mut tag.members).remove(user.0);
+            }
         }
         for source in &mut self.sources {
-            source.current.remove(user.0);
+            if source.current.contains(user.0) {
+                Arc::make_mut(&mut source.current).remove(user.0);
+            }
         }
         true
+    }
+
+    /// Adds or removes `tag` for `users` (all followers); returns how many changed.
+    pub(crate) fn retag(&mut self, tag: TagId, users: &[u32], add: bool) -> u64 {
+        let Some(tag) = self.tag_mut(tag) else {
+            return 0;
+        };
+        let members = Arc::make_mut(&mut tag.members);
+        users
+            .iter()
+            .filter(|&&u| if add { members.insert(u) } else { members.remove(u) })
+            .count() as u64
     }
 
     /// Heap bytes held by this account's bitmaps (serialized size, a close lower bound of
@@ -105,7 +148,7 @@ impl AccountGraph {
 pub(crate) struct ReverseIndex {
     /// Shard `i` holds users `u` with `u % shards == i`, at position `u / shards`.
     /// Writers: follow and unfollow (under the account shard lock, taken first).
-    shards: Box<[RwLock<ReverseShard>]>,
+    shards: Box<[RwLock<Arc<ReverseShard>>]>,
 }
 
 /// One shard of the reverse index: an 8-byte slot per user pointing into one byte arena.
@@ -114,8 +157,8 @@ pub(crate) struct ReverseIndex {
 /// [`MIN_CAPACITY`] bytes). A list that outgrows its region moves to the arena's end and the
 /// old region becomes garbage; when garbage passes half the arena, the arena is compacted.
 /// A user following exactly one account keeps it in the slot itself and uses no arena.
-#[derive(Debug, Default)]
-struct ReverseShard {
+#[derive(Debug, Default, Clone)]
+pub(crate) struct ReverseShard {
     slots: Vec<Slot>,
     arena: Vec<u8>,
     garbage: usize,
@@ -205,6 +248,46 @@ impl ReverseShard {
         }
     }
 
+    /// The shard as a snapshot stores it: slots and a compacted arena.
+    pub(crate) fn to_parts(&self) -> (Vec<(u32, u32)>, Vec<u8>) {
+        let mut copy = ReverseShard {
+            slots: self.slots.clone(),
+            arena: Vec::new(),
+            garbage: 0,
+        };
+        let mut arena = Vec::with_capacity(self.arena.len() - self.garbage);
+        for slot in &mut copy.slots {
+            if let Some((offset, _, cap)) = slot.region() {
+                slot.offset = arena.len() as u32;
+                arena.extend_from_slice(&self.arena[offset..offset + cap]);
+            }
+        }
+        (copy.slots.iter().map(|s| (s.offset, s.meta)).collect(), arena)
+    }
+
+    pub(crate) fn from_parts(slots: Vec<(u32, u32)>, arena: Vec<u8>) -> Self {
+        ReverseShard {
+            slots: slots
+                .into_iter()
+                .map(|(offset, meta)| Slot { offset, meta })
+                .collect(),
+            arena,
+            garbage: 0,
+        }
+    }
+
+    /// Checks that every region lies inside the arena (snapshot contents are data).
+    fn check(&self) -> Result<(), String> {
+        for slot in &self.slots {
+            if let Some((offset, len, cap)) = slot.region()
+                && (len > cap || offset.checked_add(cap).is_none_or(|end| end > self.arena.len()))
+            {
+                return Err("a user list lies outside its shard's arena".into());
+            }
+        }
+        Ok(())
+    }
+
     /// Copies every live region into a fresh arena, dropping the garbage.
     fn compact(&mut self) {
         let mut arena = Vec::with_capacity(self.arena.len() - self.garbage);
@@ -222,7 +305,7 @@ impl ReverseShard {
 impl ReverseIndex {
     pub(crate) fn new(shards: usize) -> Self {
         let shards = (0..shards.max(1))
-            .map(|_| RwLock::new(ReverseShard::default()))
+            .map(|_| RwLock::new(Arc::new(ReverseShard::default())))
             .collect();
         ReverseIndex { shards }
     }
@@ -240,7 +323,7 @@ impl ReverseIndex {
             let want = (count + n - 1 - i as u64) / n;
             let mut shard = shard.write();
             if (shard.slots.len() as u64) < want {
-                shard.slots.resize(want as usize, Slot::default());
+                Arc::make_mut(&mut shard).slots.resize(want as usize, Slot::default());
             }
         }
     }
@@ -251,7 +334,7 @@ impl ReverseIndex {
         let mut values = shard.list(pos);
         if let Err(at) = values.binary_search(&account.0) {
             values.insert(at, account.0);
-            shard.store(pos, &values);
+            Arc::make_mut(&mut shard).store(pos, &values);
         }
     }
 
@@ -261,7 +344,7 @@ impl ReverseIndex {
         let mut values = shard.list(pos);
         if let Ok(at) = values.binary_search(&account.0) {
             values.remove(at);
-            shard.store(pos, &values);
+            Arc::make_mut(&mut shard).store(pos, &values);
         }
     }
 
@@ -274,6 +357,28 @@ impl ReverseIndex {
             .into_iter()
             .map(AccountId)
             .collect()
+    }
+
+    /// The shards as they are now, shared (copy-on-write): for snapshots.
+    pub(crate) fn capture(&self) -> Vec<Arc<ReverseShard>> {
+        self.shards.iter().map(|s| Arc::clone(&s.read())).collect()
+    }
+
+    /// Replaces the shards with snapshot contents. The snapshot must come from an index
+    /// with as many shards.
+    pub(crate) fn restore(&self, shards: Vec<ReverseShard>) -> Result<(), String> {
+        if shards.len() != self.shards.len() {
+            return Err(format!(
+                "the snapshot has {} user shards, the engine is configured with {}",
+                shards.len(),
+                self.shards.len()
+            ));
+        }
+        for (mine, theirs) in self.shards.iter().zip(shards) {
+            theirs.check()?;
+            *mine.write() = Arc::new(theirs);
+        }
+        Ok(())
     }
 
     /// Heap bytes held: the per-user slots plus the arenas (garbage included).
@@ -355,7 +460,7 @@ mod tests {
             }
             for shard in index.shards.iter() {
                 let mut shard = shard.write();
-                shard.compact();
+                Arc::make_mut(&mut shard).compact();
             }
             for (user, set) in model.iter().enumerate() {
                 let got: Vec<u32> = index.accounts_of(UserId(user as u32)).into_iter().map(|a| a.0).collect();

@@ -28,6 +28,7 @@ use parking_lot::Mutex;
 
 use crate::ids::{AccountId, Seq};
 use crate::sink::{Batch, Sink, SinkError};
+use crate::store::snapshot::{ArchivedBlockSnap, BlockSnap};
 
 const BLOCK_USERS: usize = 64;
 const BLOCK_SHIFT: u32 = 6;
@@ -43,6 +44,8 @@ pub(crate) struct Entry {
 }
 
 struct Block {
+    /// LSN of the last logged chunk written here (durable mode; 0 otherwise).
+    applied_lsn: u64,
     heads: [u64; BLOCK_USERS],
     /// `capacity * BLOCK_USERS` entries, slot-major.
     slots: Box<[Entry]>,
@@ -119,6 +122,7 @@ impl InboxStore {
             seq: u32::MAX,
         };
         Box::new(Block {
+            applied_lsn: 0,
             heads: [0; BLOCK_USERS],
             slots: vec![unused; self.capacity * BLOCK_USERS].into_boxed_slice(),
             evicted: HashMap::new(),
@@ -147,30 +151,110 @@ impl InboxStore {
             account: account.0,
             seq: seq.0,
         };
-        let cap = self.capacity as u64;
-        let mut rest = recipients;
-        while let Some(&first) = rest.first() {
-            let block_index = (first >> BLOCK_SHIFT) as usize;
-            // Recipients are ascending, so this block's share is a prefix of `rest`.
-            let in_block = rest.partition_point(|&u| (u >> BLOCK_SHIFT) as usize == block_index);
-            let (mine, tail) = rest.split_at(in_block);
-            rest = tail;
+        for (block_index, mine) in by_block(recipients) {
             let mut guard = self.block(block_index).lock();
             let block = guard.get_or_insert_with(|| self.new_block());
-            for &user in mine {
-                let off = user as usize & (BLOCK_USERS - 1);
-                let head = block.heads[off];
-                let at = (head & (cap - 1)) as usize * BLOCK_USERS + off;
-                if head >= cap {
-                    let old = block.slots[at];
-                    block
-                        .evicted
-                        .insert((off as u8, old.account), (head - cap, old.seq));
-                }
-                block.slots[at] = entry;
-                block.heads[off] = head + 1;
+            block.push_all(mine, entry, self.capacity as u64);
+        }
+    }
+
+    /// Appends like [`append`](Self::append), holding every block of `recipients` locked
+    /// while `critical` runs (it logs the chunk and returns the record's LSN) and until the
+    /// entries are written; each block then remembers the LSN.
+    pub(crate) fn append_logged(
+        &self,
+        account: AccountId,
+        seq: Seq,
+        recipients: &[u32],
+        critical: impl FnOnce() -> u64,
+    ) {
+        let entry = Entry {
+            account: account.0,
+            seq: seq.0,
+        };
+        // Ascending block order: two chunks that share blocks take them in the same order,
+        // so the one that logs first also writes first in every shared block.
+        let mut guards: Vec<_> = by_block(recipients)
+            .map(|(index, mine)| (self.block(index).lock(), mine))
+            .collect();
+        let lsn = critical();
+        for (guard, mine) in &mut guards {
+            let block = guard.get_or_insert_with(|| self.new_block());
+            block.push_all(mine, entry, self.capacity as u64);
+            block.applied_lsn = lsn;
+        }
+    }
+
+    /// Replays a logged chunk: writes it to every block that does not hold it yet.
+    pub(crate) fn append_replayed(&self, account: AccountId, seq: Seq, recipients: &[u32], lsn: u64) {
+        let entry = Entry {
+            account: account.0,
+            seq: seq.0,
+        };
+        for (block_index, mine) in by_block(recipients) {
+            let mut guard = self.block(block_index).lock();
+            let block = guard.get_or_insert_with(|| self.new_block());
+            if block.applied_lsn < lsn {
+                block.push_all(mine, entry, self.capacity as u64);
+                block.applied_lsn = lsn;
             }
         }
+    }
+
+    /// Copies every block that holds entries, one block lock at a time.
+    pub(crate) fn capture(&self) -> Vec<BlockSnap> {
+        let mut out = Vec::new();
+        for (page_index, page) in self.pages.iter().enumerate() {
+            let Some(page) = page.get() else { continue };
+            for (i, cell) in page.iter().enumerate() {
+                let guard = cell.lock();
+                let Some(block) = guard.as_ref() else { continue };
+                if block.heads.iter().all(|&h| h == 0) {
+                    continue;
+                }
+                out.push(BlockSnap {
+                    index: ((page_index << PAGE_SHIFT) | i) as u32,
+                    applied_lsn: block.applied_lsn,
+                    heads: block.heads.to_vec(),
+                    slots: block.slots.iter().map(|e| (e.account, e.seq)).collect(),
+                    evicted: block
+                        .evicted
+                        .iter()
+                        .map(|(&(o, a), &(index, seq))| (o, a, index, seq))
+                        .collect(),
+                });
+            }
+        }
+        out
+    }
+
+    /// Restores one block from a snapshot taken with the same capacity.
+    pub(crate) fn restore_block(&self, snap: &ArchivedBlockSnap) -> Result<(), String> {
+        let cap = self.capacity;
+        if snap.heads.len() != BLOCK_USERS || snap.slots.len() != cap * BLOCK_USERS {
+            return Err(format!(
+                "inbox block {} does not match an inbox capacity of {cap}",
+                snap.index.to_native()
+            ));
+        }
+        let mut guard = self.block(snap.index.to_native() as usize).lock();
+        let block = guard.get_or_insert_with(|| self.new_block());
+        block.applied_lsn = snap.applied_lsn.to_native();
+        for (h, s) in block.heads.iter_mut().zip(snap.heads.iter()) {
+            *h = s.to_native();
+        }
+        for (e, s) in block.slots.iter_mut().zip(snap.slots.iter()) {
+            *e = Entry {
+                account: s.0.to_native(),
+                seq: s.1.to_native(),
+            };
+        }
+        block.evicted = snap
+            .evicted
+            .iter()
+            .map(|e| ((e.0, e.1.to_native()), (e.2.to_native(), e.3.to_native())))
+            .collect();
+        Ok(())
     }
 
     /// Reads up to `limit` entries of `user` from `cursor` on.
@@ -230,6 +314,36 @@ impl InboxStore {
         let per_block = size_of::<Block>() + self.capacity * BLOCK_USERS * size_of::<Entry>();
         self.blocks_allocated.load(Ordering::Relaxed) * per_block
     }
+}
+
+impl Block {
+    fn push_all(&mut self, users: &[u32], entry: Entry, cap: u64) {
+        for &user in users {
+            let off = user as usize & (BLOCK_USERS - 1);
+            let head = self.heads[off];
+            let at = (head & (cap - 1)) as usize * BLOCK_USERS + off;
+            if head >= cap {
+                let old = self.slots[at];
+                self.evicted
+                    .insert((off as u8, old.account), (head - cap, old.seq));
+            }
+            self.slots[at] = entry;
+            self.heads[off] = head + 1;
+        }
+    }
+}
+
+/// Splits ascending `recipients` into (block index, the recipients in it).
+fn by_block(recipients: &[u32]) -> impl Iterator<Item = (usize, &[u32])> {
+    let mut rest = recipients;
+    std::iter::from_fn(move || {
+        let &first = rest.first()?;
+        let block_index = (first >> BLOCK_SHIFT) as usize;
+        let in_block = rest.partition_point(|&u| (u >> BLOCK_SHIFT) as usize == block_index);
+        let (mine, tail) = rest.split_at(in_block);
+        rest = tail;
+        Some((block_index, mine))
+    })
 }
 
 impl Sink for InboxStore {

@@ -109,11 +109,16 @@ pub(crate) struct Job {
     pub(crate) lanes: Arc<Mutex<Lanes>>,
     pub(crate) ready: Mutex<Ready>,
     remaining: AtomicU32,
+    /// Bit `i` set once chunk `i` is done; what a snapshot records and replay restores.
+    done: Box<[AtomicU64]>,
+    /// Chunks per sink batch target this job was planned with (recorded in the log, so a
+    /// replay plans the same chunks even if the configuration changed).
+    pub(crate) chunk_target: u32,
     status: AtomicU8,
     filtered: u64,
     sent: AtomicU64,
     errors: AtomicU64,
-    accepted_at_ms: Millis,
+    pub(crate) accepted_at_ms: Millis,
     /// Set once, when the job finishes; guarded for the condvar.
     finished: Mutex<Option<JobReport>>,
     finished_cv: Condvar,
@@ -135,7 +140,7 @@ impl Job {
     pub(crate) fn new(
         id: JobId,
         message: Arc<Message>,
-        audience: RoaringBitmap,
+        audience: Arc<RoaringBitmap>,
         filtered: u64,
         chunk_target: u32,
         lanes: Arc<Mutex<Lanes>>,
@@ -147,8 +152,10 @@ impl Job {
             id,
             message,
             remaining: AtomicU32::new(chunks.len() as u32),
+            done: (0..chunks.len().div_ceil(64)).map(|_| AtomicU64::new(0)).collect(),
+            chunk_target,
             chunks,
-            audience: Arc::new(audience),
+            audience,
             lanes,
             ready: Mutex::new(Ready::default()),
             status: AtomicU8::new(0),
@@ -177,14 +184,18 @@ impl Job {
         }
     }
 
-    /// Enters every chunk into its lanes; returns the chunks that may run at once.
+    /// Enters every chunk not yet done into its lanes; returns the chunks that may run at
+    /// once.
     ///
     /// Must be called once per job, in the account's send order (the caller holds the
-    /// account's write lock).
+    /// account's write lock, or is restoring before any fan-out).
     pub(crate) fn enter_lanes(self: &Arc<Job>) -> Vec<u32> {
         let mut lanes = self.lanes.lock();
         let mut ready = Vec::new();
         for (i, chunk) in self.chunks.iter().enumerate() {
+            if self.is_chunk_done(i as u32) {
+                continue;
+            }
             let mut waiting = 0;
             for key in chunk.keys.iter() {
                 let lane = lanes.entry(*key).or_default();
@@ -227,8 +238,82 @@ impl Job {
         unblocked
     }
 
-    /// Records the outcome of one chunk; true if it was the job's last.
-    pub(crate) fn chunk_done(&self, sent: u64, errors: u64, error: Option<String>) -> bool {
+    pub(crate) fn is_chunk_done(&self, index: u32) -> bool {
+        self.done[index as usize / 64].load(Ordering::Acquire) & (1 << (index % 64)) != 0
+    }
+
+    /// Bit `i` set: chunk `i` is done.
+    pub(crate) fn done_bits(&self) -> Vec<u64> {
+        self.done.iter().map(|w| w.load(Ordering::Acquire)).collect()
+    }
+
+    pub(crate) fn counters(&self) -> (u64, u64, Option<String>) {
+        (
+            self.sent.load(Ordering::Acquire),
+            self.errors.load(Ordering::Acquire),
+            self.last_error.lock().clone(),
+        )
+    }
+
+    pub(crate) fn finished_at_ms(&self) -> Option<Millis> {
+        self.finished.lock().as_ref().and_then(|r| r.finished_at_ms)
+    }
+
+    /// Restores progress from a snapshot: done chunks, counters, and a finished report.
+    pub(crate) fn restore(
+        &self,
+        done: &[u64],
+        sent: u64,
+        errors: u64,
+        last_error: Option<String>,
+        finished_ms: Option<Millis>,
+    ) {
+        let mut remaining = self.chunks.len() as u32;
+        for (w, (word, bits)) in self.done.iter().zip(done).enumerate() {
+            // Only bits of chunks that exist count (a damaged snapshot cannot underflow).
+            let chunks_here = (self.chunks.len() - w * 64).min(64);
+            let mask = if chunks_here == 64 { u64::MAX } else { (1u64 << chunks_here) - 1 };
+            let valid = *bits & mask;
+            word.store(valid, Ordering::Release);
+            remaining -= valid.count_ones();
+        }
+        self.remaining.store(remaining, Ordering::Release);
+        self.sent.store(sent, Ordering::Release);
+        self.errors.store(errors, Ordering::Release);
+        *self.last_error.lock() = last_error;
+        if let Some(at) = finished_ms.filter(|_| remaining == 0) {
+            self.finish(at);
+        }
+    }
+
+    /// Fills `buf` with the recipients of chunk `index`, ascending.
+    pub(crate) fn recipients(&self, index: u32, buf: &mut Vec<u32>) {
+        let chunk = &self.chunks[index as usize];
+        buf.clear();
+        buf.resize(chunk.recipients as usize, 0);
+        let mut filled = 0;
+        for key in chunk.keys.iter() {
+            let lo = u32::from(*key) << 16;
+            let mut iter = self.audience.range(lo..=lo | 0xffff);
+            loop {
+                let n = iter.next_many(&mut buf[filled..]).len();
+                if n == 0 {
+                    break;
+                }
+                filled += n;
+            }
+        }
+        buf.truncate(filled);
+    }
+
+    /// Records the outcome of chunk `index`; true if it was the job's last. A chunk
+    /// recorded twice (a replayed record for a chunk the snapshot has) counts once and
+    /// returns false.
+    pub(crate) fn chunk_done(&self, index: u32, sent: u64, errors: u64, error: Option<String>) -> bool {
+        let bit = 1u64 << (index % 64);
+        if self.done[index as usize / 64].fetch_or(bit, Ordering::AcqRel) & bit != 0 {
+            return false;
+        }
         if sent > 0 {
             self.sent.fetch_add(sent, Ordering::Relaxed);
         }

@@ -13,10 +13,10 @@
 //! where they are warm in its cache; idle workers steal from it. Every few tasks a worker
 //! looks at the injector first, so work on its own deque cannot starve new jobs.
 //!
-//! **Invariant:** the pool never blocks on anything but the sink call and its own short
-//! locks; it does no I/O of its own. A panicking sink counts as a failed batch.
+//! **Invariant:** the pool never blocks on anything but the delivery (`deliver.rs`: the
+//! sink call, and in durable mode a buffered log append) and its own short locks.
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
@@ -27,8 +27,9 @@ use parking_lot::{Condvar, Mutex};
 use tokio::sync::broadcast;
 
 use crate::clock::Clock;
+use crate::ids::JobId;
 use crate::machinery::job::{Job, JobReport};
-use crate::sink::{Batch, Sink};
+use crate::machinery::deliver::Deliver;
 
 /// How often (in tasks) a worker checks the injector before its own deque.
 const INJECTOR_INTERVAL: u32 = 8;
@@ -41,11 +42,12 @@ pub(crate) struct PoolShared {
     sleep_lock: Mutex<()>,
     wake: Condvar,
     shutdown: AtomicBool,
-    sink: Arc<dyn Sink>,
-    sink_retries: u32,
+    deliver: Arc<dyn Deliver>,
     clock: Arc<dyn Clock>,
     /// Accepted jobs not yet finished.
     pending: AtomicUsize,
+    /// The same jobs, by id: what a snapshot must carry besides the accounts' histories.
+    inflight: Mutex<HashMap<JobId, Arc<Job>>>,
     /// Cleared when the last pending job finishes; guards `idle`.
     idle_lock: Mutex<()>,
     idle: Condvar,
@@ -60,8 +62,7 @@ pub(crate) struct Pool {
 impl Pool {
     pub(crate) fn start(
         threads: usize,
-        sink: Arc<dyn Sink>,
-        sink_retries: u32,
+        deliver: Arc<dyn Deliver>,
         clock: Arc<dyn Clock>,
         reports: broadcast::Sender<JobReport>,
     ) -> Pool {
@@ -74,10 +75,10 @@ impl Pool {
             sleep_lock: Mutex::new(()),
             wake: Condvar::new(),
             shutdown: AtomicBool::new(false),
-            sink,
-            sink_retries,
+            deliver,
             clock,
             pending: AtomicUsize::new(0),
+            inflight: Mutex::new(HashMap::new()),
             idle_lock: Mutex::new(()),
             idle: Condvar::new(),
             reports,
@@ -124,7 +125,33 @@ impl PoolShared {
             .map(|_| ())
     }
 
-    pub(crate) fn release(&self) {
+    /// Counts a job as pending whatever the limit (a job restored at restart).
+    pub(crate) fn reserve_unbounded(&self) {
+        self.pending.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Records a reserved job as in flight.
+    pub(crate) fn register(&self, job: &Arc<Job>) {
+        self.inflight.lock().insert(job.id, Arc::clone(job));
+    }
+
+    pub(crate) fn inflight(&self) -> Vec<Arc<Job>> {
+        self.inflight.lock().values().cloned().collect()
+    }
+
+    pub(crate) fn inflight_job(&self, id: JobId) -> Option<Arc<Job>> {
+        self.inflight.lock().get(&id).cloned()
+    }
+
+    /// Finishes `job` and releases its place.
+    pub(crate) fn finish(&self, job: &Job) {
+        let report = job.finish(self.clock.now_ms());
+        let _ = self.reports.send(report);
+        self.inflight.lock().remove(&job.id);
+        self.release();
+    }
+
+    fn release(&self) {
         if self.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
             let _guard = self.idle_lock.lock();
             self.idle.notify_all();
@@ -163,12 +190,6 @@ impl PoolShared {
         }
     }
 
-    /// Finishes a job that has nothing to deliver (an empty audience).
-    pub(crate) fn finish_now(&self, job: &Job) {
-        let report = job.finish(self.clock.now_ms());
-        let _ = self.reports.send(report);
-        self.release();
-    }
 
     fn notify_one(&self) {
         if self.sleepers.load(Ordering::SeqCst) > 0 {
@@ -274,52 +295,12 @@ fn run_one_chunk(
         shared.notify_one();
     }
     job.mark_sending();
-
-    let chunk = &job.chunks[index as usize];
-    buf.clear();
-    buf.resize(chunk.recipients as usize, 0);
-    let mut filled = 0;
-    for key in chunk.keys.iter() {
-        let lo = u32::from(*key) << 16;
-        let mut iter = job.audience.range(lo..=lo | 0xffff);
-        loop {
-            let n = iter.next_many(&mut buf[filled..]).len();
-            if n == 0 {
-                break;
-            }
-            filled += n;
-        }
-    }
-    debug_assert_eq!(filled, buf.len());
-
-    let mut outcome = Err(String::new());
-    for attempt in 0..=shared.sink_retries {
-        let batch = Batch {
-            job: job.id,
-            message: &job.message,
-            recipients: &buf[..filled],
-            attempt,
-        };
-        outcome = match catch_unwind(AssertUnwindSafe(|| shared.sink.deliver(&batch))) {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err("sink panicked".to_owned()),
-        };
-        if outcome.is_ok() {
-            break;
-        }
-    }
-    let n = filled as u64;
-    let last = match outcome {
-        Ok(()) => job.chunk_done(n, 0, None),
-        Err(e) => job.chunk_done(0, n, Some(e)),
-    };
+    job.recipients(index, buf);
+    let last = shared.deliver.deliver(job, index, buf);
     for (next, next_index) in job.leave_lanes(index) {
         shared.make_ready(&next, next_index, Some(local));
     }
     if last {
-        let report = job.finish(shared.clock.now_ms());
-        let _ = shared.reports.send(report);
-        shared.release();
+        shared.finish(job);
     }
 }

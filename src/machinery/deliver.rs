@@ -1,0 +1,97 @@
+//! How a chunk becomes deliveries: the sink call with retries, the log record of the chunk,
+//! and the job's progress, in the order that keeps a restart from delivering twice.
+//!
+//! - In memory: the sink (the embedded inbox or the embedder's), then the job's counters.
+//! - Durable, external sink: the sink, then the `ChunkDone` record, then the counters. A
+//!   crash between the sink call and the record's fsync makes the restart deliver the chunk
+//!   again: at-least-once, with `(account, seq)` as the idempotency key.
+//! - Durable, embedded inbox: every inbox block of the chunk is locked (in ascending order,
+//!   so two chunks sharing blocks are ordered the same way in every block), the record is
+//!   appended to the log, the job's chunk is marked done, then the entries are written and
+//!   each block remembers the record's LSN. Log order therefore equals inbox order, and a
+//!   replay that meets a block already holding the record skips it: exactly once.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, OnceLock};
+
+use crate::machinery::inbox::InboxStore;
+use crate::machinery::job::Job;
+use crate::sink::{Batch, Sink};
+use crate::store::Durable;
+use crate::store::record::Record;
+
+pub(crate) trait Deliver: Send + Sync + 'static {
+    /// Delivers chunk `index` of `job` to `recipients`; true if it was the job's last chunk.
+    fn deliver(&self, job: &Job, index: u32, recipients: &[u32]) -> bool;
+}
+
+pub(crate) struct Delivery {
+    pub(crate) sink: Arc<dyn Sink>,
+    /// Set when the sink is the embedded inbox.
+    pub(crate) inbox: Option<Arc<InboxStore>>,
+    pub(crate) retries: u32,
+    pub(crate) store: Arc<OnceLock<Durable>>,
+}
+
+impl Delivery {
+    fn call_sink(&self, job: &Job, index: u32, recipients: &[u32]) -> Result<(), String> {
+        let mut outcome = Err(String::new());
+        for attempt in 0..=self.retries {
+            let batch = Batch {
+                job: job.id,
+                chunk: index,
+                message: &job.message,
+                recipients,
+                attempt,
+            };
+            outcome = match catch_unwind(AssertUnwindSafe(|| self.sink.deliver(&batch))) {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err("sink panicked".to_owned()),
+            };
+            if outcome.is_ok() {
+                break;
+            }
+        }
+        outcome
+    }
+}
+
+fn chunk_record(job: &Job, index: u32, sent: u64, errors: u64) -> Record {
+    Record::ChunkDone {
+        account: job.id.account.0,
+        seq: job.id.seq.0,
+        chunk: index,
+        sent,
+        errors,
+    }
+}
+
+impl Deliver for Delivery {
+    fn deliver(&self, job: &Job, index: u32, recipients: &[u32]) -> bool {
+        let n = recipients.len() as u64;
+        match (self.store.get(), &self.inbox) {
+            (Some(store), Some(inbox)) => {
+                let _gate = store.gate.read();
+                let mut last = false;
+                inbox.append_logged(job.id.account, job.id.seq, recipients, || {
+                    let lsn = store.wal.append(&chunk_record(job, index, n, 0));
+                    last = job.chunk_done(index, n, 0, None);
+                    lsn
+                });
+                last
+            }
+            (Some(store), None) => {
+                let outcome = self.call_sink(job, index, recipients);
+                let (sent, errors) = if outcome.is_ok() { (n, 0) } else { (0, n) };
+                let _gate = store.gate.read();
+                store.wal.append(&chunk_record(job, index, sent, errors));
+                job.chunk_done(index, sent, errors, outcome.err())
+            }
+            (None, _) => match self.call_sink(job, index, recipients) {
+                Ok(()) => job.chunk_done(index, n, 0, None),
+                Err(e) => job.chunk_done(index, 0, n, Some(e)),
+            },
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! Snapshots: the whole state in one rkyv archive, checksummed, written beside the log.
+//!
+//! ## Format
+//! `snapshot-{lsn:020}.hsnap`, where `lsn` is the first log record *not* in the snapshot:
+//! a 32-byte header (magic `HERALDSN`, format version u32 LE, CRC-32 of the payload u32 LE,
+//! payload length u64 LE, 12 reserved bytes) and the payload, an rkyv archive of
+//! [`SnapshotData`]. Bitmaps inside are roaring's portable serialization, so the format does
+//! not depend on roaring's in-memory layout. rkyv's validation checks the archive's
+//! structure; the CRC checks its content.
+//!
+//! ## Writing
+//! To `*.tmp`, fsync, rename into place, fsync the directory: a crash leaves either the old
+//! set of snapshots or the new one, never a half-written file under a snapshot's name.
+//!
+//! ## Reading
+//! The file is memory-mapped, checked once (CRC, then rkyv validation) and read in place.
+//! A snapshot that fails either check is skipped with a warning and the previous one is
+//! used (with more of the log); a snapshot of another format version is an error that names
+//! both versions, since silently skipping it could lose data.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use memmap2::Mmap;
+use rkyv::rancor;
+
+use crate::error::StoreError;
+
+const MAGIC: &[u8; 8] = b"HERALDSN";
+pub(crate) const SNAPSHOT_VERSION: u32 = 1;
+const HEADER: usize = 32;
+
+#[derive(Debug, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub(crate) struct SnapshotData {
+    /// The first log record not reflected here.
+    pub(crate) lsn: u64,
+    pub(crate) users: u64,
+    pub(crate) next_account: u32,
+    pub(crate) accounts: Vec<AccountSnap>,
+    pub(crate) reverse_shards: Vec<ReverseShardSnap>,
+    pub(crate) inbox_capacity: u32,
+    pub(crate) inbox_blocks: Vec<BlockSnap>,
+}
+
+#[derive(Debug, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub(crate) struct AccountSnap {
+    pub(crate) id: u32,
+    pub(crate) name: String,
+    pub(crate) followers: Vec<u8>,
+    pub(crate) tags: Vec<Option<TagSnap>>,
+    pub(crate) sources: Vec<SourceSnap>,
+    pub(crate) last_seq: u32,
+    pub(crate) jobs: Vec<JobSnap>,
+    /// (key, accepted at ms, seq of the job)
+    pub(crate) idempotency: Vec<(String, u64, u32)>,
+}
+
+#[derive(Debug, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub(crate) struct TagSnap {
+    pub(crate) name: String,
+    pub(crate) members: Vec<u8>,
+}
+
+#[derive(Debug, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub(crate) struct SourceSnap {
+    pub(crate) name: String,
+    pub(crate) current: Vec<u8>,
+    pub(crate) total: u64,
+}
+
+#[derive(Debug, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub(crate) struct JobSnap {
+    pub(crate) seq: u32,
+    pub(crate) accepted_ms: u64,
+    pub(crate) chunk_target: u32,
+    /// The message, in the log's record encoding.
+    pub(crate) message: Vec<u8>,
+    pub(crate) audience: Vec<u8>,
+    /// Bit i set: chunk i is done.
+    pub(crate) done: Vec<u64>,
+    pub(crate) sent: u64,
+    pub(crate) errors: u64,
+    pub(crate) last_error: Option<String>,
+    pub(crate) finished_ms: Option<u64>,
+    /// Still in the account's history window (else kept only for an idempotency key or
+    /// because it is unfinished).
+    pub(crate) in_history: bool,
+}
+
+#[derive(Debug, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub(crate) struct ReverseShardSnap {
+    /// (offset, meta) per user slot.
+    pub(crate) slots: Vec<(u32, u32)>,
+    pub(crate) arena: Vec<u8>,
+}
+
+#[derive(Debug, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub(crate) struct BlockSnap {
+    pub(crate) index: u32,
+    pub(crate) applied_lsn: u64,
+    pub(crate) heads: Vec<u64>,
+    /// (account, seq) per slot, slot-major.
+    pub(crate) slots: Vec<(u32, u32)>,
+    /// (user offset, account, index, seq)
+    pub(crate) evicted: Vec<(u8, u32, u64, u32)>,
+}
+
+fn snapshot_path(dir: &Path, lsn: u64) -> PathBuf {
+    dir.join(format!("snapshot-{lsn:020}.hsnap"))
+}
+
+/// Snapshots in `dir`, newest first.
+pub(crate) fn list(dir: &Path) -> Result<Vec<(u64, PathBuf)>, StoreError> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).map_err(|e| StoreError::io("listing the data directory", &e))? {
+        let entry = entry.map_err(|e| StoreError::io("listing the data directory", &e))?;
+        let name = entry.file_name();
+        let Some(lsn) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("snapshot-"))
+            .and_then(|n| n.strip_suffix(".hsnap"))
+            .and_then(|n| n.parse::<u64>().ok())
+        else {
+            continue;
+        };
+        out.push((lsn, entry.path()));
+    }
+    out.sort_unstable_by(|a, b| b.cmp(a));
+    Ok(out)
+}
+
+/// Writes `data` as the snapshot at `data.lsn`; returns its path and size in bytes.
+pub(crate) fn write(dir: &Path, data: &SnapshotData) -> Result<(PathBuf, u64), StoreError> {
+    let payload = rkyv::to_bytes::<rancor::Error>(data)
+        .map_err(|e| StoreError::Corrupt(format!("encoding the snapshot: {e}")))?;
+    let mut header = [0u8; HEADER];
+    header[..8].copy_from_slice(MAGIC);
+    header[8..12].copy_from_slice(&SNAPSHOT_VERSION.to_le_bytes());
+    header[12..16].copy_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+    header[16..24].copy_from_slice(&(payload.len() as u64).to_le_bytes());
+    let path = snapshot_path(dir, data.lsn);
+    let tmp = path.with_extension("tmp");
+    let io = |e: std::io::Error| StoreError::io("writing a snapshot", &e);
+    let mut file = OpenOptions::new().create(true).truncate(true).write(true).open(&tmp).map_err(io)?;
+    file.write_all(&header).map_err(io)?;
+    file.write_all(&payload).map_err(io)?;
+    file.sync_all().map_err(io)?;
+    drop(file);
+    fs::rename(&tmp, &path).map_err(io)?;
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+    Ok((path, (HEADER + payload.len()) as u64))
+}
+
+/// A snapshot file, mapped and checked.
+pub(crate) struct Loaded {
+    map: Mmap,
+}
+
+impl Loaded {
+    pub(crate) fn data(&self) -> &ArchivedSnapshotData {
+        // Checked in `open`; accessing again without the check would need unsafe.
+        rkyv::access::<ArchivedSnapshotData, rancor::Error>(&self.map[HEADER..])
+            .expect("validated when the snapshot was opened")
+    }
+}
+
+/// Maps and checks one snapshot file. `Ok(Err(reason))`: the file is damaged (the caller
+/// falls back to an older one); `Err`: it cannot be used and must not be skipped.
+pub(crate) fn open(path: &Path) -> Result<Result<Loaded, String>, StoreError> {
+    let file = File::open(path).map_err(|e| StoreError::io("opening a snapshot", &e))?;
+    #[allow(unsafe_code)]
+    // SAFETY: the data directory is locked by this process (the LOCK file), snapshot files
+    // are never modified after their rename into place, and we only read the mapping; so
+    // no one changes the bytes under the mapping while it lives.
+    let map = unsafe { Mmap::map(&file) }.map_err(|e| StoreError::io("mapping a snapshot", &e))?;
+    if map.len() < HEADER || &map[..8] != MAGIC {
+        return Ok(Err(format!("{} has no snapshot header", path.display())));
+    }
+    let version = u32::from_le_bytes([map[8], map[9], map[10], map[11]]);
+    if version != SNAPSHOT_VERSION {
+        return Err(StoreError::Version {
+            file: path.display().to_string(),
+            found: version,
+            supported: SNAPSHOT_VERSION,
+        });
+    }
+    let crc = u32::from_le_bytes([map[12], map[13], map[14], map[15]]);
+    let len = u64::from_le_bytes(map[16..24].try_into().expect("8 bytes"));
+    if len != (map.len() - HEADER) as u64 {
+        return Ok(Err(format!("{} is truncated", path.display())));
+    }
+    if crc32fast::hash(&map[HEADER..]) != crc {
+        return Ok(Err(format!("{} fails its checksum", path.display())));
+    }
+    if let Err(e) = rkyv::access::<ArchivedSnapshotData, rancor::Error>(&map[HEADER..]) {
+        return Ok(Err(format!("{} is not a valid archive: {e}", path.display())));
+    }
+    Ok(Ok(Loaded { map }))
+}
