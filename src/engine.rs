@@ -51,6 +51,10 @@ use crate::sink::Sink;
 use crate::store::Durable;
 use crate::store::record::Record;
 
+/// What accepting a send produced: the job, for a new job the chunks that may run at
+/// once, and the LSN of its log record (durable engines).
+type Accepted = (Arc<Job>, Option<Vec<u32>>, Option<u64>);
+
 /// A send as the account asks for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendRequest {
@@ -399,7 +403,11 @@ impl Engine {
         (account.0 as usize % n, account.0 as usize / n)
     }
 
-    pub(crate) fn read_account<R>(&self, account: AccountId, f: impl FnOnce(&AccountState) -> R) -> Option<R> {
+    pub(crate) fn read_account<R>(
+        &self,
+        account: AccountId,
+        f: impl FnOnce(&AccountState) -> R,
+    ) -> Option<R> {
         let (shard, index) = self.account_slot(account);
         let shard = self.accounts[shard].read();
         shard.get(index)?.as_ref().map(f)
@@ -523,7 +531,12 @@ impl Engine {
     }
 
     /// Adds `new` (ascending, none of them following yet) as followers.
-    pub(crate) fn apply_follow_many(&self, account: AccountId, state: &mut AccountState, new: &[u32]) {
+    pub(crate) fn apply_follow_many(
+        &self,
+        account: AccountId,
+        state: &mut AccountState,
+        new: &[u32],
+    ) {
         if let Ok(added) = RoaringBitmap::from_sorted_iter(new.iter().copied()) {
             *Arc::make_mut(&mut state.graph.followers) |= added;
         }
@@ -556,7 +569,12 @@ impl Engine {
         self.commit(lsn).map_err(UnfollowError::Storage)
     }
 
-    pub(crate) fn apply_unfollow(&self, user: UserId, account: AccountId, state: &mut AccountState) {
+    pub(crate) fn apply_unfollow(
+        &self,
+        user: UserId,
+        account: AccountId,
+        state: &mut AccountState,
+    ) {
         if state.graph.remove_follower(user) {
             self.reverse.remove(user, account);
             self.edges.fetch_sub(1, Ordering::Relaxed);
@@ -775,39 +793,40 @@ impl Engine {
             });
         }
         let gate = self.begin().map_err(TagError::Storage)?;
-        let (changed, lsn) = self.write_account(account, |state| {
-            let graph = &mut state.graph;
-            let members = &graph.tag(tag).ok_or(TagError::UnknownTag(tag))?.members;
-            // Validate everything before changing anything.
-            let mut users = Vec::with_capacity(open_ids.len());
-            for &id in open_ids {
-                let user = self
-                    .codec
-                    .decode(account, id)
-                    .ok_or(TagError::InvalidOpenId(id))?;
-                if !graph.followers.contains(user.0) {
-                    return Err(TagError::NotFollowing(id));
+        let (changed, lsn) = self
+            .write_account(account, |state| {
+                let graph = &mut state.graph;
+                let members = &graph.tag(tag).ok_or(TagError::UnknownTag(tag))?.members;
+                // Validate everything before changing anything.
+                let mut users = Vec::with_capacity(open_ids.len());
+                for &id in open_ids {
+                    let user = self
+                        .codec
+                        .decode(account, id)
+                        .ok_or(TagError::InvalidOpenId(id))?;
+                    if !graph.followers.contains(user.0) {
+                        return Err(TagError::NotFollowing(id));
+                    }
+                    if add
+                        && !members.contains(user.0)
+                        && graph.tags_of(user).count() >= limits.tags_per_follower
+                    {
+                        return Err(TagError::TooManyTagsOnFollower {
+                            open_id: id,
+                            max: limits.tags_per_follower,
+                        });
+                    }
+                    users.push(user.0);
                 }
-                if add
-                    && !members.contains(user.0)
-                    && graph.tags_of(user).count() >= limits.tags_per_follower
-                {
-                    return Err(TagError::TooManyTagsOnFollower {
-                        open_id: id,
-                        max: limits.tags_per_follower,
-                    });
-                }
-                users.push(user.0);
-            }
-            let lsn = self.log(|| Record::Retag {
-                account: account.0,
-                tag: tag.0,
-                add,
-                users: users.clone(),
-            });
-            Ok((graph.retag(tag, &users, add), lsn))
-        })
-        .unwrap_or(Err(TagError::UnknownAccount(account)))?;
+                let lsn = self.log(|| Record::Retag {
+                    account: account.0,
+                    tag: tag.0,
+                    add,
+                    users: users.clone(),
+                });
+                Ok((graph.retag(tag, &users, add), lsn))
+            })
+            .unwrap_or(Err(TagError::UnknownAccount(account)))?;
         drop(gate);
         self.commit(lsn).map_err(TagError::Storage)?;
         Ok(changed)
@@ -882,7 +901,7 @@ impl Engine {
         audience: &Audience,
         key: Option<String>,
         now: Millis,
-    ) -> Result<(Arc<Job>, Option<Vec<u32>>, Option<u64>), SendError> {
+    ) -> Result<Accepted, SendError> {
         let limits = &self.config.limits;
         if let Some(key) = &key
             && let Some(job) = state
@@ -918,7 +937,16 @@ impl Engine {
                 audience: bytes,
             }
         });
-        let job = self.install_job(account, state, seq, Arc::new(message), audience, chunk_target, key, now);
+        let job = self.install_job(
+            account,
+            state,
+            seq,
+            Arc::new(message),
+            audience,
+            chunk_target,
+            key,
+            now,
+        );
         // Entered under the account's lock, so lanes see sends in sequence order.
         let ready = job.enter_lanes();
         Ok((job, Some(ready), lsn))

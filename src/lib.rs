@@ -15,6 +15,7 @@
 mod clock;
 mod config;
 mod domain;
+mod durable;
 mod engine;
 mod error;
 mod ids;
@@ -27,6 +28,7 @@ pub use config::{EngineConfig, Limits};
 pub use domain::audience::{Audience, TagExpr};
 pub use domain::message::{Article, Media, MediaFormat, MediaKind, Message, Video};
 pub use domain::openid::OpenId;
+pub use durable::SnapshotStats;
 pub use engine::{
     Content, Engine, EngineBuilder, Fetched, FollowerPage, InboxItem, MemoryUsage, Recovered,
     SendRequest, SourceStats, TagInfo,

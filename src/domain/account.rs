@@ -64,6 +64,16 @@ impl Idempotency {
         self.by_key.insert(key, (now_ms, job));
     }
 
+    /// Live keys with their acceptance time and job, in acceptance order.
+    pub(crate) fn entries(&self) -> impl Iterator<Item = (&str, Millis, &Arc<Job>)> {
+        self.order.iter().filter_map(|(at, key)| {
+            self.by_key
+                .get(key)
+                .filter(|(t, _)| t == at)
+                .map(|(t, job)| (key.as_str(), *t, job))
+        })
+    }
+
     fn expire(&mut self, now_ms: Millis, window_ms: u64) {
         while let Some((at, _)) = self.order.front() {
             if now_ms.saturating_sub(*at) < window_ms {

@@ -121,7 +121,13 @@ impl AccountGraph {
         let members = Arc::make_mut(&mut tag.members);
         users
             .iter()
-            .filter(|&&u| if add { members.insert(u) } else { members.remove(u) })
+            .filter(|&&u| {
+                if add {
+                    members.insert(u)
+                } else {
+                    members.remove(u)
+                }
+            })
             .count() as u64
     }
 
@@ -262,7 +268,10 @@ impl ReverseShard {
                 arena.extend_from_slice(&self.arena[offset..offset + cap]);
             }
         }
-        (copy.slots.iter().map(|s| (s.offset, s.meta)).collect(), arena)
+        (
+            copy.slots.iter().map(|s| (s.offset, s.meta)).collect(),
+            arena,
+        )
     }
 
     pub(crate) fn from_parts(slots: Vec<(u32, u32)>, arena: Vec<u8>) -> Self {
@@ -280,7 +289,10 @@ impl ReverseShard {
     fn check(&self) -> Result<(), String> {
         for slot in &self.slots {
             if let Some((offset, len, cap)) = slot.region()
-                && (len > cap || offset.checked_add(cap).is_none_or(|end| end > self.arena.len()))
+                && (len > cap
+                    || offset
+                        .checked_add(cap)
+                        .is_none_or(|end| end > self.arena.len()))
             {
                 return Err("a user list lies outside its shard's arena".into());
             }
@@ -323,7 +335,9 @@ impl ReverseIndex {
             let want = (count + n - 1 - i as u64) / n;
             let mut shard = shard.write();
             if (shard.slots.len() as u64) < want {
-                Arc::make_mut(&mut shard).slots.resize(want as usize, Slot::default());
+                Arc::make_mut(&mut shard)
+                    .slots
+                    .resize(want as usize, Slot::default());
             }
         }
     }

@@ -186,7 +186,13 @@ impl InboxStore {
     }
 
     /// Replays a logged chunk: writes it to every block that does not hold it yet.
-    pub(crate) fn append_replayed(&self, account: AccountId, seq: Seq, recipients: &[u32], lsn: u64) {
+    pub(crate) fn append_replayed(
+        &self,
+        account: AccountId,
+        seq: Seq,
+        recipients: &[u32],
+        lsn: u64,
+    ) {
         let entry = Entry {
             account: account.0,
             seq: seq.0,
@@ -208,7 +214,9 @@ impl InboxStore {
             let Some(page) = page.get() else { continue };
             for (i, cell) in page.iter().enumerate() {
                 let guard = cell.lock();
-                let Some(block) = guard.as_ref() else { continue };
+                let Some(block) = guard.as_ref() else {
+                    continue;
+                };
                 if block.heads.iter().all(|&h| h == 0) {
                     continue;
                 }

@@ -152,7 +152,9 @@ impl Job {
             id,
             message,
             remaining: AtomicU32::new(chunks.len() as u32),
-            done: (0..chunks.len().div_ceil(64)).map(|_| AtomicU64::new(0)).collect(),
+            done: (0..chunks.len().div_ceil(64))
+                .map(|_| AtomicU64::new(0))
+                .collect(),
             chunk_target,
             chunks,
             audience,
@@ -244,7 +246,10 @@ impl Job {
 
     /// Bit `i` set: chunk `i` is done.
     pub(crate) fn done_bits(&self) -> Vec<u64> {
-        self.done.iter().map(|w| w.load(Ordering::Acquire)).collect()
+        self.done
+            .iter()
+            .map(|w| w.load(Ordering::Acquire))
+            .collect()
     }
 
     pub(crate) fn counters(&self) -> (u64, u64, Option<String>) {
@@ -272,7 +277,11 @@ impl Job {
         for (w, (word, bits)) in self.done.iter().zip(done).enumerate() {
             // Only bits of chunks that exist count (a damaged snapshot cannot underflow).
             let chunks_here = (self.chunks.len() - w * 64).min(64);
-            let mask = if chunks_here == 64 { u64::MAX } else { (1u64 << chunks_here) - 1 };
+            let mask = if chunks_here == 64 {
+                u64::MAX
+            } else {
+                (1u64 << chunks_here) - 1
+            };
             let valid = *bits & mask;
             word.store(valid, Ordering::Release);
             remaining -= valid.count_ones();
@@ -309,7 +318,13 @@ impl Job {
     /// Records the outcome of chunk `index`; true if it was the job's last. A chunk
     /// recorded twice (a replayed record for a chunk the snapshot has) counts once and
     /// returns false.
-    pub(crate) fn chunk_done(&self, index: u32, sent: u64, errors: u64, error: Option<String>) -> bool {
+    pub(crate) fn chunk_done(
+        &self,
+        index: u32,
+        sent: u64,
+        errors: u64,
+        error: Option<String>,
+    ) -> bool {
         let bit = 1u64 << (index % 64);
         if self.done[index as usize / 64].fetch_or(bit, Ordering::AcqRel) & bit != 0 {
             return false;

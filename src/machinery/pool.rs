@@ -28,8 +28,8 @@ use tokio::sync::broadcast;
 
 use crate::clock::Clock;
 use crate::ids::JobId;
-use crate::machinery::job::{Job, JobReport};
 use crate::machinery::deliver::Deliver;
+use crate::machinery::job::{Job, JobReport};
 
 /// How often (in tasks) a worker checks the injector before its own deque.
 const INJECTOR_INTERVAL: u32 = 8;
@@ -189,7 +189,6 @@ impl PoolShared {
             self.notify_one();
         }
     }
-
 
     fn notify_one(&self) {
         if self.sleepers.load(Ordering::SeqCst) > 0 {

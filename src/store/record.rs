@@ -420,14 +420,40 @@ mod tests {
         };
         vec![
             Record::AddUsers { count: 7 },
-            Record::RegisterAccount { account: 1, name: "新闻".into() },
-            Record::Follow { user: 3, account: 1, source: Some("qr".into()) },
-            Record::Follow { user: 3, account: 1, source: None },
-            Record::FollowMany { account: 2, users: vec![1, 2, 3] },
-            Record::Unfollow { user: 3, account: 1 },
-            Record::CreateTag { account: 1, tag: 0, name: "t".into() },
+            Record::RegisterAccount {
+                account: 1,
+                name: "新闻".into(),
+            },
+            Record::Follow {
+                user: 3,
+                account: 1,
+                source: Some("qr".into()),
+            },
+            Record::Follow {
+                user: 3,
+                account: 1,
+                source: None,
+            },
+            Record::FollowMany {
+                account: 2,
+                users: vec![1, 2, 3],
+            },
+            Record::Unfollow {
+                user: 3,
+                account: 1,
+            },
+            Record::CreateTag {
+                account: 1,
+                tag: 0,
+                name: "t".into(),
+            },
             Record::DeleteTag { account: 1, tag: 0 },
-            Record::Retag { account: 1, tag: 0, add: true, users: vec![5] },
+            Record::Retag {
+                account: 1,
+                tag: 0,
+                add: true,
+                users: vec![5],
+            },
             Record::SendAccepted {
                 account: 1,
                 seq: 2,
@@ -449,13 +475,22 @@ mod tests {
                 chunk_target: 16,
                 key: None,
                 message: Message::Video(Video {
-                    media: Media { format: MediaFormat::Mp4, ..media },
+                    media: Media {
+                        format: MediaFormat::Mp4,
+                        ..media
+                    },
                     title: "v".into(),
                     description: "d".into(),
                 }),
                 audience: vec![],
             },
-            Record::ChunkDone { account: 1, seq: 2, chunk: 0, sent: 5, errors: 1 },
+            Record::ChunkDone {
+                account: 1,
+                seq: 2,
+                chunk: 0,
+                sent: 5,
+                errors: 1,
+            },
         ]
     }
 
@@ -467,7 +502,10 @@ mod tests {
             assert_eq!(Record::decode(&bytes), Ok(record.clone()));
             // Every strict prefix is refused, never misread.
             for cut in 0..bytes.len() {
-                assert!(Record::decode(&bytes[..cut]).is_err(), "{record:?} cut at {cut}");
+                assert!(
+                    Record::decode(&bytes[..cut]).is_err(),
+                    "{record:?} cut at {cut}"
+                );
             }
         }
     }

@@ -142,7 +142,12 @@ pub(crate) fn write(dir: &Path, data: &SnapshotData) -> Result<(PathBuf, u64), S
     let path = snapshot_path(dir, data.lsn);
     let tmp = path.with_extension("tmp");
     let io = |e: std::io::Error| StoreError::io("writing a snapshot", &e);
-    let mut file = OpenOptions::new().create(true).truncate(true).write(true).open(&tmp).map_err(io)?;
+    let mut file = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .open(&tmp)
+        .map_err(io)?;
     file.write_all(&header).map_err(io)?;
     file.write_all(&payload).map_err(io)?;
     file.sync_all().map_err(io)?;
@@ -194,7 +199,10 @@ pub(crate) fn open(path: &Path) -> Result<Result<Loaded, String>, StoreError> {
         return Ok(Err(format!("{} fails its checksum", path.display())));
     }
     if let Err(e) = rkyv::access::<ArchivedSnapshotData, rancor::Error>(&map[HEADER..]) {
-        return Ok(Err(format!("{} is not a valid archive: {e}", path.display())));
+        return Ok(Err(format!(
+            "{} is not a valid archive: {e}",
+            path.display()
+        )));
     }
     Ok(Ok(Loaded { map }))
 }

@@ -161,7 +161,8 @@ impl Wal {
             if bytes.len() < HEADER || &bytes[..8] != MAGIC {
                 if i + 1 == segs.len() && bytes.len() < HEADER {
                     // A segment whose header never made it to disk: nothing was in it.
-                    fs::remove_file(path).map_err(|e| StoreError::io("removing a log segment", &e))?;
+                    fs::remove_file(path)
+                        .map_err(|e| StoreError::io("removing a log segment", &e))?;
                     recovery
                         .warnings
                         .push(format!("removed empty log segment {}", path.display()));
@@ -384,7 +385,11 @@ struct Segment {
 
 fn new_segment(dir: &Path, first_lsn: u64) -> std::io::Result<Segment> {
     let path = segment_path(dir, first_lsn);
-    let mut file = OpenOptions::new().create(true).truncate(true).write(true).open(&path)?;
+    let mut file = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .open(&path)?;
     let mut header = [0u8; HEADER];
     header[..8].copy_from_slice(MAGIC);
     header[8..12].copy_from_slice(&WAL_VERSION.to_le_bytes());
@@ -422,7 +427,9 @@ fn run_flusher(shared: &Shared) {
         };
         if !buf.is_empty() {
             let result = (|| -> std::io::Result<()> {
-                let full = segment.as_ref().is_some_and(|s| s.bytes >= shared.segment_bytes);
+                let full = segment
+                    .as_ref()
+                    .is_some_and(|s| s.bytes >= shared.segment_bytes);
                 if roll || full || segment.is_none() {
                     segment = Some(new_segment(&shared.dir, first)?);
                 }

@@ -1,0 +1,690 @@
+//! Durable engines: opening a data directory (snapshot, log replay, resuming jobs) and
+//! taking snapshots while the engine serves.
+//!
+//! ## Consistency
+//! Every change appends its log record and applies itself while holding the snapshot gate
+//! shared (`store::Durable::gate`); a snapshot holds it exclusively just long enough to note
+//! the next LSN and take copy-on-write references to the state. So the captured state is
+//! exactly the effect of the records below that LSN. Inbox blocks are copied after the gate
+//! is released, each under its own lock; each block remembers the LSN of the last chunk
+//! written to it, so replay writes a chunk only to the blocks that do not hold it yet.
+//!
+//! ## Restart
+//! Open = newest valid snapshot + every log record from its LSN, then every unfinished job
+//! re-enters its account's lanes in send order with the chunks it had not finished.
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Mutex, RwLock};
+use roaring::RoaringBitmap;
+
+use crate::config::EngineConfig;
+use crate::domain::account::AccountState;
+use crate::domain::graph::{AccountGraph, ReverseShard, Source, Tag};
+use crate::engine::{Engine, EngineBuilder};
+use crate::error::StoreError;
+use crate::ids::{AccountId, JobId, Seq, UserId};
+use crate::machinery::job::Job;
+use crate::store::Durable;
+use crate::store::record::{Reader, Record, Writer, decode_message, encode_message};
+use crate::store::snapshot::{
+    self, AccountSnap, ArchivedSnapshotData, JobSnap, ReverseShardSnap, SnapshotData, SourceSnap,
+    TagSnap,
+};
+use crate::store::wal::Wal;
+
+/// What a snapshot took.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotStats {
+    /// The first log record not in the snapshot.
+    pub lsn: u64,
+    pub bytes: u64,
+    /// How long changes and sends were held back while the state was captured.
+    pub pause: Duration,
+    /// Capture, encoding and writing, fsync included.
+    pub total: Duration,
+    /// Log segments removed because an older snapshot covers them.
+    pub segments_removed: usize,
+}
+
+impl EngineBuilder {
+    /// Opens (or creates) the durable engine whose state lives in `dir`.
+    ///
+    /// Loads the newest valid snapshot, replays the log after it, and resumes every send
+    /// that had not finished. Fails if another process holds the directory, if a file has
+    /// another format version, or if no intact snapshot and log can rebuild the state.
+    pub fn open(self, dir: impl AsRef<Path>) -> Result<Engine, StoreError> {
+        let dir = dir.as_ref();
+        fs::create_dir_all(dir).map_err(|e| StoreError::io("creating the data directory", &e))?;
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join("LOCK"))
+            .map_err(|e| StoreError::io("opening the lock file", &e))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(StoreError::Locked(dir.display().to_string()));
+            }
+            Err(fs::TryLockError::Error(e)) => {
+                return Err(StoreError::io("locking the data directory", &e));
+            }
+        }
+        let mut engine = self.build();
+        let mut warnings = Vec::new();
+        let mut from_lsn = 0;
+        let snapshots = snapshot::list(dir)?;
+        for (lsn, path) in &snapshots {
+            match snapshot::open(path)? {
+                Ok(loaded) => {
+                    engine
+                        .restore(loaded.data())
+                        .map_err(|e| StoreError::Corrupt(format!("{}: {e}", path.display())))?;
+                    from_lsn = *lsn;
+                    break;
+                }
+                Err(reason) => warnings.push(format!("skipped snapshot: {reason}")),
+            }
+        }
+        let policy = engine.config.sync;
+        let segment_bytes = engine.config.segment_bytes;
+        let mut replay_error = None;
+        let (wal, recovery) = Wal::open(dir, policy, segment_bytes, from_lsn, |lsn, record| {
+            if replay_error.is_none()
+                && let Err(e) = engine.replay(lsn, record)
+            {
+                replay_error = Some(e);
+            }
+        })?;
+        if let Some(e) = replay_error {
+            return Err(StoreError::Corrupt(e));
+        }
+        if from_lsn > 0 && wal.next_lsn() < from_lsn {
+            return Err(StoreError::Unrecoverable(format!(
+                "the snapshot covers the log up to record {from_lsn}, the log ends at {}",
+                wal.next_lsn()
+            )));
+        }
+        warnings.extend(recovery.warnings);
+        engine.recovery_warnings = warnings;
+        let durable = Durable {
+            dir: dir.to_owned(),
+            wal,
+            gate: RwLock::new(()),
+            snapshotting: Mutex::new(()),
+            _lock: lock,
+        };
+        if engine.store.set(durable).is_err() {
+            unreachable!("a freshly built engine has no store");
+        }
+        engine.resume();
+        Ok(engine)
+    }
+}
+
+impl Engine {
+    /// Opens the durable engine in `dir` with `config` (see [`EngineBuilder::open`]).
+    pub fn open(dir: impl AsRef<Path>, config: EngineConfig) -> Result<Engine, StoreError> {
+        Engine::builder(config).open(dir)
+    }
+
+    /// What recovery had to drop or skip when this engine was opened (empty if nothing).
+    pub fn recovery_warnings(&self) -> &[String] {
+        &self.recovery_warnings
+    }
+
+    /// Whether this engine logs its changes (was opened on a data directory).
+    pub fn is_durable(&self) -> bool {
+        self.store.get().is_some()
+    }
+
+    /// Writes a snapshot of the whole state while the engine keeps serving, then removes
+    /// the log segments and snapshots that a newer snapshot made redundant (the previous
+    /// snapshot and the log after it are kept, as the fallback if the newest is damaged).
+    pub fn snapshot(&self) -> Result<SnapshotStats, StoreError> {
+        let Some(store) = self.store.get() else {
+            return Err(StoreError::Io {
+                what: "taking a snapshot".into(),
+                detail: "this engine is in memory only; open it on a data directory".into(),
+            });
+        };
+        let _one = store.snapshotting.lock();
+        let started = Instant::now();
+        let gate = store.gate.write();
+        let paused = Instant::now();
+        let capture = self.capture(store.wal.next_lsn());
+        let pause = paused.elapsed();
+        drop(gate);
+        let blocks = self.inbox.as_ref().map(|i| i.capture()).unwrap_or_default();
+        // Blocks may hold chunks logged after the capture: make those records durable
+        // before the snapshot that contains their effects.
+        store.wal.sync()?;
+        let data = capture.encode(self, blocks);
+        let (_, bytes) = snapshot::write(&store.dir, &data)?;
+        store.wal.roll();
+        let snapshots = snapshot::list(&store.dir)?;
+        let mut segments_removed = 0;
+        if let Some((previous, _)) = snapshots.get(1) {
+            segments_removed = store.wal.remove_before(*previous)?;
+        }
+        for (_, path) in snapshots.iter().skip(2) {
+            fs::remove_file(path).map_err(|e| StoreError::io("removing an old snapshot", &e))?;
+        }
+        Ok(SnapshotStats {
+            lsn: data.lsn,
+            bytes,
+            pause,
+            total: started.elapsed(),
+            segments_removed,
+        })
+    }
+
+    /// Copy-on-write references to the whole state, taken under the exclusive gate.
+    fn capture(&self, lsn: u64) -> Captured {
+        let mut accounts = Vec::new();
+        let mut jobs: HashMap<JobId, (Arc<Job>, JobProgress)> = HashMap::new();
+        let mut take = |job: &Arc<Job>| {
+            jobs.entry(job.id).or_insert_with(|| {
+                let (sent, errors, last_error) = job.counters();
+                let progress = JobProgress {
+                    done: job.done_bits(),
+                    sent,
+                    errors,
+                    last_error,
+                    finished_ms: job.finished_at_ms(),
+                };
+                (Arc::clone(job), progress)
+            });
+        };
+        let n = self.accounts.len();
+        for (shard_index, shard) in self.accounts.iter().enumerate() {
+            let shard = shard.read();
+            for (index, state) in shard.iter().enumerate() {
+                let Some(state) = state else { continue };
+                let history: Vec<Arc<Job>> = state.history.iter().cloned().collect();
+                history.iter().for_each(&mut take);
+                let keys: Vec<(String, u64, Arc<Job>)> = state
+                    .idempotency
+                    .entries()
+                    .map(|(k, at, job)| (k.to_owned(), at, Arc::clone(job)))
+                    .collect();
+                keys.iter().for_each(|(_, _, job)| take(job));
+                accounts.push(CapturedAccount {
+                    id: AccountId((index * n + shard_index) as u32),
+                    name: state.name.clone(),
+                    graph: state.graph.clone(),
+                    last_seq: state.last_seq,
+                    history,
+                    keys,
+                });
+            }
+        }
+        for job in self.pool().inflight() {
+            take(&job);
+        }
+        accounts.sort_unstable_by_key(|a| a.id);
+        Captured {
+            lsn,
+            users: self.user_count(),
+            next_account: *self.next_account.lock(),
+            accounts,
+            jobs,
+            reverse: self.reverse.capture(),
+        }
+    }
+
+    /// Replaces the (empty) state of a freshly built engine with a snapshot's.
+    fn restore(&mut self, data: &ArchivedSnapshotData) -> Result<(), String> {
+        let users = data.users.to_native();
+        let next_account = data.next_account.to_native();
+        if users > u64::from(u32::MAX) + 1 {
+            return Err("user count out of range".into());
+        }
+        self.reverse.restore(
+            data.reverse_shards
+                .iter()
+                .map(|s| {
+                    ReverseShard::from_parts(
+                        s.slots
+                            .iter()
+                            .map(|t| (t.0.to_native(), t.1.to_native()))
+                            .collect(),
+                        s.arena.to_vec(),
+                    )
+                })
+                .collect(),
+        )?;
+        self.users.store(users, Ordering::Release);
+        let mut edges = 0;
+        for account in data.accounts.iter() {
+            let id = AccountId(account.id.to_native());
+            if id.0 >= next_account {
+                return Err(format!("{id} is past the registered accounts"));
+            }
+            let mut state = AccountState::new(account.name.to_string());
+            state.graph = AccountGraph {
+                followers: Arc::new(bitmap(&account.followers)?),
+                tags: account
+                    .tags
+                    .iter()
+                    .map(|t| {
+                        t.as_ref()
+                            .map(|t| {
+                                Ok::<_, String>(Tag {
+                                    name: t.name.to_string(),
+                                    members: Arc::new(bitmap(&t.members)?),
+                                })
+                            })
+                            .transpose()
+                    })
+                    .collect::<Result<_, _>>()?,
+                sources: account
+                    .sources
+                    .iter()
+                    .map(|s| {
+                        Ok::<_, String>(Source {
+                            name: s.name.to_string(),
+                            current: Arc::new(bitmap(&s.current)?),
+                            total: s.total.to_native(),
+                        })
+                    })
+                    .collect::<Result<_, _>>()?,
+            };
+            edges += state.graph.followers.len();
+            state.last_seq = account.last_seq.to_native();
+            let mut by_seq = HashMap::new();
+            for snap in account.jobs.iter() {
+                let seq = snap.seq.to_native();
+                let message = decode_message(&mut Reader(&snap.message))
+                    .map_err(|e| format!("job {seq} of {id}: {e}"))?;
+                let job = Job::new(
+                    JobId {
+                        account: id,
+                        seq: Seq(seq),
+                    },
+                    Arc::new(message),
+                    Arc::new(bitmap(&snap.audience)?),
+                    0,
+                    snap.chunk_target.to_native().max(1),
+                    Arc::clone(&state.lanes),
+                    snap.accepted_ms.to_native(),
+                );
+                let done: Vec<u64> = snap.done.iter().map(|w| w.to_native()).collect();
+                job.restore(
+                    &done,
+                    snap.sent.to_native(),
+                    snap.errors.to_native(),
+                    snap.last_error.as_ref().map(|e| e.to_string()),
+                    snap.finished_ms.as_ref().map(|t| t.to_native()),
+                );
+                if snap.in_history {
+                    state.history.push_back(Arc::clone(&job));
+                }
+                if !job.status().is_finished() {
+                    self.pool().reserve_unbounded();
+                    self.pool().register(&job);
+                }
+                by_seq.insert(seq, job);
+            }
+            for entry in account.idempotency.iter() {
+                if let Some(job) = by_seq.get(&entry.2.to_native()) {
+                    state.idempotency.insert(
+                        entry.0.to_string(),
+                        entry.1.to_native(),
+                        Arc::clone(job),
+                    );
+                }
+            }
+            let (shard, index) = self.account_slot(id);
+            let mut shard = self.accounts[shard].write();
+            if shard.len() <= index {
+                shard.resize_with(index + 1, || None);
+            }
+            shard[index] = Some(state);
+        }
+        *self.next_account.lock() = next_account;
+        self.edges.store(edges, Ordering::Relaxed);
+        if let Some(inbox) = &self.inbox {
+            if data.inbox_capacity.to_native() as usize != inbox.capacity()
+                && !data.inbox_blocks.is_empty()
+            {
+                return Err(format!(
+                    "the snapshot's inboxes hold {} entries, the engine is configured for {}",
+                    data.inbox_capacity.to_native(),
+                    inbox.capacity()
+                ));
+            }
+            for block in data.inbox_blocks.iter() {
+                inbox.restore_block(block)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies one log record during recovery. Records were validated when they were
+    /// written, so only damage can make one inapplicable: that is an error.
+    fn replay(&self, lsn: u64, record: Record) -> Result<(), String> {
+        let unknown = |a: u32| format!("record {lsn} names unknown account {a}");
+        match record {
+            Record::AddUsers { count } => {
+                if self.user_count() + u64::from(count) > u64::from(u32::MAX) + 1 {
+                    return Err(format!("record {lsn} adds users past the id space"));
+                }
+                self.apply_add_users(count, false);
+            }
+            Record::RegisterAccount { account, name } => {
+                let mut next = self.next_account.lock();
+                if *next != account {
+                    return Err(format!(
+                        "record {lsn} registers account {account}, expected {}",
+                        *next
+                    ));
+                }
+                self.apply_register(&mut next, &name);
+            }
+            Record::Follow {
+                user,
+                account,
+                source,
+            } => {
+                self.check_user(lsn, user)?;
+                self.write_account(AccountId(account), |state| {
+                    if !state.graph.followers.contains(user) {
+                        state.graph.add_follower(UserId(user), source.as_deref());
+                        self.reverse.insert(UserId(user), AccountId(account));
+                        self.edges.fetch_add(1, Ordering::Relaxed);
+                    }
+                })
+                .ok_or_else(|| unknown(account))?;
+            }
+            Record::FollowMany { account, mut users } => {
+                if let Some(&u) = users.iter().max() {
+                    self.check_user(lsn, u)?;
+                }
+                self.write_account(AccountId(account), |state| {
+                    users.sort_unstable();
+                    users.dedup();
+                    users.retain(|&u| !state.graph.followers.contains(u));
+                    self.apply_follow_many(AccountId(account), state, &users);
+                })
+                .ok_or_else(|| unknown(account))?;
+            }
+            Record::Unfollow { user, account } => {
+                self.write_account(AccountId(account), |state| {
+                    self.apply_unfollow(UserId(user), AccountId(account), state);
+                })
+                .ok_or_else(|| unknown(account))?;
+            }
+            Record::CreateTag { account, tag, name } => {
+                self.write_account(AccountId(account), |state| {
+                    if state.graph.tags.len() != tag as usize {
+                        return Err(format!("record {lsn} creates tag {tag} out of order"));
+                    }
+                    state.graph.tags.push(Some(Tag {
+                        name,
+                        members: Default::default(),
+                    }));
+                    Ok(())
+                })
+                .ok_or_else(|| unknown(account))??;
+            }
+            Record::DeleteTag { account, tag } => {
+                self.write_account(AccountId(account), |state| {
+                    if let Some(slot) = state.graph.tags.get_mut(tag as usize) {
+                        *slot = None;
+                    }
+                })
+                .ok_or_else(|| unknown(account))?;
+            }
+            Record::Retag {
+                account,
+                tag,
+                add,
+                users,
+            } => {
+                self.write_account(AccountId(account), |state| {
+                    // Only followers can carry tags (an unfollow may have raced a retag
+                    // in the original order; the log order is the truth).
+                    let users: Vec<u32> = users
+                        .into_iter()
+                        .filter(|&u| state.graph.followers.contains(u))
+                        .collect();
+                    state.graph.retag(crate::ids::TagId(tag), &users, add);
+                })
+                .ok_or_else(|| unknown(account))?;
+            }
+            Record::SendAccepted {
+                account,
+                seq,
+                accepted_ms,
+                chunk_target,
+                key,
+                message,
+                audience,
+            } => {
+                let audience = bitmap(&audience)?;
+                self.write_account(AccountId(account), |state| {
+                    if seq != state.last_seq + 1 {
+                        return Err(format!(
+                            "record {lsn} accepts send {seq} of account {account} after {}",
+                            state.last_seq
+                        ));
+                    }
+                    self.pool().reserve_unbounded();
+                    let job = self.install_job(
+                        AccountId(account),
+                        state,
+                        seq,
+                        Arc::new(message),
+                        Arc::new(audience),
+                        chunk_target.max(1),
+                        key,
+                        accepted_ms,
+                    );
+                    if !job.has_chunks() {
+                        self.pool().finish(&job);
+                    }
+                    Ok(())
+                })
+                .ok_or_else(|| unknown(account))??;
+            }
+            Record::ChunkDone {
+                account,
+                seq,
+                chunk,
+                sent,
+                errors,
+            } => {
+                let id = JobId {
+                    account: AccountId(account),
+                    seq: Seq(seq),
+                };
+                let job = self.pool().inflight_job(id).ok_or_else(|| {
+                    format!("record {lsn} finishes a chunk of {id}, which is not in flight")
+                })?;
+                if chunk as usize >= job.chunks.len() {
+                    return Err(format!(
+                        "record {lsn} names chunk {chunk} of {id}, which has {}",
+                        job.chunks.len()
+                    ));
+                }
+                if job.is_chunk_done(chunk) {
+                    return Ok(());
+                }
+                if let Some(inbox) = &self.inbox
+                    && sent > 0
+                {
+                    let mut buf = Vec::new();
+                    job.recipients(chunk, &mut buf);
+                    inbox.append_replayed(id.account, id.seq, &buf, lsn);
+                }
+                if job.chunk_done(
+                    chunk,
+                    sent,
+                    errors,
+                    (errors > 0).then(|| "failed before the restart".to_owned()),
+                ) {
+                    self.pool().finish(&job);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn check_user(&self, lsn: u64, user: u32) -> Result<(), String> {
+        if u64::from(user) >= self.user_count() {
+            return Err(format!("record {lsn} names unknown user {user}"));
+        }
+        Ok(())
+    }
+
+    /// Puts every unfinished job back into its account's lanes, in send order, and starts
+    /// the chunks that may run.
+    fn resume(&self) {
+        let mut jobs = self.pool().inflight();
+        jobs.sort_unstable_by_key(|j| j.id);
+        for job in jobs {
+            let ready = job.enter_lanes();
+            self.start(&job, ready);
+        }
+    }
+}
+
+/// A validated roaring bitmap from its portable serialization.
+fn bitmap(bytes: &[u8]) -> Result<RoaringBitmap, String> {
+    RoaringBitmap::deserialize_from(bytes).map_err(|e| format!("bad bitmap: {e}"))
+}
+
+fn portable(bitmap: &RoaringBitmap) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bitmap.serialized_size());
+    bitmap
+        .serialize_into(&mut out)
+        .expect("writing to a Vec cannot fail");
+    out
+}
+
+struct JobProgress {
+    done: Vec<u64>,
+    sent: u64,
+    errors: u64,
+    last_error: Option<String>,
+    finished_ms: Option<u64>,
+}
+
+struct CapturedAccount {
+    id: AccountId,
+    name: String,
+    graph: AccountGraph,
+    last_seq: u32,
+    history: Vec<Arc<Job>>,
+    keys: Vec<(String, u64, Arc<Job>)>,
+}
+
+/// The state at one LSN, by reference; encoded after the gate is released.
+struct Captured {
+    lsn: u64,
+    users: u64,
+    next_account: u32,
+    accounts: Vec<CapturedAccount>,
+    jobs: HashMap<JobId, (Arc<Job>, JobProgress)>,
+    reverse: Vec<Arc<ReverseShard>>,
+}
+
+impl Captured {
+    fn encode(self, engine: &Engine, inbox_blocks: Vec<snapshot::BlockSnap>) -> SnapshotData {
+        let mut by_account: HashMap<AccountId, Vec<&(Arc<Job>, JobProgress)>> = HashMap::new();
+        for entry in self.jobs.values() {
+            by_account
+                .entry(entry.0.id.account)
+                .or_default()
+                .push(entry);
+        }
+        let accounts = self
+            .accounts
+            .iter()
+            .map(|a| {
+                let in_history: std::collections::HashSet<u32> =
+                    a.history.iter().map(|j| j.id.seq.0).collect();
+                let mut jobs: Vec<JobSnap> = by_account
+                    .get(&a.id)
+                    .map(|v| v.as_slice())
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|(job, progress)| {
+                        let mut message = Vec::new();
+                        encode_message(&mut Writer(&mut message), &job.message);
+                        JobSnap {
+                            seq: job.id.seq.0,
+                            accepted_ms: job.accepted_at_ms,
+                            chunk_target: job.chunk_target,
+                            message,
+                            audience: portable(&job.audience),
+                            done: progress.done.clone(),
+                            sent: progress.sent,
+                            errors: progress.errors,
+                            last_error: progress.last_error.clone(),
+                            finished_ms: progress.finished_ms,
+                            in_history: in_history.contains(&job.id.seq.0),
+                        }
+                    })
+                    .collect();
+                jobs.sort_unstable_by_key(|j| j.seq);
+                AccountSnap {
+                    id: a.id.0,
+                    name: a.name.clone(),
+                    followers: portable(&a.graph.followers),
+                    tags: a
+                        .graph
+                        .tags
+                        .iter()
+                        .map(|t| {
+                            t.as_ref().map(|t| TagSnap {
+                                name: t.name.clone(),
+                                members: portable(&t.members),
+                            })
+                        })
+                        .collect(),
+                    sources: a
+                        .graph
+                        .sources
+                        .iter()
+                        .map(|s| SourceSnap {
+                            name: s.name.clone(),
+                            current: portable(&s.current),
+                            total: s.total,
+                        })
+                        .collect(),
+                    last_seq: a.last_seq,
+                    jobs,
+                    idempotency: a
+                        .keys
+                        .iter()
+                        .map(|(k, at, job)| (k.clone(), *at, job.id.seq.0))
+                        .collect(),
+                }
+            })
+            .collect();
+        SnapshotData {
+            lsn: self.lsn,
+            users: self.users,
+            next_account: self.next_account,
+            accounts,
+            reverse_shards: self
+                .reverse
+                .iter()
+                .map(|shard| {
+                    let (slots, arena) = shard.to_parts();
+                    ReverseShardSnap { slots, arena }
+                })
+                .collect(),
+            inbox_capacity: engine.inbox.as_ref().map_or(0, |i| i.capacity() as u32),
+            inbox_blocks,
+        }
+    }
+}
