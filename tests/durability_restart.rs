@@ -32,8 +32,6 @@ type AccountView = (String, Vec<u32>, Vec<(String, u64)>, Vec<(String, u64, u64)
 struct Observed {
     users: u64,
     accounts: Vec<AccountView>,
-        Vec<(String, u64, u64)>,
-    )>,
     following: Vec<Vec<u32>>,
     inboxes: Vec<Vec<(u32, u32, Option<Message>)>>,
     missed: Vec<(u64, Vec<(u32, u32)>)>,
