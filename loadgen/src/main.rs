@@ -2,9 +2,15 @@
 //! the same job, in one process, on one machine.
 
 mod baselines;
+mod driver;
 mod fanout;
 mod graph;
+mod herald_system;
+mod latency;
 mod machine;
+mod mixed;
+mod plot;
+mod stream;
 mod workload;
 
 use clap::{Parser, Subcommand};
@@ -25,11 +31,15 @@ enum Scenario {
     Fanout(fanout::FanoutArgs),
     /// Builds a Zipf follow graph; build rate and bytes per edge.
     Graph(graph::GraphArgs),
+    /// Zipf graph with tags, Poisson sends to mixed audiences and follow/unfollow churn at
+    /// once; deliveries/s, churn ops/s, latency percentiles per audience size, memory.
+    Mixed(Box<mixed::MixedArgs>),
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().scenario {
         Scenario::Fanout(args) => fanout::run(&args),
         Scenario::Graph(args) => graph::run(&args),
+        Scenario::Mixed(args) => mixed::run(&args),
     }
 }

@@ -37,6 +37,18 @@ impl ZipfGraph {
     /// The followers of the account of 0-based rank `rank` with `size` followers, ascending.
     pub fn followers(&self, rank: u32, size: u32) -> Vec<u32> {
         let users = u64::from(self.users.max(1));
+        let (start, stride) = self.weyl(rank);
+        let mut out: Vec<u32> = (0..u64::from(size))
+            .map(|i| ((start + i * stride) % users) as u32)
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
+    /// The Weyl sequence `(start, stride)` of the account of rank `rank`: its `i`-th follower
+    /// (in generation order, not id order) is `(start + i * stride) mod users`.
+    pub fn weyl(&self, rank: u32) -> (u64, u64) {
+        let users = u64::from(self.users.max(1));
         let mut rng =
             StdRng::seed_from_u64(self.seed ^ u64::from(rank).wrapping_mul(0x9e37_79b9_7f4a_7c15));
         let start = rng.random_range(0..users);
@@ -46,11 +58,13 @@ impl ZipfGraph {
                 break s;
             }
         };
-        let mut out: Vec<u32> = (0..u64::from(size))
-            .map(|i| ((start + i * stride) % users) as u32)
-            .collect();
-        out.sort_unstable();
-        out
+        (start, stride)
+    }
+
+    /// The `i`-th follower (generation order) of an account whose Weyl sequence is `weyl`.
+    pub fn follower_at(&self, weyl: (u64, u64), i: u32) -> u32 {
+        let users = u64::from(self.users.max(1));
+        ((weyl.0 + u64::from(i) * weyl.1) % users) as u32
     }
 }
 
@@ -78,14 +92,20 @@ mod tests {
         let total: u64 = sizes.iter().map(|&s| u64::from(s)).sum();
         assert!((95_000..=105_000).contains(&total), "{total}");
         assert!(sizes.windows(2).all(|w| w[0] >= w[1]));
+        // Rank 1 is capped at the 10,000 users; ranks 2 and 4 are not.
+        assert_eq!(sizes[0], 10_000, "capped at the user count");
         assert!(
-            (i64::from(sizes[0]) / 2 - i64::from(sizes[1])).abs() <= 1,
-            "rank 2 has half of rank 1"
+            (i64::from(sizes[1]) / 2 - i64::from(sizes[3])).abs() <= 1,
+            "rank 4 has half of rank 2"
         );
         let f = g.followers(0, sizes[0]);
         assert_eq!(f.len(), sizes[0] as usize);
         assert!(f.windows(2).all(|w| w[0] < w[1]), "distinct and sorted");
         assert!(*f.last().unwrap() < 10_000);
         assert_eq!(f, g.followers(0, sizes[0]), "deterministic");
+        let weyl = g.weyl(0);
+        let mut by_index: Vec<u32> = (0..sizes[0]).map(|i| g.follower_at(weyl, i)).collect();
+        by_index.sort_unstable();
+        assert_eq!(by_index, f, "follower_at enumerates the same set");
     }
 }

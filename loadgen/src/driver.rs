@@ -1,0 +1,509 @@
+//! Drives one system through the mixed workload: a sender thread making the Poisson send
+//! stream, churn threads making follows and unfollows at the target rate, and the main thread
+//! sampling throughput (and drawing live progress) until the stream has stopped and the jobs
+//! have drained, or the drain deadline has passed.
+//!
+//! The same driver runs herald and the naive system ([`System`]), so `loadgen compare`
+//! measures both the same way.
+//!
+//! ## Completion latency
+//! [`Tracker`] matches the two halves of a job: the sender registers the `Instant` taken just
+//! before the system's send call, the system's completion path registers the `Instant` it saw
+//! the job finish. Either may come first (a small job can finish before the send call has
+//! even returned); the second computes the latency.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use herald::JobHandle;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use parking_lot::Mutex;
+use serde::Serialize;
+
+use crate::latency::Latencies;
+use crate::stream::{Churn, ChurnOp, Plan, SendSpec, SendStream};
+
+/// Throughput is sampled this often.
+const SAMPLE_EVERY: Duration = Duration::from_millis(250);
+/// Churn operations made between two checks of the clock.
+const CHURN_BATCH: u64 = 256;
+
+/// What a send call did.
+#[derive(Debug)]
+pub enum SendOutcome {
+    Accepted,
+    /// Refused because too many jobs are pending: nothing was sent.
+    Busy,
+    Refused(String),
+}
+
+/// A system the mixed workload can drive.
+pub trait System: Sync {
+    /// Makes one send: builds the request from `spec`, takes `Instant::now()` just before
+    /// the send call, and registers the accepted job with `tracker`.
+    fn send(&self, seq: u64, spec: &SendSpec, tracker: &Tracker) -> SendOutcome;
+    /// Makes one follow or unfollow; false if the system refused it.
+    fn churn(&self, op: ChurnOp) -> bool;
+    /// Deliveries made so far, including those of jobs still running.
+    fn delivered(&self, tracker: &Tracker) -> u64;
+    /// Called once the stream has stopped and the drain deadline has passed: stop work.
+    fn abandon(&self) {}
+}
+
+enum Entry {
+    Sent {
+        t0: Instant,
+        handle: Option<JobHandle>,
+    },
+    Done {
+        t1: Instant,
+        total: u64,
+        sent: u64,
+    },
+}
+
+#[derive(Default)]
+struct TrackerState {
+    entries: HashMap<u64, Entry>,
+    /// Entries in `Sent` state: jobs not finished yet.
+    running: usize,
+    latencies: Latencies,
+    finished_jobs: u64,
+    finished_sent: u64,
+    finished_errors: u64,
+    /// Jobs whose end was found by polling their handle, not by a timely report.
+    late: u64,
+}
+
+/// Matches sends with their completions; collects latencies.
+#[derive(Default)]
+pub struct Tracker {
+    state: Mutex<TrackerState>,
+    /// Set by a completion path that lost reports; the sampler then polls job handles.
+    lost_reports: AtomicBool,
+}
+
+impl Tracker {
+    pub fn new() -> Tracker {
+        Tracker::default()
+    }
+
+    /// The send with key `key` was accepted; `t0` was taken just before the call.
+    pub fn sent(&self, key: u64, t0: Instant, handle: Option<JobHandle>) {
+        let mut s = self.state.lock();
+        match s.entries.remove(&key) {
+            Some(Entry::Done { t1, total, sent }) => {
+                s.latencies.record(total, t1.saturating_duration_since(t0));
+                let _ = sent;
+            }
+            Some(Entry::Sent { .. }) | None => {
+                s.entries.insert(key, Entry::Sent { t0, handle });
+                s.running += 1;
+            }
+        }
+    }
+
+    /// The job `key` finished at `t1` with `total` recipients, `sent` delivered.
+    pub fn finished(&self, key: u64, t1: Instant, total: u64, sent: u64, errors: u64) {
+        let mut s = self.state.lock();
+        s.finished_jobs += 1;
+        s.finished_sent += sent;
+        s.finished_errors += errors;
+        match s.entries.remove(&key) {
+            Some(Entry::Sent { t0, .. }) => {
+                s.running -= 1;
+                s.latencies.record(total, t1.saturating_duration_since(t0));
+            }
+            _ => {
+                s.entries.insert(key, Entry::Done { t1, total, sent });
+            }
+        }
+    }
+
+    /// The completion path lost reports: running jobs must be polled.
+    pub fn reports_lost(&self) {
+        self.lost_reports.store(true, Ordering::Release);
+    }
+
+    /// Resolves running jobs whose handle says they finished, if reports were lost. (A
+    /// handle shows a job finished a moment before its report is sent, so polling when no
+    /// report was lost would only race with the report.)
+    pub fn poll_handles(&self) {
+        if !self.lost_reports.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        let now = Instant::now();
+        let mut s = self.state.lock();
+        let done: Vec<(u64, herald::JobReport)> = s
+            .entries
+            .iter()
+            .filter_map(|(k, e)| match e {
+                Entry::Sent {
+                    handle: Some(h), ..
+                } if h.status().is_finished() => Some((*k, h.report())),
+                _ => None,
+            })
+            .collect();
+        for (key, report) in done {
+            if let Some(Entry::Sent { t0, .. }) = s.entries.remove(&key) {
+                s.running -= 1;
+                s.late += 1;
+                s.finished_jobs += 1;
+                s.finished_sent += report.sent;
+                s.finished_errors += report.errors;
+                s.latencies
+                    .record(report.total, now.saturating_duration_since(t0));
+            }
+        }
+    }
+
+    /// Accepted jobs not finished yet.
+    pub fn running(&self) -> usize {
+        self.state.lock().running
+    }
+
+    /// Deliveries of finished jobs plus, through their handles, of running ones.
+    pub fn delivered_with_handles(&self) -> u64 {
+        let s = self.state.lock();
+        let running: u64 = s
+            .entries
+            .values()
+            .map(|e| match e {
+                Entry::Sent {
+                    handle: Some(h), ..
+                } => h.report().sent,
+                _ => 0,
+            })
+            .sum();
+        s.finished_sent + running
+    }
+
+    fn snapshot(&self) -> (Latencies, u64, u64, u64, u64) {
+        let s = self.state.lock();
+        (
+            s.latencies.clone(),
+            s.finished_jobs,
+            s.finished_sent,
+            s.finished_errors,
+            s.late,
+        )
+    }
+}
+
+/// One throughput sample.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Sample {
+    /// Seconds from the start of the stream.
+    pub t: f64,
+    /// Deliveries per second since the previous sample.
+    pub deliveries_per_sec: f64,
+    /// Churn operations per second since the previous sample.
+    pub churn_ops_per_sec: f64,
+    /// Jobs accepted and not finished at the sample.
+    pub running_jobs: usize,
+}
+
+/// What one run measured.
+#[derive(Debug, Clone)]
+pub struct RunResult {
+    /// Length of the send stream (and of the churn), seconds.
+    pub stream_secs: f64,
+    /// Stream plus drain, seconds: the window deliveries are counted in.
+    pub elapsed_secs: f64,
+    pub sends_attempted: u64,
+    pub sends_accepted: u64,
+    pub sends_busy: u64,
+    pub sends_refused: u64,
+    pub first_refusal: Option<String>,
+    pub sends_by_kind: [u64; 4],
+    /// Latest a send was made after its Poisson arrival time, ms.
+    pub sender_lag_max_ms: f64,
+    pub jobs_finished: u64,
+    /// Jobs still running when the drain deadline passed.
+    pub jobs_unfinished: usize,
+    pub jobs_late: u64,
+    pub deliveries: u64,
+    pub delivery_errors: u64,
+    pub deliveries_per_sec: f64,
+    pub churn_ops: u64,
+    pub churn_refused: u64,
+    pub churn_secs: f64,
+    pub churn_ops_per_sec: f64,
+    pub latencies: Latencies,
+    pub timeline: Vec<Sample>,
+}
+
+/// Runs the workload of `plan` through `system`. `poll_handles`: whether the tracker should
+/// also poll job handles (herald, whose report channel may drop reports under overload).
+pub fn run(
+    label: &str,
+    plan: &Plan,
+    system: &dyn System,
+    tracker: &Tracker,
+    poll_handles: bool,
+) -> RunResult {
+    let w = &plan.workload;
+    let duration = Duration::from_secs_f64(w.duration_secs);
+    let drain = Duration::from_secs_f64(w.drain_secs);
+    let churn_threads = if w.churn_threads == 0 {
+        0
+    } else {
+        w.churn_threads
+    };
+    let stream_done = AtomicBool::new(false);
+    let churn_ops = AtomicU64::new(0);
+    let churn_refused = AtomicU64::new(0);
+    let sends_made = AtomicU64::new(0);
+
+    let bar = progress_bar(duration);
+    bar.set_prefix(label.to_owned());
+    let start = Instant::now();
+    let end = start + duration;
+
+    std::thread::scope(|s| {
+        let sender = s.spawn(|| {
+            let r = send_loop(plan, system, tracker, start, end, &sends_made);
+            stream_done.store(true, Ordering::Release);
+            r
+        });
+        let churners: Vec<_> = (0..churn_threads)
+            .map(|t| {
+                let (churn_ops, churn_refused) = (&churn_ops, &churn_refused);
+                s.spawn(move || {
+                    churn_loop(
+                        plan,
+                        system,
+                        t as u32,
+                        churn_threads as u32,
+                        start,
+                        end,
+                        churn_ops,
+                        churn_refused,
+                    )
+                })
+            })
+            .collect();
+
+        // Sample until the stream stopped and the jobs drained (or the deadline passed).
+        let mut timeline = Vec::new();
+        let mut last = (Instant::now(), 0u64, 0u64);
+        let mut recent: std::collections::VecDeque<(Instant, u64, u64)> = Default::default();
+        let mut drain_deadline: Option<Instant> = None;
+        loop {
+            std::thread::sleep(SAMPLE_EVERY);
+            if poll_handles {
+                tracker.poll_handles();
+            }
+            let now = Instant::now();
+            let delivered = system.delivered(tracker);
+            let churned = churn_ops.load(Ordering::Relaxed);
+            let dt = now.duration_since(last.0).as_secs_f64().max(1e-9);
+            let running = tracker.running();
+            timeline.push(Sample {
+                t: now.duration_since(start).as_secs_f64(),
+                deliveries_per_sec: delivered.saturating_sub(last.1) as f64 / dt,
+                churn_ops_per_sec: churned.saturating_sub(last.2) as f64 / dt,
+                running_jobs: running,
+            });
+            last = (now, delivered, churned);
+            recent.push_back(last);
+            while recent.len() > 5 {
+                recent.pop_front();
+            }
+            let (t_old, d_old, c_old) = recent[0];
+            let window = now.duration_since(t_old).as_secs_f64().max(1e-9);
+            bar.set_position(
+                now.duration_since(start)
+                    .as_millis()
+                    .min(duration.as_millis()) as u64,
+            );
+            bar.set_message(format!(
+                "{:>7.1} M deliveries/s | {:>5.2} M churn ops/s | {} sends | {} running",
+                (delivered - d_old) as f64 / window / 1e6,
+                (churned - c_old) as f64 / window / 1e6,
+                sends_made.load(Ordering::Relaxed),
+                running
+            ));
+            if stream_done.load(Ordering::Acquire) {
+                let deadline = *drain_deadline.get_or_insert(now.max(end) + drain);
+                if running == 0 || now >= deadline {
+                    break;
+                }
+                bar.set_prefix(format!("{label} (draining)"));
+            }
+        }
+        let elapsed = start.elapsed();
+        system.abandon();
+        bar.finish_and_clear();
+
+        let sent = sender.join().expect("sender thread panicked");
+        let mut churn_secs: f64 = 0.0;
+        for c in churners {
+            churn_secs = churn_secs.max(c.join().expect("churn thread panicked"));
+        }
+        let delivered = system.delivered(tracker);
+        let (latencies, jobs_finished, _, delivery_errors, jobs_late) = tracker.snapshot();
+        let churned = churn_ops.load(Ordering::Relaxed);
+        RunResult {
+            stream_secs: sent.stream_secs,
+            elapsed_secs: elapsed.as_secs_f64(),
+            sends_attempted: sent.attempted,
+            sends_accepted: sent.accepted,
+            sends_busy: sent.busy,
+            sends_refused: sent.refused,
+            first_refusal: sent.first_refusal,
+            sends_by_kind: sent.by_kind,
+            sender_lag_max_ms: sent.lag_max.as_secs_f64() * 1e3,
+            jobs_finished,
+            jobs_unfinished: tracker.running(),
+            jobs_late,
+            deliveries: delivered,
+            delivery_errors,
+            deliveries_per_sec: delivered as f64 / elapsed.as_secs_f64(),
+            churn_ops: churned,
+            churn_refused: churn_refused.load(Ordering::Relaxed),
+            churn_secs,
+            churn_ops_per_sec: if churn_secs > 0.0 {
+                churned as f64 / churn_secs
+            } else {
+                0.0
+            },
+            latencies,
+            timeline,
+        }
+    })
+}
+
+fn progress_bar(duration: Duration) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(
+        Some(duration.as_millis() as u64),
+        ProgressDrawTarget::stderr_with_hz(4),
+    );
+    bar.set_style(
+        ProgressStyle::with_template("{prefix:.bold} {elapsed:>4} [{bar:24}] {msg}")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
+    bar
+}
+
+struct SendTotals {
+    attempted: u64,
+    accepted: u64,
+    busy: u64,
+    refused: u64,
+    first_refusal: Option<String>,
+    by_kind: [u64; 4],
+    lag_max: Duration,
+    stream_secs: f64,
+}
+
+fn send_loop(
+    plan: &Plan,
+    system: &dyn System,
+    tracker: &Tracker,
+    start: Instant,
+    end: Instant,
+    made: &AtomicU64,
+) -> SendTotals {
+    let max_sends = plan.workload.max_sends;
+    let mut stream = SendStream::new(plan);
+    let mut t = SendTotals {
+        attempted: 0,
+        accepted: 0,
+        busy: 0,
+        refused: 0,
+        first_refusal: None,
+        by_kind: [0; 4],
+        lag_max: Duration::ZERO,
+        stream_secs: 0.0,
+    };
+    loop {
+        if max_sends > 0 && t.attempted >= max_sends {
+            break;
+        }
+        let spec = stream.next_send();
+        let due = start + spec.at;
+        if due >= end {
+            break;
+        }
+        let now = Instant::now();
+        if due > now {
+            std::thread::sleep(due - now);
+        } else {
+            t.lag_max = t.lag_max.max(now - due);
+        }
+        t.attempted += 1;
+        let kind = match spec.audience.kind() {
+            "all" => 0,
+            "tag" => 1,
+            "expr" => 2,
+            _ => 3,
+        };
+        t.by_kind[kind] += 1;
+        match system.send(t.attempted, &spec, tracker) {
+            SendOutcome::Accepted => t.accepted += 1,
+            SendOutcome::Busy => t.busy += 1,
+            SendOutcome::Refused(why) => {
+                t.refused += 1;
+                t.first_refusal.get_or_insert(why);
+            }
+        }
+        made.store(t.attempted, Ordering::Relaxed);
+    }
+    t.stream_secs = start.elapsed().as_secs_f64();
+    t
+}
+
+/// Makes churn operations until `end`, paced to the thread's share of the target rate.
+/// Returns the seconds it ran.
+#[allow(clippy::too_many_arguments)]
+fn churn_loop(
+    plan: &Plan,
+    system: &dyn System,
+    thread: u32,
+    threads: u32,
+    start: Instant,
+    end: Instant,
+    ops: &AtomicU64,
+    refused: &AtomicU64,
+) -> f64 {
+    let rate = plan.workload.churn_rate / f64::from(threads.max(1));
+    let mut churn = Churn::new(plan, thread, threads);
+    let mut done = 0u64;
+    loop {
+        let now = Instant::now();
+        if now >= end {
+            break;
+        }
+        if rate > 0.0 {
+            let due = start + Duration::from_secs_f64(done as f64 / rate);
+            if due > now {
+                std::thread::sleep((due - now).min(end - now));
+                continue;
+            }
+        }
+        let mut bad = 0;
+        let mut made = 0;
+        for _ in 0..CHURN_BATCH {
+            let Some(op) = churn.next_op() else { break };
+            made += 1;
+            if !system.churn(op) {
+                bad += 1;
+            }
+        }
+        if made == 0 {
+            break;
+        }
+        done += made;
+        ops.fetch_add(made, Ordering::Relaxed);
+        if bad > 0 {
+            refused.fetch_add(bad, Ordering::Relaxed);
+        }
+    }
+    start
+        .elapsed()
+        .as_secs_f64()
+        .min((end - start).as_secs_f64())
+}

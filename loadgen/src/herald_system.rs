@@ -1,0 +1,281 @@
+//! herald under the mixed workload: building the planned graph and tags into an engine (with
+//! live progress), and the [`System`] the driver sends and churns through.
+//!
+//! Job completions come from the engine's report channel: a thread blocks on it and hands
+//! each report to the [`Tracker`] with the `Instant` it arrived. The thread ends when the
+//! engine is dropped (the channel closes).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use anyhow::Context;
+use herald::{
+    AccountId, Audience, Engine, EngineConfig, JobId, Message, SendError, SendRequest, TagExpr,
+    TagId, UserId,
+};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::driver::{SendOutcome, System, Tracker};
+use crate::machine::rss_bytes;
+use crate::stream::{AudienceSpec, ChurnOp, Expr, Plan, SendSpec};
+
+/// Reports the report channel holds; the drain thread keeps up easily, this only absorbs
+/// bursts of tiny jobs finishing together.
+const REPORT_CHANNEL: usize = 1 << 16;
+/// OpenIDs per tag call (the platform's limit).
+const TAG_BATCH: usize = 50;
+
+/// What building cost.
+#[derive(Debug, Clone)]
+pub struct BuildStats {
+    pub users_secs: f64,
+    pub follow_secs: f64,
+    pub tag_secs: f64,
+    pub edges: u64,
+    pub tag_memberships: u64,
+    pub tagged_accounts: u64,
+    /// Resident memory the follows and tags added.
+    pub graph_rss_bytes: u64,
+    /// The engine's own accounting of its graph bytes.
+    pub engine_graph_bytes: u64,
+    pub inbox_bytes: u64,
+}
+
+pub struct HeraldSystem {
+    pub engine: Arc<Engine>,
+}
+
+impl HeraldSystem {
+    /// Builds the engine, its users, accounts, follows and tags.
+    pub fn build(
+        plan: &Plan,
+        threads: usize,
+        build_threads: usize,
+    ) -> anyhow::Result<(HeraldSystem, BuildStats)> {
+        let w = &plan.workload;
+        let engine = Arc::new(Engine::new(EngineConfig {
+            threads,
+            inbox_capacity: w.inbox_capacity,
+            report_channel_capacity: REPORT_CHANNEL,
+            ..EngineConfig::default()
+        }));
+        let t = Instant::now();
+        engine.add_users(w.users)?;
+        for rank in 0..w.accounts {
+            engine.register_account(&format!("account {rank}"))?;
+        }
+        let users_secs = t.elapsed().as_secs_f64();
+        let rss_before = rss_bytes();
+
+        let edges = plan.edges();
+        let bar = build_bar(edges, "herald: following");
+        let t = Instant::now();
+        parallel_ranks(plan, build_threads, |rank| {
+            let size = plan.sizes[rank as usize];
+            let users: Vec<UserId> = plan
+                .graph
+                .followers(rank, size)
+                .into_iter()
+                .map(UserId)
+                .collect();
+            engine
+                .follow_many(AccountId(rank), &users)
+                .with_context(|| format!("following account {rank}"))?;
+            bar.inc(u64::from(size));
+            Ok(())
+        })?;
+        let follow_secs = t.elapsed().as_secs_f64();
+        bar.finish_and_clear();
+
+        let tagged: u64 = (0..w.accounts)
+            .filter(|&r| plan.tags_of_account(r) > 0)
+            .map(|r| u64::from(plan.sizes[r as usize]))
+            .sum();
+        let bar = build_bar(tagged, "herald: tagging");
+        let memberships = AtomicU64::new(0);
+        let t = Instant::now();
+        parallel_ranks(plan, build_threads, |rank| {
+            let tags = plan.tags_of_account(rank);
+            if tags == 0 {
+                return Ok(());
+            }
+            let account = AccountId(rank);
+            let mut batches: Vec<Vec<herald::OpenId>> = Vec::new();
+            for k in 0..tags {
+                let id = engine.create_tag(account, &format!("t{k}"))?;
+                anyhow::ensure!(id == TagId(k), "tags are numbered in creation order");
+                batches.push(Vec::with_capacity(TAG_BATCH));
+            }
+            let size = plan.sizes[rank as usize];
+            let mut added = 0;
+            for i in 0..size {
+                let mut open_id = None;
+                for k in 0..tags {
+                    if !plan.tagged(rank, i, k) {
+                        continue;
+                    }
+                    let id = match open_id {
+                        Some(id) => id,
+                        None => {
+                            let id = engine.open_id(account, UserId(plan.follower(rank, i)))?;
+                            open_id = Some(id);
+                            id
+                        }
+                    };
+                    let batch = &mut batches[k as usize];
+                    batch.push(id);
+                    if batch.len() == TAG_BATCH {
+                        added += engine.tag_followers(account, TagId(k), batch)?;
+                        batch.clear();
+                    }
+                }
+            }
+            for (k, batch) in batches.iter().enumerate() {
+                if !batch.is_empty() {
+                    added += engine.tag_followers(account, TagId(k as u32), batch)?;
+                }
+            }
+            memberships.fetch_add(added, Ordering::Relaxed);
+            bar.inc(u64::from(size));
+            Ok(())
+        })?;
+        let tag_secs = t.elapsed().as_secs_f64();
+        bar.finish_and_clear();
+
+        let memory = engine.memory_usage();
+        let stats = BuildStats {
+            users_secs,
+            follow_secs,
+            tag_secs,
+            edges: engine.follow_edges(),
+            tag_memberships: memberships.load(Ordering::Relaxed),
+            tagged_accounts: (0..w.accounts)
+                .filter(|&r| plan.tags_of_account(r) > 0)
+                .count() as u64,
+            graph_rss_bytes: rss_bytes().saturating_sub(rss_before),
+            engine_graph_bytes: (memory.forward_bytes + memory.reverse_bytes) as u64,
+            inbox_bytes: memory.inbox_bytes as u64,
+        };
+        Ok((HeraldSystem { engine }, stats))
+    }
+
+    /// Starts the thread that turns job reports into tracker completions.
+    pub fn track_completions(&self, tracker: Arc<Tracker>) {
+        let mut reports = self.engine.reports();
+        std::thread::Builder::new()
+            .name("herald-reports".into())
+            .spawn(move || {
+                loop {
+                    match reports.blocking_recv() {
+                        Ok(r) => {
+                            tracker.finished(key(r.job), Instant::now(), r.total, r.sent, r.errors)
+                        }
+                        // Missed reports are found by polling the handles.
+                        Err(RecvError::Lagged(_)) => tracker.reports_lost(),
+                        Err(RecvError::Closed) => break,
+                    }
+                }
+            })
+            .expect("spawning the report thread");
+    }
+}
+
+fn key(job: JobId) -> u64 {
+    u64::from(job.account.0) << 32 | u64::from(job.seq.0)
+}
+
+fn tag_expr(e: &Expr) -> TagExpr {
+    match e {
+        Expr::Tag(k) => TagExpr::Tag(TagId(*k)),
+        Expr::And(parts) => TagExpr::and(parts.iter().map(tag_expr)),
+        Expr::Or(parts) => TagExpr::or(parts.iter().map(tag_expr)),
+        Expr::Not(inner) => TagExpr::not(tag_expr(inner)),
+    }
+}
+
+impl System for HeraldSystem {
+    fn send(&self, seq: u64, spec: &SendSpec, tracker: &Tracker) -> SendOutcome {
+        let account = AccountId(spec.account);
+        let audience = match &spec.audience {
+            AudienceSpec::All => Audience::All,
+            AudienceSpec::Tag(k) => Audience::Tag(TagId(*k)),
+            AudienceSpec::Expr(e) => Audience::Expr(tag_expr(e)),
+            AudienceSpec::List(users) => {
+                let ids: Result<Vec<_>, _> = users
+                    .iter()
+                    .map(|&u| self.engine.open_id(account, UserId(u)))
+                    .collect();
+                match ids {
+                    Ok(ids) => Audience::OpenIds(ids),
+                    Err(e) => return SendOutcome::Refused(e.to_string()),
+                }
+            }
+        };
+        let request =
+            SendRequest::new(Message::Text(format!("loadgen mixed send {seq}")), audience);
+        let t0 = Instant::now();
+        match self.engine.send(account, request) {
+            Ok(handle) => {
+                tracker.sent(key(handle.id()), t0, Some(handle));
+                SendOutcome::Accepted
+            }
+            Err(SendError::Busy { .. }) => SendOutcome::Busy,
+            Err(e) => SendOutcome::Refused(e.to_string()),
+        }
+    }
+
+    fn churn(&self, op: ChurnOp) -> bool {
+        match op {
+            ChurnOp::Follow { account, user } => self
+                .engine
+                .follow(UserId(user), AccountId(account), None)
+                .is_ok(),
+            ChurnOp::Unfollow { account, user } => self
+                .engine
+                .unfollow(UserId(user), AccountId(account))
+                .is_ok(),
+        }
+    }
+
+    fn delivered(&self, tracker: &Tracker) -> u64 {
+        tracker.delivered_with_handles()
+    }
+}
+
+/// Runs `f` for every account rank, ranks dealt round-robin to `threads` threads.
+pub fn parallel_ranks(
+    plan: &Plan,
+    threads: usize,
+    f: impl Fn(u32) -> anyhow::Result<()> + Sync,
+) -> anyhow::Result<()> {
+    let threads = threads.max(1);
+    let n = plan.sizes.len();
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|t| {
+                let f = &f;
+                s.spawn(move || (t..n).step_by(threads).try_for_each(|r| f(r as u32)))
+            })
+            .collect();
+        workers.into_iter().try_for_each(|w| {
+            w.join()
+                .map_err(|_| anyhow::anyhow!("a builder thread panicked"))?
+        })
+    })
+}
+
+/// A progress bar over `len` follow edges.
+pub fn build_bar(len: u64, prefix: &str) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr_with_hz(4));
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{prefix:.bold} {elapsed:>4} [{bar:24}] {human_pos}/{human_len} edges ({per_sec}, eta {eta})",
+        )
+        .expect("static template")
+        .progress_chars("=> "),
+    );
+    bar.set_prefix(prefix.to_owned());
+    bar
+}
