@@ -578,9 +578,8 @@ impl Engine {
         if state.graph.remove_follower(user) {
             self.reverse.remove(user, account);
             self.edges.fetch_sub(1, Ordering::Relaxed);
-            if let Some(inbox) = &self.inbox {
-                inbox.forget(user.0, account);
-            }
+            // The user's eviction records for the account stay: entries it missed while
+            // following are still its to recover.
         }
     }
 
@@ -911,10 +910,10 @@ impl Engine {
             return Ok((job, None, None));
         }
         let audience = audience::resolve(audience, account, &state.graph, &self.codec, limits)?;
-        let seq = state.last_seq.checked_add(1).ok_or(SendError::Busy {
-            pending: self.pool().pending(),
-            max: self.config.max_pending_jobs,
-        })?;
+        let seq = state
+            .last_seq
+            .checked_add(1)
+            .ok_or(SendError::SequenceExhausted(account))?;
         self.pool()
             .try_reserve(self.config.max_pending_jobs)
             .map_err(|pending| SendError::Busy {

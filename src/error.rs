@@ -163,6 +163,9 @@ pub enum SendError {
     Busy { pending: usize, max: usize },
     #[error("the engine is shutting down")]
     ShuttingDown,
+    /// The account has sent 2^32 - 1 messages; it cannot send more.
+    #[error("{0} has used every sequence number")]
+    SequenceExhausted(AccountId),
     /// The change was applied in memory but could not be made durable: it may be lost in
     /// a crash. The engine refuses further changes until reopened.
     #[error("storage: {0}")]

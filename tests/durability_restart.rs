@@ -25,7 +25,12 @@ fn text(s: &str) -> Message {
 }
 
 /// (name, followers, tags with sizes, sources with current and total counts)
-type AccountView = (String, Vec<u32>, Vec<(String, u64)>, Vec<(String, u64, u64)>);
+type AccountView = (
+    String,
+    Vec<u32>,
+    Vec<(String, u64)>,
+    Vec<(String, u64, u64)>,
+);
 
 /// Everything observable about the engine that a restart must preserve.
 #[derive(Debug, PartialEq)]

@@ -57,15 +57,20 @@ impl TagExpr {
         TagExpr::Not(Box::new(inner))
     }
 
-    /// The number of nodes in the expression.
+    /// The number of nodes in the expression. Iterative, so an expression nested a million
+    /// deep is measured (and refused) without exhausting the stack.
     pub fn nodes(&self) -> usize {
-        match self {
-            TagExpr::Tag(_) => 1,
-            TagExpr::And(parts) | TagExpr::Or(parts) => {
-                1 + parts.iter().map(TagExpr::nodes).sum::<usize>()
+        let mut count = 0;
+        let mut stack = vec![self];
+        while let Some(expr) = stack.pop() {
+            count += 1;
+            match expr {
+                TagExpr::Tag(_) => {}
+                TagExpr::And(parts) | TagExpr::Or(parts) => stack.extend(parts.iter()),
+                TagExpr::Not(inner) => stack.push(inner),
             }
-            TagExpr::Not(inner) => 1 + inner.nodes(),
         }
+        count
     }
 
     fn check(&self, graph: &AccountGraph) -> Result<(), AudienceError> {
@@ -112,6 +117,26 @@ impl TagExpr {
     }
 }
 
+/// Dropping is iterative too: a deep expression built by a caller must not overflow the
+/// stack when it is dropped.
+impl Drop for TagExpr {
+    fn drop(&mut self) {
+        let mut stack = Vec::new();
+        take_children(self, &mut stack);
+        while let Some(mut expr) = stack.pop() {
+            take_children(&mut expr, &mut stack);
+        }
+    }
+}
+
+fn take_children(expr: &mut TagExpr, into: &mut Vec<TagExpr>) {
+    match expr {
+        TagExpr::Tag(_) => {}
+        TagExpr::And(parts) | TagExpr::Or(parts) => into.append(parts),
+        TagExpr::Not(inner) => into.push(std::mem::replace(&mut **inner, TagExpr::Tag(TagId(0)))),
+    }
+}
+
 /// Fixes `audience` as a set of user ids, against the graph as it is now. `All` and `Tag`
 /// share the graph's bitmap (copy-on-write) instead of copying it.
 pub(crate) fn resolve(
@@ -128,6 +153,7 @@ pub(crate) fn resolve(
             .map(|t| Arc::clone(&t.members))
             .ok_or(AudienceError::UnknownTag(*id)),
         Audience::Expr(expr) => {
+            // Exact and iterative: linear in what the caller built, never deeper than the heap.
             let nodes = expr.nodes();
             if nodes > limits.tag_expr_max_nodes {
                 return Err(AudienceError::ExpressionTooLarge {

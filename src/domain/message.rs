@@ -104,7 +104,8 @@ impl Message {
                     "video description",
                     &video.description,
                     limits.summary_max_chars,
-                )
+                )?;
+                no_control("video description", &video.description, true)
             }
             Message::Article(article) => {
                 non_empty("title", &article.title)?;

@@ -304,19 +304,6 @@ impl InboxStore {
         }
     }
 
-    /// Removes every entry of `account` from the eviction records of `user`'s block; used
-    /// when the user stops following (the records would otherwise outlive the follow).
-    pub(crate) fn forget(&self, user: u32, account: AccountId) {
-        let block_index = (user >> BLOCK_SHIFT) as usize;
-        if let Some(cell) = self.existing_block(block_index)
-            && let Some(block) = cell.lock().as_mut()
-        {
-            block
-                .evicted
-                .remove(&((user as usize & (BLOCK_USERS - 1)) as u8, account.0));
-        }
-    }
-
     /// Heap bytes held by allocated blocks (eviction records not included).
     pub(crate) fn heap_bytes(&self) -> usize {
         let per_block = size_of::<Block>() + self.capacity * BLOCK_USERS * size_of::<Entry>();

@@ -19,7 +19,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
@@ -98,6 +98,8 @@ pub(crate) struct Ready {
     pub(crate) chunks: VecDeque<u32>,
     /// True while the job sits in a pool queue; keeps a job from being queued twice.
     pub(crate) queued: bool,
+    /// Workers delivering a chunk of this job right now.
+    pub(crate) running: u32,
 }
 
 pub(crate) struct Job {
@@ -115,6 +117,8 @@ pub(crate) struct Job {
     /// replay plans the same chunks even if the configuration changed).
     pub(crate) chunk_target: u32,
     status: AtomicU8,
+    /// Set once a batch of this job was slow to deliver (see `pool.rs`).
+    slow: AtomicBool,
     filtered: u64,
     sent: AtomicU64,
     errors: AtomicU64,
@@ -161,6 +165,7 @@ impl Job {
             lanes,
             ready: Mutex::new(Ready::default()),
             status: AtomicU8::new(0),
+            slow: AtomicBool::new(false),
             filtered,
             sent: AtomicU64::new(0),
             errors: AtomicU64::new(0),
@@ -174,6 +179,14 @@ impl Job {
 
     pub(crate) fn status(&self) -> JobStatus {
         JobStatus::from_u8(self.status.load(Ordering::Acquire))
+    }
+
+    pub(crate) fn is_slow(&self) -> bool {
+        self.slow.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn mark_slow(&self) {
+        self.slow.store(true, Ordering::Relaxed);
     }
 
     pub(crate) fn mark_sending(&self) {
@@ -352,12 +365,16 @@ impl Job {
         } else {
             JobStatus::Done
         };
+        let report = self.report_with(status, Some(now_ms));
+        // The report is in place before the status says finished, so whoever sees a
+        // finished status finds the final report.
+        let mut finished = self.finished.lock();
+        *finished = Some(report.clone());
         self.status.store(
             if status == JobStatus::Done { 2 } else { 3 },
             Ordering::Release,
         );
-        let report = self.report_with(status, Some(now_ms));
-        *self.finished.lock() = Some(report.clone());
+        drop(finished);
         self.finished_cv.notify_all();
         self.watch.send_replace(status);
         report
@@ -451,10 +468,17 @@ impl JobHandle {
 
     /// The report so far; final once `status().is_finished()`.
     pub fn report(&self) -> JobReport {
-        if let Some(done) = self.job.finished.lock().as_ref() {
+        let finished = self.job.finished.lock();
+        if let Some(done) = finished.as_ref() {
             return done.clone();
         }
-        self.job.report_with(self.job.status(), None)
+        // The status turns finished a moment before the final report is stored (both
+        // happen in `Job::finish`); until then the report says the job is still sending.
+        let status = match self.job.status() {
+            JobStatus::Done | JobStatus::Failed => JobStatus::Sending,
+            s => s,
+        };
+        self.job.report_with(status, None)
     }
 
     /// Blocks until the job finishes and returns its final report.

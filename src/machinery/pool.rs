@@ -8,6 +8,9 @@
 //! 100-recipient send queued behind a 10-million-recipient one waits for at most one chunk
 //! per worker, not for the big send. Both workers can still work on one big job at once.
 //!
+//! A job whose batches are slow (a slow sink) is limited to one worker at a time, so the
+//! other workers stay free for other jobs.
+//!
 //! When a chunk completes and that unblocks chunks of the same account's later sends (see
 //! `job.rs`, ordering lanes), the completing worker pushes those jobs onto its own deque,
 //! where they are warm in its cache; idle workers steal from it. Every few tasks a worker
@@ -20,7 +23,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_deque::{Injector, Steal, Stealer, Worker};
 use parking_lot::{Condvar, Mutex};
@@ -34,6 +37,11 @@ use crate::machinery::job::{Job, JobReport};
 /// How often (in tasks) a worker checks the injector before its own deque.
 const INJECTOR_INTERVAL: u32 = 8;
 
+/// A batch whose delivery takes this long marks its job slow: from then on the job runs on
+/// one worker at a time, so a slow sink cannot occupy every worker and stall other jobs.
+/// (The embedded inbox takes well under a millisecond for a full 65,536-recipient chunk.)
+const SLOW_BATCH: Duration = Duration::from_millis(10);
+
 pub(crate) struct PoolShared {
     injector: Injector<Arc<Job>>,
     stealers: Box<[Stealer<Arc<Job>>]>,
@@ -42,10 +50,14 @@ pub(crate) struct PoolShared {
     sleep_lock: Mutex<()>,
     wake: Condvar,
     shutdown: AtomicBool,
+    threads: u32,
     deliver: Arc<dyn Deliver>,
     clock: Arc<dyn Clock>,
-    /// Accepted jobs not yet finished.
+    /// Places taken by accepted jobs, for the `Busy` limit; freed just before a job's
+    /// report is published, so a caller woken by the report can send again at once.
     pending: AtomicUsize,
+    /// Accepted jobs whose report is not yet published; what `wait_idle` waits for.
+    live: AtomicUsize,
     /// The same jobs, by id: what a snapshot must carry besides the accounts' histories.
     inflight: Mutex<HashMap<JobId, Arc<Job>>>,
     /// Cleared when the last pending job finishes; guards `idle`.
@@ -75,9 +87,11 @@ impl Pool {
             sleep_lock: Mutex::new(()),
             wake: Condvar::new(),
             shutdown: AtomicBool::new(false),
+            threads: threads as u32,
             deliver,
             clock,
             pending: AtomicUsize::new(0),
+            live: AtomicUsize::new(0),
             inflight: Mutex::new(HashMap::new()),
             idle_lock: Mutex::new(()),
             idle: Condvar::new(),
@@ -122,12 +136,15 @@ impl PoolShared {
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |p| {
                 (p < max).then_some(p + 1)
             })
-            .map(|_| ())
+            .map(|_| {
+                self.live.fetch_add(1, Ordering::AcqRel);
+            })
     }
 
     /// Counts a job as pending whatever the limit (a job restored at restart).
     pub(crate) fn reserve_unbounded(&self) {
         self.pending.fetch_add(1, Ordering::AcqRel);
+        self.live.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Records a reserved job as in flight.
@@ -145,19 +162,18 @@ impl PoolShared {
 
     /// Finishes `job` and releases its place.
     pub(crate) fn finish(&self, job: &Job) {
+        self.inflight.lock().remove(&job.id);
+        self.pending.fetch_sub(1, Ordering::AcqRel);
         let report = job.finish(self.clock.now_ms());
         let _ = self.reports.send(report);
-        self.inflight.lock().remove(&job.id);
-        self.release();
-    }
-
-    fn release(&self) {
-        if self.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+        if self.live.fetch_sub(1, Ordering::AcqRel) == 1 {
             let _guard = self.idle_lock.lock();
             self.idle.notify_all();
         }
     }
 
+    /// Accepted jobs not yet finished (a job counts as finished from the moment its final
+    /// report is about to be published).
     pub(crate) fn pending(&self) -> usize {
         self.pending.load(Ordering::Acquire)
     }
@@ -169,7 +185,7 @@ impl PoolShared {
     /// Blocks until no job is pending.
     pub(crate) fn wait_idle(&self) {
         let mut guard = self.idle_lock.lock();
-        while self.pending.load(Ordering::Acquire) > 0 {
+        while self.live.load(Ordering::Acquire) > 0 {
             self.idle.wait_for(&mut guard, Duration::from_millis(50));
         }
     }
@@ -275,13 +291,20 @@ fn run_one_chunk(
     job: &Arc<Job>,
     buf: &mut Vec<u32>,
 ) {
+    let limit = if job.is_slow() { 1 } else { shared.threads };
     let (index, requeued) = {
         let mut ready = job.ready.lock();
+        if ready.running >= limit {
+            // Enough workers are on this job; the last of them requeues it.
+            ready.queued = false;
+            return;
+        }
         let Some(index) = ready.chunks.pop_front() else {
             ready.queued = false;
             return;
         };
-        let more = !ready.chunks.is_empty();
+        ready.running += 1;
+        let more = !ready.chunks.is_empty() && ready.running < limit;
         if more {
             // More of this job can run: back to the tail of the injector, behind other jobs.
             shared.injector.push(Arc::clone(job));
@@ -295,7 +318,20 @@ fn run_one_chunk(
     }
     job.mark_sending();
     job.recipients(index, buf);
+    let started = Instant::now();
     let last = shared.deliver.deliver(job, index, buf);
+    if started.elapsed() >= SLOW_BATCH {
+        job.mark_slow();
+    }
+    let requeue = {
+        let mut ready = job.ready.lock();
+        ready.running -= 1;
+        !ready.chunks.is_empty() && !std::mem::replace(&mut ready.queued, true)
+    };
+    if requeue {
+        shared.injector.push(Arc::clone(job));
+        shared.notify_one();
+    }
     for (next, next_index) in job.leave_lanes(index) {
         shared.make_ready(&next, next_index, Some(local));
     }
