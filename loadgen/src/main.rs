@@ -2,6 +2,7 @@
 //! the same job, in one process, on one machine.
 
 mod baselines;
+mod compare;
 mod driver;
 mod fanout;
 mod graph;
@@ -9,6 +10,7 @@ mod herald_system;
 mod latency;
 mod machine;
 mod mixed;
+mod naive_engine;
 mod plot;
 mod stream;
 mod workload;
@@ -34,6 +36,9 @@ enum Scenario {
     /// Zipf graph with tags, Poisson sends to mixed audiences and follow/unfollow churn at
     /// once; deliveries/s, churn ops/s, latency percentiles per audience size, memory.
     Mixed(Box<mixed::MixedArgs>),
+    /// The mixed workload through herald and through the naive system, on the same graph,
+    /// sends and churn, in one run; prints ratios.
+    Compare(Box<compare::CompareArgs>),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -41,5 +46,6 @@ fn main() -> anyhow::Result<()> {
         Scenario::Fanout(args) => fanout::run(&args),
         Scenario::Graph(args) => graph::run(&args),
         Scenario::Mixed(args) => mixed::run(&args),
+        Scenario::Compare(args) => compare::run(&args),
     }
 }

@@ -139,7 +139,6 @@ impl Workload {
 
     /// The same workload at `1 / factor` of the graph size (accounts, users, edges) and
     /// send rate.
-    #[allow(dead_code)] // used by `compare`
     pub fn scaled_down(&self, factor: u32) -> Workload {
         let f = factor.max(1);
         Workload {
