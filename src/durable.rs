@@ -144,6 +144,15 @@ impl Engine {
         self.store.get().is_some()
     }
 
+    /// Writes and fsyncs everything logged so far, whatever the sync policy: after a bulk
+    /// import under [`SyncPolicy::None`](crate::SyncPolicy::None), this makes it durable.
+    pub fn sync(&self) -> Result<(), StoreError> {
+        match self.store.get() {
+            Some(store) => store.wal.sync(),
+            None => Ok(()),
+        }
+    }
+
     /// Writes a snapshot of the whole state while the engine keeps serving, then removes
     /// the log segments and snapshots that a newer snapshot made redundant (the previous
     /// snapshot and the log after it are kept, as the fallback if the newest is damaged).

@@ -101,6 +101,12 @@ pub fn run(args: &RestartArgs) -> anyhow::Result<()> {
         thousands(edges),
         started.elapsed().as_secs_f64()
     );
+    let synced = Instant::now();
+    engine.sync()?;
+    println!(
+        "log of the import fsynced in {:.0} ms",
+        synced.elapsed().as_secs_f64() * 1e3
+    );
     let stats = engine.snapshot()?;
     println!(
         "snapshot: {:.1} MB in {:.0} ms (changes paused for {:.1} ms)",

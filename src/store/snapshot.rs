@@ -132,8 +132,21 @@ pub(crate) fn list(dir: &Path) -> Result<Vec<(u64, PathBuf)>, StoreError> {
 
 /// Writes `data` as the snapshot at `data.lsn`; returns its path and size in bytes.
 pub(crate) fn write(dir: &Path, data: &SnapshotData) -> Result<(PathBuf, u64), StoreError> {
-    let payload = rkyv::to_bytes::<rancor::Error>(data)
-        .map_err(|e| StoreError::Corrupt(format!("encoding the snapshot: {e}")))?;
+    // Sized up front: growing a buffer of hundreds of megabytes by doubling copies it over
+    // and over.
+    let estimate = 4096
+        + data.accounts.iter().map(|a| a.followers.len() + 256).sum::<usize>()
+        + data
+            .reverse_shards
+            .iter()
+            .map(|s| s.arena.len() + s.slots.len() * 8)
+            .sum::<usize>()
+        + data.inbox_blocks.iter().map(|b| b.slots.len() * 8 + 1024).sum::<usize>();
+    let payload = rkyv::api::high::to_bytes_in::<_, rancor::Error>(
+        data,
+        rkyv::util::AlignedVec::<16>::with_capacity(estimate),
+    )
+    .map_err(|e| StoreError::Corrupt(format!("encoding the snapshot: {e}")))?;
     let mut header = [0u8; HEADER];
     header[..8].copy_from_slice(MAGIC);
     header[8..12].copy_from_slice(&SNAPSHOT_VERSION.to_le_bytes());

@@ -66,6 +66,8 @@ struct Pending {
     first: u64,
     next_lsn: u64,
     flush_requested: bool,
+    /// An fsync is wanted even under `SyncPolicy::None` (see `Wal::sync`).
+    sync_requested: bool,
     roll_requested: bool,
 }
 
@@ -223,6 +225,7 @@ impl Wal {
                 first: next_lsn,
                 next_lsn,
                 flush_requested: false,
+                sync_requested: false,
                 // Start a fresh segment: the last one may have been cut.
                 roll_requested: true,
             }),
@@ -312,6 +315,7 @@ impl Wal {
         let last = {
             let mut pending = self.shared.pending.lock();
             pending.flush_requested = true;
+            pending.sync_requested = true;
             self.shared.flush.notify_one();
             pending.next_lsn
         };
@@ -412,48 +416,55 @@ fn run_flusher(shared: &Shared) {
     let mut segment: Option<Segment> = None;
     let mut spare = Vec::new();
     loop {
-        let (mut buf, first, next, roll) = {
+        let (mut buf, first, next, roll, force_sync) = {
             let mut pending = shared.pending.lock();
             if !pending.flush_requested && !shared.shutdown.load(Ordering::SeqCst) {
                 shared.flush.wait_for(&mut pending, interval);
             }
             pending.flush_requested = false;
+            let force_sync = std::mem::take(&mut pending.sync_requested);
             let first = pending.first;
             pending.first = pending.next_lsn;
             // A roll waits for the next write, so there is never an empty segment.
             let roll = !pending.buf.is_empty() && std::mem::take(&mut pending.roll_requested);
             let buf = std::mem::replace(&mut pending.buf, std::mem::take(&mut spare));
-            (buf, first, pending.next_lsn, roll)
+            (buf, first, pending.next_lsn, roll, force_sync)
         };
-        if !buf.is_empty() {
-            let result = (|| -> std::io::Result<()> {
+        let result = (|| -> std::io::Result<()> {
+            if !buf.is_empty() {
                 let full = segment
                     .as_ref()
                     .is_some_and(|s| s.bytes >= shared.segment_bytes);
                 if roll || full || segment.is_none() {
+                    if let Some(old) = &segment {
+                        // Under every policy a closed segment is on disk before the next one
+                        // starts, so a forced sync only has the open one to flush.
+                        old.file.sync_data()?;
+                    }
                     segment = Some(new_segment(&shared.dir, first)?);
                 }
                 let seg = segment.as_mut().expect("just opened");
                 seg.file.write_all(&buf)?;
                 seg.bytes += buf.len() as u64;
-                if shared.policy != SyncPolicy::None {
-                    seg.file.sync_data()?;
-                }
-                Ok(())
-            })();
+            }
+            let wrote = !buf.is_empty();
+            if ((wrote && shared.policy != SyncPolicy::None) || force_sync)
+                && let Some(seg) = &segment
+            {
+                seg.file.sync_data()?;
+            }
+            Ok(())
+        })();
+        {
             let mut durable = shared.durable.lock();
             match result {
-                Ok(()) => durable.up_to = next,
+                Ok(()) => durable.up_to = durable.up_to.max(next),
                 Err(e) => durable.failed = Some(format!("writing the log: {e}")),
             }
             shared.durable_cv.notify_all();
-            buf.clear();
-            spare = buf;
-        } else {
-            let mut durable = shared.durable.lock();
-            durable.up_to = durable.up_to.max(next);
-            shared.durable_cv.notify_all();
         }
+        buf.clear();
+        spare = buf;
         if shared.shutdown.load(Ordering::SeqCst) && shared.pending.lock().buf.is_empty() {
             return;
         }
