@@ -197,6 +197,51 @@ impl Slot {
 }
 
 impl ReverseShard {
+    /// The common case of a follow, in place: `account` is above every account in the
+    /// user's list and its gap fits in the region's spare capacity. False if not (the caller
+    /// then re-encodes the list), including when `account` is already there.
+    fn try_append(self: &mut Arc<Self>, pos: usize, account: u32) -> bool {
+        let Some(&slot) = self.slots.get(pos) else {
+            return false;
+        };
+        let Some((offset, len, cap)) = slot.region() else {
+            return false;
+        };
+        let mut last = None;
+        let mut value: u32 = 0;
+        let mut shift = 0;
+        for &b in &self.arena[offset..offset + len] {
+            value |= u32::from(b & 0x7f) << shift;
+            if b & 0x80 != 0 {
+                shift += 7;
+                continue;
+            }
+            last = Some(last.map_or(value, |p: u32| p + value + 1));
+            value = 0;
+            shift = 0;
+        }
+        let Some(last) = last.filter(|&l| l < account) else {
+            return false;
+        };
+        let mut gap = account - last - 1;
+        let mut bytes = [0u8; 5];
+        let mut n = 0;
+        while gap >= 0x80 {
+            bytes[n] = (gap & 0x7f) as u8 | 0x80;
+            gap >>= 7;
+            n += 1;
+        }
+        bytes[n] = gap as u8;
+        n += 1;
+        if len + n > cap {
+            return false;
+        }
+        let shard = Arc::make_mut(self);
+        shard.arena[offset + len..offset + len + n].copy_from_slice(&bytes[..n]);
+        shard.slots[pos].meta += n as u32;
+        true
+    }
+
     fn list(&self, pos: usize) -> Vec<u32> {
         match self.slots.get(pos) {
             None => Vec::new(),
@@ -345,6 +390,9 @@ impl ReverseIndex {
     pub(crate) fn insert(&self, user: UserId, account: AccountId) {
         let (s, pos) = self.locate(user);
         let mut shard = self.shards[s].write();
+        if shard.try_append(pos, account.0) {
+            return;
+        }
         let mut values = shard.list(pos);
         if let Err(at) = values.binary_search(&account.0) {
             values.insert(at, account.0);

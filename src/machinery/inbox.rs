@@ -21,6 +21,7 @@
 //! each block's mutex once per batch (recipients are ascending), not once per recipient.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -49,8 +50,84 @@ struct Block {
     heads: [u64; BLOCK_USERS],
     /// `capacity * BLOCK_USERS` entries, slot-major.
     slots: Box<[Entry]>,
-    /// (user offset, account) -> (index, seq) of the latest entry evicted from that account.
-    evicted: HashMap<(u8, u32), (u64, u32)>,
+    evicted: Evictions,
+}
+
+/// One eviction: the entry at `index` of user `off`'s inbox, from `account`.
+#[derive(Debug, Clone, Copy)]
+struct Evicted {
+    index: u64,
+    account: u32,
+    seq: u32,
+    off: u8,
+}
+
+/// A block's eviction records: per (user, account), the index and sequence number of the
+/// latest entry evicted. Fan-out updates it once per evicted entry, while the block is hot
+/// in cache, so the map uses a one-multiply hash of its packed `u64` key rather than the
+/// standard library's DoS-resistant SipHash (keys are ids the engine assigned, not input).
+#[derive(Debug, Default)]
+struct Evictions {
+    latest: HashMap<u64, (u64, u32), BuildHasherDefault<KeyHasher>>,
+}
+
+impl Evictions {
+    fn key(off: u8, account: u32) -> u64 {
+        u64::from(off) << 32 | u64::from(account)
+    }
+
+    fn push(&mut self, r: Evicted) {
+        self.latest
+            .insert(Self::key(r.off, r.account), (r.index, r.seq));
+    }
+
+    /// (account, index, seq) of the latest eviction per account of user `off`.
+    fn latest_of(&self, off: u8) -> Vec<(u32, u64, u32)> {
+        let mut mine: Vec<(u32, u64, u32)> = self
+            .latest
+            .iter()
+            .filter(|(k, _)| (*k >> 32) as u8 == off)
+            .map(|(k, &(index, seq))| (*k as u32, index, seq))
+            .collect();
+        mine.sort_unstable();
+        mine
+    }
+
+    /// Every record, as a snapshot stores them: (off, account, index, seq).
+    fn latest(&self) -> Vec<(u8, u32, u64, u32)> {
+        let mut all: Vec<(u8, u32, u64, u32)> = self
+            .latest
+            .iter()
+            .map(|(k, &(index, seq))| ((*k >> 32) as u8, *k as u32, index, seq))
+            .collect();
+        all.sort_unstable();
+        all
+    }
+
+    fn len(&self) -> usize {
+        self.latest.len()
+    }
+}
+
+/// Fibonacci hashing of one `u64`: a multiply whose high bits (which hashbrown uses for
+/// its control bytes and, after the shift, its buckets) mix every input bit.
+#[derive(Debug, Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0 ^ v).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0.rotate_left(32)
+    }
 }
 
 /// What [`InboxStore::read`] found for one user.
@@ -125,7 +202,7 @@ impl InboxStore {
             applied_lsn: 0,
             heads: [0; BLOCK_USERS],
             slots: vec![unused; self.capacity * BLOCK_USERS].into_boxed_slice(),
-            evicted: HashMap::new(),
+            evicted: Evictions::default(),
         })
     }
 
@@ -225,11 +302,7 @@ impl InboxStore {
                     applied_lsn: block.applied_lsn,
                     heads: block.heads.to_vec(),
                     slots: block.slots.iter().map(|e| (e.account, e.seq)).collect(),
-                    evicted: block
-                        .evicted
-                        .iter()
-                        .map(|(&(o, a), &(index, seq))| (o, a, index, seq))
-                        .collect(),
+                    evicted: block.evicted.latest(),
                 });
             }
         }
@@ -257,11 +330,15 @@ impl InboxStore {
                 seq: s.1.to_native(),
             };
         }
-        block.evicted = snap
-            .evicted
-            .iter()
-            .map(|e| ((e.0, e.1.to_native()), (e.2.to_native(), e.3.to_native())))
-            .collect();
+        block.evicted = Evictions::default();
+        for e in snap.evicted.iter() {
+            block.evicted.push(Evicted {
+                off: e.0,
+                account: e.1.to_native(),
+                index: e.2.to_native(),
+                seq: e.3.to_native(),
+            });
+        }
         Ok(())
     }
 
@@ -285,17 +362,17 @@ impl InboxStore {
             .map(|i| (i, block.slots[(i & (cap - 1)) as usize * BLOCK_USERS + off]))
             .collect();
         let missed = oldest.saturating_sub(cursor);
-        let mut missed_from: Vec<(AccountId, Seq)> = if missed == 0 {
+        let missed_from: Vec<(AccountId, Seq)> = if missed == 0 {
             Vec::new()
         } else {
             block
                 .evicted
-                .iter()
-                .filter(|((o, _), (index, _))| usize::from(*o) == off && *index >= cursor)
-                .map(|((_, account), (_, seq))| (AccountId(*account), Seq(*seq)))
+                .latest_of(off as u8)
+                .into_iter()
+                .filter(|&(_, index, _)| index >= cursor)
+                .map(|(account, _, seq)| (AccountId(account), Seq(seq)))
                 .collect()
         };
-        missed_from.sort_unstable();
         RawFetch {
             entries,
             head,
@@ -319,8 +396,12 @@ impl Block {
             let at = (head & (cap - 1)) as usize * BLOCK_USERS + off;
             if head >= cap {
                 let old = self.slots[at];
-                self.evicted
-                    .insert((off as u8, old.account), (head - cap, old.seq));
+                self.evicted.push(Evicted {
+                    index: head - cap,
+                    account: old.account,
+                    seq: old.seq,
+                    off: off as u8,
+                });
             }
             self.slots[at] = entry;
             self.heads[off] = head + 1;
@@ -376,5 +457,30 @@ mod tests {
         assert_eq!(store.read(64, 0, 2).entries.len(), 2);
         assert_eq!(store.read(4, 0, 10).head, 0);
         assert_eq!(store.read(u32::MAX, 0, 10).head, 0);
+    }
+
+    #[test]
+    fn eviction_records_keep_the_latest_per_user_and_account() {
+        let store = InboxStore::new(1);
+        // 3,000 evictions for each of two users of one block, from three accounts.
+        for seq in 1..=3_000u32 {
+            store.append(AccountId(seq % 3), Seq(seq), &[5, 6]);
+        }
+        let read = store.read(5, 0, 1);
+        assert_eq!(read.missed, 2_999);
+        assert_eq!(
+            read.missed_from,
+            vec![
+                (AccountId(0), Seq(2_997)),
+                (AccountId(1), Seq(2_998)),
+                (AccountId(2), Seq(2_999))
+            ]
+        );
+        // From a later cursor only the accounts evicted since then are named.
+        let read = store.read(5, 2_998, 1);
+        assert_eq!(read.missed_from, vec![(AccountId(2), Seq(2_999))]);
+        let cell = store.existing_block(0).unwrap().lock();
+        let records = cell.as_ref().unwrap().evicted.len();
+        assert_eq!(records, 6, "one record per (user, account)");
     }
 }
