@@ -104,6 +104,7 @@ impl Evictions {
         all
     }
 
+    #[cfg(test)]
     fn len(&self) -> usize {
         self.latest.len()
     }
