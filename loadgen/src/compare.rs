@@ -64,12 +64,13 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
     let machine = Machine::detect();
     let threads = fan_out_threads(&w, &machine);
     let plan = Plan::new(&w);
-    print_header("compare", &plan, mode, threads, &machine);
+    print_header("compare", &plan, &mode, threads, &machine);
 
     // herald
     reset_peak_rss();
     let herald = {
-        let (system, build) = HeraldSystem::build(&plan, threads, machine.cores)?;
+        let (system, build) =
+            HeraldSystem::build(&plan, threads, machine.cores, args.data_dir.as_deref())?;
         println!(
             "herald: built in {:.1} s",
             build.users_secs + build.follow_secs + build.tag_secs

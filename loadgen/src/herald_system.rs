@@ -5,14 +5,15 @@
 //! each report to the [`Tracker`] with the `Instant` it arrived. The thread ends when the
 //! engine is dropped (the channel closes).
 
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use anyhow::Context;
 use herald::{
-    AccountId, Audience, Engine, EngineConfig, JobId, Message, SendError, SendRequest, TagExpr,
-    TagId, UserId,
+    AccountId, Audience, Engine, EngineConfig, JobId, Message, SendError, SendRequest, SyncPolicy,
+    TagExpr, TagId, UserId,
 };
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::broadcast::error::RecvError;
@@ -49,18 +50,39 @@ pub struct HeraldSystem {
 
 impl HeraldSystem {
     /// Builds the engine, its users, accounts, follows and tags.
+    ///
+    /// With `data_dir`, the engine is durable: the graph is imported with the log unsynced
+    /// (`SyncPolicy::None`), made durable with one fsync and a snapshot, and the engine is
+    /// reopened with the default group commit for the measured run, as a deployment would
+    /// import a graph and then serve.
     pub fn build(
         plan: &Plan,
         threads: usize,
         build_threads: usize,
+        data_dir: Option<&Path>,
     ) -> anyhow::Result<(HeraldSystem, BuildStats)> {
         let w = &plan.workload;
-        let engine = Arc::new(Engine::new(EngineConfig {
+        let config = |sync: SyncPolicy| EngineConfig {
             threads,
             inbox_capacity: w.inbox_capacity,
             report_channel_capacity: REPORT_CHANNEL,
+            openid_secret: *b"loadgen-mixed-00",
+            sync,
             ..EngineConfig::default()
-        }));
+        };
+        let engine = Arc::new(match data_dir {
+            None => Engine::new(config(SyncPolicy::default())),
+            Some(dir) => {
+                let engine = Engine::open(dir, config(SyncPolicy::None))
+                    .with_context(|| format!("opening {}", dir.display()))?;
+                anyhow::ensure!(
+                    engine.user_count() == 0,
+                    "{} already holds a graph; give an empty directory",
+                    dir.display()
+                );
+                engine
+            }
+        });
         let t = Instant::now();
         engine.add_users(w.users)?;
         for rank in 0..w.accounts {
@@ -157,6 +179,22 @@ impl HeraldSystem {
             graph_rss_bytes: rss_bytes().saturating_sub(rss_before),
             engine_graph_bytes: (memory.forward_bytes + memory.reverse_bytes) as u64,
             inbox_bytes: memory.inbox_bytes as u64,
+        };
+        let engine = match data_dir {
+            None => engine,
+            Some(dir) => {
+                let t = Instant::now();
+                engine.sync()?;
+                let snapshot = engine.snapshot()?;
+                drop(engine);
+                let engine = Engine::open(dir, config(SyncPolicy::default()))?;
+                println!(
+                    "herald: graph made durable ({:.0} MB snapshot) and reopened with group commit in {:.1} s",
+                    snapshot.bytes as f64 / 1e6,
+                    t.elapsed().as_secs_f64()
+                );
+                Arc::new(engine)
+            }
         };
         Ok((HeraldSystem { engine }, stats))
     }

@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use serde::Serialize;
 use serde_json::json;
 
@@ -119,16 +119,15 @@ pub struct MixedArgs {
     pub plot: Option<PathBuf>,
 }
 
-/// Refuses `--data-dir` until the library can open a durable engine.
-pub fn check_data_dir(data_dir: &Option<PathBuf>) -> anyhow::Result<&'static str> {
-    match data_dir {
-        None => Ok("in-memory"),
-        Some(dir) => bail!(
-            "--data-dir {}: durability is not available in this build (herald has no \
-             write-ahead log or snapshots yet); run without --data-dir for an in-memory run",
+/// The mode a run reports: in memory, or durable in a data directory.
+pub fn check_data_dir(data_dir: &Option<PathBuf>) -> anyhow::Result<String> {
+    Ok(match data_dir {
+        None => "in-memory".to_owned(),
+        Some(dir) => format!(
+            "durable in {} (write-ahead log with 2 ms group commit, snapshots)",
             dir.display()
         ),
-    }
+    })
 }
 
 pub fn fan_out_threads(w: &Workload, machine: &Machine) -> usize {
@@ -146,9 +145,10 @@ pub fn run(args: &MixedArgs) -> anyhow::Result<()> {
     let machine = Machine::detect();
     let threads = fan_out_threads(&w, &machine);
     let plan = Plan::new(&w);
-    print_header("mixed", &plan, mode, threads, &machine);
+    print_header("mixed", &plan, &mode, threads, &machine);
 
-    let (system, build) = HeraldSystem::build(&plan, threads, machine.cores)?;
+    let (system, build) =
+        HeraldSystem::build(&plan, threads, machine.cores, args.data_dir.as_deref())?;
     println!(
         "herald: built in {:.1} s: users and inboxes {:.1} s, {} follows {:.1} s ({:.2} M/s), {} tag memberships on {} accounts {:.1} s",
         build.users_secs + build.follow_secs + build.tag_secs,

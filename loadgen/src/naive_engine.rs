@@ -24,7 +24,6 @@ use std::time::Instant;
 
 use crate::driver::{SendOutcome, System, Tracker};
 use crate::herald_system::{build_bar, parallel_ranks};
-use crate::machine::rss_bytes;
 use crate::stream::{AudienceSpec, ChurnOp, Expr, Plan, SendSpec};
 
 /// Deliveries between two updates of the shared delivery counter.
@@ -65,8 +64,6 @@ pub struct NaiveSystem {
 pub struct NaiveBuild {
     pub secs: f64,
     pub edges: u64,
-    /// Resident memory the build added (understated when it reuses memory freed before).
-    pub graph_rss_bytes: u64,
     /// Bytes of the follower and tag lists and their maps, by capacity.
     pub graph_bytes: u64,
 }
@@ -81,7 +78,6 @@ impl NaiveSystem {
     ) -> anyhow::Result<(NaiveSystem, NaiveBuild)> {
         let w = &plan.workload;
         let t = Instant::now();
-        let rss_before = rss_bytes();
         let graph = Mutex::new(Graph::default());
         let bar = build_bar(plan.edges(), "naive: following and tagging");
         parallel_ranks(plan, build_threads, |rank| {
@@ -110,7 +106,6 @@ impl NaiveSystem {
             Ok(())
         })?;
         bar.finish_and_clear();
-        let graph_rss_bytes = rss_bytes().saturating_sub(rss_before);
         let graph_bytes = {
             let g = graph.lock().unwrap_or_else(PoisonError::into_inner);
             let vecs: usize = g
@@ -148,7 +143,6 @@ impl NaiveSystem {
         let build = NaiveBuild {
             secs: t.elapsed().as_secs_f64(),
             edges: plan.edges(),
-            graph_rss_bytes,
             graph_bytes,
         };
         Ok((
