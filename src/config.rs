@@ -79,12 +79,82 @@ impl Default for Limits {
     }
 }
 
+/// One day in milliseconds.
+pub const DAY_MS: u64 = 24 * 60 * 60 * 1000;
+
+/// The platform's rules (`platform-rules.md`), every number a default a deployment may change.
+///
+/// Days and months are calendar days and months in UTC, taken from the engine's clock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rules {
+    /// Accounts an individual subject may hold (before an approved exception).
+    pub individual_account_quota: u32,
+    /// Accounts an organization subject may hold (before an approved exception).
+    pub organization_account_quota: u32,
+    /// Longest subject name, and longest region, in characters.
+    pub subject_name_max_chars: usize,
+    /// Longest registration contact (phone number or e-mail address), in characters.
+    pub contact_max_chars: usize,
+    /// Broadcasts a subscription account may send per calendar day (previews and replies
+    /// are not broadcasts).
+    pub subscription_broadcasts_per_day: u32,
+    /// Broadcasts each follower of a service account receives per calendar month; the
+    /// followers over it are left out of a broadcast and counted as `filtered`.
+    pub service_broadcasts_per_follower_month: u32,
+    /// Delivery speed of tiers 0..=4, in deliveries per minute.
+    pub speed_tiers_per_minute: [u64; 5],
+    /// Previews an account may send per calendar day.
+    pub previews_per_day: u32,
+    /// Times one article may be corrected.
+    pub corrections_per_article: u32,
+    /// Characters a correction may change (edit distance over characters).
+    pub correction_max_chars: usize,
+    /// Ban length for the 1st, 2nd, ... like-collection violation, in milliseconds; the
+    /// violation after the last entry bans permanently.
+    pub ban_durations_ms: Vec<u64>,
+    /// How long after a follower's last message the account may reply to them.
+    pub reply_window_ms: u64,
+    /// Keyword auto-reply rules per account.
+    pub auto_replies_per_account: usize,
+    /// Longest auto-reply keyword, in characters.
+    pub keyword_max_chars: usize,
+    /// Follower messages kept per account (oldest dropped first).
+    pub inbound_kept_per_account: usize,
+    /// Scheduled sends pending per account.
+    pub schedules_per_account: usize,
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Rules {
+            individual_account_quota: 1,
+            organization_account_quota: 2,
+            subject_name_max_chars: 64,
+            contact_max_chars: 64,
+            subscription_broadcasts_per_day: 1,
+            service_broadcasts_per_follower_month: 4,
+            speed_tiers_per_minute: [800_000, 600_000, 450_000, 300_000, 100_000],
+            previews_per_day: 100,
+            corrections_per_article: 1,
+            correction_max_chars: 10,
+            ban_durations_ms: vec![7 * DAY_MS, 15 * DAY_MS, 30 * DAY_MS],
+            reply_window_ms: 2 * DAY_MS,
+            auto_replies_per_account: 200,
+            keyword_max_chars: 30,
+            inbound_kept_per_account: 10_000,
+            schedules_per_account: 100,
+        }
+    }
+}
+
 use crate::store::wal::SyncPolicy;
 
 /// Everything an [`Engine`](crate::Engine) is built with.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
     pub limits: Limits,
+    /// The platform's rules on subjects, sending, corrections, penalties and interaction.
+    pub rules: Rules,
     /// Fan-out worker threads. Default: the machine's available parallelism.
     pub threads: usize,
     /// Entries kept per user inbox; older entries are evicted (and reported as missed).
@@ -115,6 +185,7 @@ impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
             limits: Limits::default(),
+            rules: Rules::default(),
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
             inbox_capacity: 32,
             history_window: 256,

@@ -26,15 +26,25 @@ use roaring::RoaringBitmap;
 use crate::config::EngineConfig;
 use crate::domain::account::AccountState;
 use crate::domain::graph::{AccountGraph, ReverseShard, Source, Tag};
+use crate::domain::interaction::Inbound;
+use crate::domain::message::Message;
+use crate::domain::policy::Ban;
+use crate::domain::send::SendMeta;
+use crate::domain::subject::{AccountKind, Subject, SubjectKind};
+use crate::engine::{Accept, purpose_code, purpose_of};
 use crate::engine::{Engine, EngineBuilder};
 use crate::error::StoreError;
+use crate::ids::SubjectId;
 use crate::ids::{AccountId, JobId, Seq, UserId};
 use crate::machinery::job::Job;
 use crate::store::Durable;
-use crate::store::record::{Reader, Record, Writer, decode_message, encode_message};
+use crate::store::record::{
+    Reader, Record, Writer, decode_message, decode_registration, decode_request, encode_message,
+    encode_registration, encode_request,
+};
 use crate::store::snapshot::{
-    self, AccountSnap, ArchivedSnapshotData, JobSnap, ReverseShardSnap, SnapshotData, SourceSnap,
-    TagSnap,
+    self, AccountSnap, ArchivedRulesSnap, ArchivedSnapshotData, JobSnap, ReverseShardSnap,
+    RulesSnap, SnapshotData, SourceSnap, SubjectSnap, TagSnap,
 };
 use crate::store::wal::Wal;
 
@@ -207,6 +217,8 @@ impl Engine {
                     errors,
                     last_error,
                     finished_ms: job.finished_at_ms(),
+                    retracted: job.is_retracted(),
+                    corrections: job.corrections(),
                 };
                 (Arc::clone(job), progress)
             });
@@ -231,6 +243,7 @@ impl Engine {
                     last_seq: state.last_seq,
                     history,
                     keys,
+                    rules: capture_rules(state),
                 });
             }
         }
@@ -245,6 +258,14 @@ impl Engine {
             accounts,
             jobs,
             reverse: self.reverse.capture(),
+            subjects: self.subjects.read().clone(),
+            originals: self
+                .originals
+                .read()
+                .by_print
+                .iter()
+                .map(|(p, j)| (*p, j.account.0, j.seq.0))
+                .collect(),
         }
     }
 
@@ -307,6 +328,8 @@ impl Engine {
             };
             edges += state.graph.followers.len();
             state.last_seq = account.last_seq.to_native();
+            restore_rules(&mut state, &account.rules, &self.config.rules)
+                .map_err(|e| format!("{id}: {e}"))?;
             let mut by_seq = HashMap::new();
             for snap in account.jobs.iter() {
                 let seq = snap.seq.to_native();
@@ -319,11 +342,28 @@ impl Engine {
                     },
                     Arc::new(message),
                     Arc::new(bitmap(&snap.audience)?),
-                    0,
+                    snap.filtered.to_native(),
                     snap.chunk_target.to_native().max(1),
                     Arc::clone(&state.lanes),
                     snap.accepted_ms.to_native(),
+                    SendMeta {
+                        purpose: purpose_of(snap.purpose),
+                        open_for_reprint: snap.open_for_reprint,
+                        reprint_of: snap.reprint_of.as_ref().map(|p| JobId {
+                            account: AccountId(p.0.to_native()),
+                            seq: Seq(p.1.to_native()),
+                        }),
+                    },
+                    state.policy.limiter.clone(),
                 );
+                if snap.retracted {
+                    job.retract();
+                }
+                if let Some(corrected) = snap.corrected.as_ref() {
+                    let message = decode_message(&mut Reader(corrected))
+                        .map_err(|e| format!("correction of job {seq} of {id}: {e}"))?;
+                    job.correct(Arc::new(message), snap.corrections.to_native());
+                }
                 let done: Vec<u64> = snap.done.iter().map(|w| w.to_native()).collect();
                 job.restore(
                     &done,
@@ -359,6 +399,36 @@ impl Engine {
         }
         *self.next_account.lock() = next_account;
         self.edges.store(edges, Ordering::Relaxed);
+        *self.subjects.write() = data
+            .subjects
+            .iter()
+            .map(|s| Subject {
+                name: s.name.to_string(),
+                kind: if s.kind == 1 {
+                    SubjectKind::Organization
+                } else {
+                    SubjectKind::Individual
+                },
+                quota_override: s.quota_override.as_ref().map(|q| q.to_native()),
+                accounts: s
+                    .accounts
+                    .iter()
+                    .map(|a| AccountId(a.to_native()))
+                    .collect(),
+            })
+            .collect();
+        {
+            let mut originals = self.originals.write();
+            for o in data.originals.iter() {
+                originals.insert(
+                    o.0.to_native(),
+                    JobId {
+                        account: AccountId(o.1.to_native()),
+                        seq: Seq(o.2.to_native()),
+                    },
+                );
+            }
+        }
         if let Some(inbox) = &self.inbox {
             if data.inbox_capacity.to_native() as usize != inbox.capacity()
                 && !data.inbox_blocks.is_empty()
@@ -476,6 +546,11 @@ impl Engine {
                 key,
                 message,
                 audience,
+                filtered,
+                purpose,
+                open_for_reprint,
+                reprint_of,
+                schedule,
             } => {
                 let audience = bitmap(&audience)?;
                 self.write_account(AccountId(account), |state| {
@@ -489,12 +564,24 @@ impl Engine {
                     let job = self.install_job(
                         AccountId(account),
                         state,
-                        seq,
-                        Arc::new(message),
-                        Arc::new(audience),
-                        chunk_target.max(1),
-                        key,
-                        accepted_ms,
+                        Accept {
+                            seq,
+                            message: Arc::new(message),
+                            audience: Arc::new(audience),
+                            filtered,
+                            chunk_target: chunk_target.max(1),
+                            key,
+                            now: accepted_ms,
+                            meta: SendMeta {
+                                purpose: purpose_of(purpose),
+                                open_for_reprint,
+                                reprint_of: reprint_of.map(|(a, s)| JobId {
+                                    account: AccountId(a),
+                                    seq: Seq(s),
+                                }),
+                            },
+                            schedule,
+                        },
                     );
                     if !job.has_chunks() {
                         self.pool().finish(&job);
@@ -542,6 +629,171 @@ impl Engine {
                     self.pool().finish(&job);
                 }
             }
+            Record::CreateSubject {
+                subject,
+                name,
+                kind,
+            } => {
+                let mut subjects = self.subjects.write();
+                if subjects.len() != subject as usize {
+                    return Err(format!(
+                        "record {lsn} creates subject {subject} out of order"
+                    ));
+                }
+                subjects.push(Subject {
+                    name,
+                    kind,
+                    quota_override: None,
+                    accounts: Vec::new(),
+                });
+            }
+            Record::ApproveQuota { subject, quota } => {
+                let mut subjects = self.subjects.write();
+                let s = subjects
+                    .get_mut(subject as usize)
+                    .ok_or_else(|| format!("record {lsn} names unknown subject {subject}"))?;
+                s.quota_override = Some(quota);
+            }
+            Record::RegisterInSubject {
+                account,
+                subject,
+                name,
+                kind,
+                registration,
+            } => {
+                let mut subjects = self.subjects.write();
+                if subjects.len() <= subject as usize {
+                    return Err(format!("record {lsn} names unknown subject {subject}"));
+                }
+                let mut next = self.next_account.lock();
+                if *next != account {
+                    return Err(format!(
+                        "record {lsn} registers account {account}, expected {}",
+                        *next
+                    ));
+                }
+                self.apply_register_in(
+                    &mut subjects,
+                    &mut next,
+                    SubjectId(subject),
+                    &name,
+                    kind,
+                    registration,
+                );
+            }
+            Record::UpdateRegistration {
+                account,
+                registration,
+            } => self
+                .write_account(AccountId(account), |s| {
+                    s.profile.registration = Some(registration)
+                })
+                .ok_or_else(|| unknown(account))?,
+            Record::SetVerified { account, verified } => self
+                .write_account(AccountId(account), |s| s.profile.verified = verified)
+                .ok_or_else(|| unknown(account))?,
+            Record::Violation { account, at_ms } => self
+                .write_account(AccountId(account), |s| {
+                    s.policy.record_violation(at_ms, &self.config.rules);
+                })
+                .ok_or_else(|| unknown(account))?,
+            Record::SetSpeedTier { account, tier } => self
+                .write_account(AccountId(account), |s| {
+                    s.policy.set_speed_tier(tier, &self.config.rules)
+                })
+                .ok_or_else(|| unknown(account))?,
+            Record::SetRetention {
+                account,
+                retention_ms,
+            } => self
+                .write_account(AccountId(account), |s| {
+                    s.storage.retention_ms = retention_ms
+                })
+                .ok_or_else(|| unknown(account))?,
+            Record::SetStorageQuota {
+                account,
+                quota_bytes,
+            } => self
+                .write_account(AccountId(account), |s| s.storage.quota_bytes = quota_bytes)
+                .ok_or_else(|| unknown(account))?,
+            Record::Purge { account, through } => self
+                .write_account(AccountId(account), |s| {
+                    crate::engine::apply_purge(s, through)
+                })
+                .ok_or_else(|| unknown(account))?,
+            Record::Terminate { account } => {
+                let mut subjects = self.subjects.write();
+                self.apply_terminate(&mut subjects, AccountId(account));
+            }
+            Record::Schedule {
+                account,
+                id,
+                due_ms,
+                request,
+            } => self
+                .write_account(AccountId(account), |s| {
+                    s.next_schedule = s.next_schedule.max(id + 1);
+                    s.schedules
+                        .insert(id, crate::domain::account::Scheduled { due_ms, request });
+                })
+                .ok_or_else(|| unknown(account))?,
+            Record::Unschedule { account, id } => self
+                .write_account(AccountId(account), |s| {
+                    s.schedules.remove(&id);
+                })
+                .ok_or_else(|| unknown(account))?,
+            Record::Retract { account, seq } => self
+                .write_account(AccountId(account), |s| {
+                    let job = JobId {
+                        account: AccountId(account),
+                        seq: Seq(seq),
+                    };
+                    self.apply_retract(s, job);
+                })
+                .ok_or_else(|| unknown(account))?,
+            Record::Correct { account, seq, body } => self
+                .write_account(AccountId(account), |s| {
+                    if let Some(job) = s.sent(Seq(seq))
+                        && let Message::Article(original) = &*job.message
+                    {
+                        let mut article = original.clone();
+                        article.body = body;
+                        let count = job.corrections().0 + 1;
+                        job.correct(Arc::new(Message::Article(article)), count);
+                    }
+                })
+                .ok_or_else(|| unknown(account))?,
+            Record::Inbound {
+                account,
+                user,
+                at_ms,
+                message,
+            } => self
+                .write_account(AccountId(account), |s| {
+                    s.interaction.receive(
+                        Inbound {
+                            user,
+                            at_ms,
+                            message,
+                        },
+                        &self.config.rules,
+                    )
+                })
+                .ok_or_else(|| unknown(account))?,
+            Record::SetAutoReply {
+                account,
+                keyword,
+                reply,
+            } => self
+                .write_account(AccountId(account), |s| {
+                    s.interaction.set_auto_reply(keyword, reply)
+                })
+                .ok_or_else(|| unknown(account))?,
+            Record::RemoveAutoReply { account, keyword } => self
+                .write_account(AccountId(account), |s| {
+                    s.interaction.remove_auto_reply(&keyword);
+                })
+                .ok_or_else(|| unknown(account))?,
         }
         Ok(())
     }
@@ -584,6 +836,151 @@ struct JobProgress {
     errors: u64,
     last_error: Option<String>,
     finished_ms: Option<u64>,
+    retracted: bool,
+    corrections: (u32, Option<Arc<Message>>),
+}
+
+/// The profile and rules state of an account, as a snapshot holds it.
+fn capture_rules(state: &AccountState) -> RulesSnap {
+    let encode = |m: &Message| {
+        let mut out = Vec::new();
+        encode_message(&mut Writer(&mut out), m);
+        out
+    };
+    let p = &state.policy;
+    RulesSnap {
+        subject: state.profile.subject.map(|s| s.0),
+        kind: match state.profile.kind {
+            None => 0,
+            Some(AccountKind::Subscription) => 1,
+            Some(AccountKind::Service) => 2,
+        },
+        verified: state.profile.verified,
+        registration: state.profile.registration.as_ref().map(|r| {
+            let mut out = Vec::new();
+            encode_registration(&mut Writer(&mut out), r);
+            out
+        }),
+        day: p.day,
+        broadcasts_today: p.broadcasts_today,
+        previews_today: p.previews_today,
+        month: p.month,
+        levels: p.levels.iter().map(portable).collect(),
+        violations: p.violations.clone(),
+        ban_until: match p.ban {
+            Some(Ban::Until(t)) => Some(t),
+            _ => None,
+        },
+        ban_permanent: p.ban == Some(Ban::Permanent),
+        speed_tier: p.speed_tier,
+        last_message: state
+            .interaction
+            .last_message
+            .iter()
+            .map(|(u, t)| (*u, *t))
+            .collect(),
+        inbound: state
+            .interaction
+            .inbox
+            .iter()
+            .map(|m| (m.user, m.at_ms, encode(&m.message)))
+            .collect(),
+        auto_replies: state
+            .interaction
+            .auto_replies
+            .iter()
+            .map(|(k, m)| (k.clone(), encode(m)))
+            .collect(),
+        schedules: state
+            .schedules
+            .iter()
+            .map(|(id, s)| {
+                let mut out = Vec::new();
+                encode_request(&mut Writer(&mut out), &s.request);
+                (*id, s.due_ms, out)
+            })
+            .collect(),
+        next_schedule: state.next_schedule,
+        retention_ms: state.storage.retention_ms,
+        quota_bytes: state.storage.quota_bytes,
+        used_bytes: state.storage.used_bytes,
+        purged_through: state.storage.purged_through,
+    }
+}
+
+fn restore_rules(
+    state: &mut AccountState,
+    snap: &ArchivedRulesSnap,
+    rules: &crate::config::Rules,
+) -> Result<(), String> {
+    let message = |b: &[u8]| decode_message(&mut Reader(b)).map_err(|e| e.to_string());
+    state.profile.subject = snap.subject.as_ref().map(|s| SubjectId(s.to_native()));
+    state.profile.kind = match snap.kind {
+        1 => Some(AccountKind::Subscription),
+        2 => Some(AccountKind::Service),
+        _ => None,
+    };
+    state.profile.verified = snap.verified;
+    state.profile.registration = snap
+        .registration
+        .as_ref()
+        .map(|b| decode_registration(&mut Reader(b)).map_err(|e| e.to_string()))
+        .transpose()?;
+    let p = &mut state.policy;
+    p.day = snap.day.to_native();
+    p.broadcasts_today = snap.broadcasts_today.to_native();
+    p.previews_today = snap.previews_today.to_native();
+    p.month = snap.month.to_native();
+    p.levels = snap
+        .levels
+        .iter()
+        .map(|b| bitmap(b))
+        .collect::<Result<_, _>>()?;
+    p.violations = snap.violations.iter().map(|v| v.to_native()).collect();
+    p.ban = if snap.ban_permanent {
+        Some(Ban::Permanent)
+    } else {
+        snap.ban_until.as_ref().map(|t| Ban::Until(t.to_native()))
+    };
+    let tier = snap.speed_tier.as_ref().copied();
+    if tier.is_some_and(|t| t > 4) {
+        return Err("bad speed tier".into());
+    }
+    p.set_speed_tier(tier, rules);
+    state.interaction.last_message = snap
+        .last_message
+        .iter()
+        .map(|e| (e.0.to_native(), e.1.to_native()))
+        .collect();
+    for e in snap.inbound.iter() {
+        state.interaction.inbox.push_back(Inbound {
+            user: e.0.to_native(),
+            at_ms: e.1.to_native(),
+            message: message(&e.2)?,
+        });
+    }
+    for e in snap.auto_replies.iter() {
+        state
+            .interaction
+            .auto_replies
+            .push((e.0.to_string(), message(&e.1)?));
+    }
+    for e in snap.schedules.iter() {
+        let request = decode_request(&mut Reader(&e.2)).map_err(|e| e.to_string())?;
+        state.schedules.insert(
+            e.0.to_native(),
+            crate::domain::account::Scheduled {
+                due_ms: e.1.to_native(),
+                request,
+            },
+        );
+    }
+    state.next_schedule = snap.next_schedule.to_native();
+    state.storage.retention_ms = snap.retention_ms.as_ref().map(|v| v.to_native());
+    state.storage.quota_bytes = snap.quota_bytes.as_ref().map(|v| v.to_native());
+    state.storage.used_bytes = snap.used_bytes.to_native();
+    state.storage.purged_through = snap.purged_through.to_native();
+    Ok(())
 }
 
 struct CapturedAccount {
@@ -593,6 +990,7 @@ struct CapturedAccount {
     last_seq: u32,
     history: Vec<Arc<Job>>,
     keys: Vec<(String, u64, Arc<Job>)>,
+    rules: RulesSnap,
 }
 
 /// The state at one LSN, by reference; encoded after the gate is released.
@@ -603,6 +1001,8 @@ struct Captured {
     accounts: Vec<CapturedAccount>,
     jobs: HashMap<JobId, (Arc<Job>, JobProgress)>,
     reverse: Vec<Arc<ReverseShard>>,
+    subjects: Vec<Subject>,
+    originals: Vec<(u64, u32, u32)>,
 }
 
 impl Captured {
@@ -616,7 +1016,7 @@ impl Captured {
         }
         let accounts = self
             .accounts
-            .iter()
+            .into_iter()
             .map(|a| {
                 let in_history: std::collections::HashSet<u32> =
                     a.history.iter().map(|j| j.id.seq.0).collect();
@@ -640,6 +1040,17 @@ impl Captured {
                             last_error: progress.last_error.clone(),
                             finished_ms: progress.finished_ms,
                             in_history: in_history.contains(&job.id.seq.0),
+                            filtered: job.filtered(),
+                            purpose: purpose_code(job.meta.purpose),
+                            open_for_reprint: job.meta.open_for_reprint,
+                            reprint_of: job.meta.reprint_of.map(|j| (j.account.0, j.seq.0)),
+                            retracted: progress.retracted,
+                            corrections: progress.corrections.0,
+                            corrected: progress.corrections.1.as_ref().map(|m| {
+                                let mut out = Vec::new();
+                                encode_message(&mut Writer(&mut out), m);
+                                out
+                            }),
                         }
                     })
                     .collect();
@@ -676,6 +1087,7 @@ impl Captured {
                         .iter()
                         .map(|(k, at, job)| (k.clone(), *at, job.id.seq.0))
                         .collect(),
+                    rules: a.rules,
                 }
             })
             .collect();
@@ -694,6 +1106,17 @@ impl Captured {
                 .collect(),
             inbox_capacity: engine.inbox.as_ref().map_or(0, |i| i.capacity() as u32),
             inbox_blocks,
+            subjects: self
+                .subjects
+                .iter()
+                .map(|s| SubjectSnap {
+                    name: s.name.clone(),
+                    kind: u8::from(s.kind == SubjectKind::Organization),
+                    quota_override: s.quota_override,
+                    accounts: s.accounts.iter().map(|a| a.0).collect(),
+                })
+                .collect(),
+            originals: self.originals,
         }
     }
 }

@@ -8,7 +8,18 @@
 use thiserror::Error;
 
 use crate::OpenId;
-use crate::ids::{AccountId, TagId, UserId};
+use crate::clock::Millis;
+use crate::domain::policy::Ban;
+use crate::ids::{AccountId, JobId, ScheduleId, SubjectId, TagId, UserId};
+
+impl std::fmt::Display for Ban {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Ban::Until(ms) => write!(f, "until {ms} ms since the epoch"),
+            Ban::Permanent => write!(f, "permanently"),
+        }
+    }
+}
 
 /// A string that is not an OpenID's display form (16 hex digits).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
@@ -46,10 +57,182 @@ pub enum RegisterError {
     InvalidName { max: usize },
     #[error("account id space is exhausted")]
     IdsExhausted,
+    #[error("unknown {0}")]
+    UnknownSubject(SubjectId),
+    /// The subject holds as many accounts as it may; terminate one or have an exception
+    /// approved ([`Engine::approve_quota`](crate::Engine::approve_quota)).
+    #[error("{subject} already holds {held} accounts, its limit is {quota}")]
+    QuotaReached {
+        subject: SubjectId,
+        held: u32,
+        quota: u32,
+    },
+    #[error("invalid registration: {0}")]
+    InvalidRegistration(#[from] RegistrationError),
     /// The change was applied in memory but could not be made durable: it may be lost in
     /// a crash. The engine refuses further changes until reopened.
     #[error("storage: {0}")]
     Storage(StoreError),
+}
+
+/// Registration information that is present but not valid.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum RegistrationError {
+    #[error("region must be 1 to {max} characters without control characters")]
+    InvalidRegion { max: usize },
+    #[error("contact must be a phone number or an e-mail address of at most {max} characters")]
+    InvalidContact { max: usize },
+}
+
+/// Why creating a subject or changing its quota failed.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum SubjectError {
+    #[error("subject name must be 1 to {max} characters without control characters")]
+    InvalidName { max: usize },
+    #[error("unknown {0}")]
+    UnknownSubject(SubjectId),
+    #[error("subject id space is exhausted")]
+    IdsExhausted,
+    /// The change was applied in memory but could not be made durable.
+    #[error("storage: {0}")]
+    Storage(StoreError),
+}
+
+/// Why changing an account's profile or settings failed (registration, verification,
+/// violations, speed, retention, quota, auto-replies).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum AccountError {
+    #[error("unknown {0}")]
+    UnknownAccount(AccountId),
+    #[error("invalid registration: {0}")]
+    InvalidRegistration(#[from] RegistrationError),
+    /// Registration information belongs to accounts registered under a subject.
+    #[error("{0} was registered without a subject and has no registration information")]
+    NoRegistration(AccountId),
+    #[error("speed tier must be 0 to 4, got {0}")]
+    InvalidSpeedTier(u8),
+    #[error("retention must be at least one millisecond")]
+    InvalidRetention,
+    #[error("auto-reply keyword must be 1 to {max} characters without control characters")]
+    InvalidKeyword { max: usize },
+    #[error("the account already has the maximum of {max} auto-replies")]
+    TooManyAutoReplies { max: usize },
+    #[error("no auto-reply for keyword {0:?}")]
+    UnknownKeyword(String),
+    #[error("invalid auto-reply: {0}")]
+    InvalidMessage(#[from] MessageError),
+    /// The change was applied in memory but could not be made durable.
+    #[error("storage: {0}")]
+    Storage(StoreError),
+}
+
+/// Why terminating an account failed.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum TerminateError {
+    #[error("unknown {0}")]
+    UnknownAccount(AccountId),
+    /// The change was applied in memory but could not be made durable.
+    #[error("storage: {0}")]
+    Storage(StoreError),
+}
+
+/// Why scheduling or cancelling a send failed.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum ScheduleError {
+    #[error("unknown {0}")]
+    UnknownAccount(AccountId),
+    #[error("unknown {0}")]
+    UnknownSchedule(ScheduleId),
+    #[error("the send is due at {due_ms}, which is not after now ({now_ms})")]
+    NotInFuture { due_ms: Millis, now_ms: Millis },
+    #[error("the account already has the maximum of {max} scheduled sends")]
+    TooMany { max: usize },
+    /// The send itself is invalid (message, audience, options).
+    #[error("invalid send: {0}")]
+    Invalid(SendError),
+    /// The change was applied in memory but could not be made durable.
+    #[error("storage: {0}")]
+    Storage(StoreError),
+}
+
+/// Why retracting a send failed.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum RetractError {
+    #[error("unknown {0}")]
+    UnknownAccount(AccountId),
+    /// Not a send of this account, or no longer in its history.
+    #[error("unknown {0}")]
+    UnknownJob(JobId),
+    #[error("only articles and videos can be retracted")]
+    NotRetractable,
+    #[error("{0} is already retracted")]
+    AlreadyRetracted(JobId),
+    /// The change was applied in memory but could not be made durable.
+    #[error("storage: {0}")]
+    Storage(StoreError),
+}
+
+/// Why correcting an article failed.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum CorrectError {
+    #[error("unknown {0}")]
+    UnknownAccount(AccountId),
+    #[error("unknown {0}")]
+    UnknownJob(JobId),
+    #[error("only articles can be corrected")]
+    NotAnArticle,
+    #[error("{0} was retracted")]
+    Retracted(JobId),
+    #[error("{job} was already corrected the {max} times allowed")]
+    AlreadyCorrected { job: JobId, max: u32 },
+    #[error("a correction may change only the body, not the title, summary or cover")]
+    FixedFieldChanged,
+    #[error("a correction changes at most {max} characters")]
+    TooManyChanges { max: usize },
+    #[error("the correction changes nothing")]
+    Unchanged,
+    #[error("invalid body: {0}")]
+    InvalidMessage(#[from] MessageError),
+    /// The change was applied in memory but could not be made durable.
+    #[error("storage: {0}")]
+    Storage(StoreError),
+}
+
+/// Why a follower's message to an account failed.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum InteractError {
+    #[error("unknown {0}")]
+    UnknownAccount(AccountId),
+    #[error("unknown {0}")]
+    UnknownUser(UserId),
+    #[error("{user} does not follow {account}")]
+    NotFollowing { user: UserId, account: AccountId },
+    #[error("followers may send text, image, voice and video messages")]
+    UnsupportedKind,
+    #[error("invalid message: {0}")]
+    InvalidMessage(#[from] MessageError),
+    /// The change was applied in memory but could not be made durable.
+    #[error("storage: {0}")]
+    Storage(StoreError),
+}
+
+/// Why exporting an account failed (the file may be partly written; the engine is
+/// unchanged).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum ExportError {
+    #[error("unknown {0}")]
+    UnknownAccount(AccountId),
+    #[error("writing the export: {0}")]
+    Io(String),
 }
 
 /// Why adding users failed.
@@ -166,6 +349,37 @@ pub enum SendError {
     /// The account has sent 2^32 - 1 messages; it cannot send more.
     #[error("{0} has used every sequence number")]
     SequenceExhausted(AccountId),
+    /// The account's registration information is incomplete; complete it with
+    /// [`Engine::update_registration`](crate::Engine::update_registration).
+    #[error("registration incomplete, missing: {}", missing.join(", "))]
+    RegistrationIncomplete { missing: Vec<&'static str> },
+    /// The account is banned from sending; a temporary ban lifts by itself at its end.
+    #[error("banned from sending {ban}")]
+    Banned { ban: Ban },
+    /// A subscription account already sent its broadcasts for today (UTC).
+    #[error("the daily limit of {limit} broadcasts is used; next day starts at {next_day_ms}")]
+    DailyLimit { limit: u32, next_day_ms: Millis },
+    #[error("the daily limit of {limit} previews is used; next day starts at {next_day_ms}")]
+    PreviewLimit { limit: u32, next_day_ms: Millis },
+    /// The article matches `original`, another account's article, and is not declared a
+    /// reprint. Send it with `continue_as_reprint` to send it as a reprint of `original`.
+    #[error("the article matches {original} of another account; declare it a reprint")]
+    Unoriginal { original: JobId },
+    #[error("{0} is not an article of another account in its history")]
+    UnknownOriginal(JobId),
+    #[error("{0} is not open for reprint")]
+    ReprintNotOpen(JobId),
+    #[error("only articles can be reprinted or opened for reprint")]
+    NotAnArticle,
+    /// Storing the message would pass the account's storage quota.
+    #[error("storage quota: {used} of {quota} bytes used, the message needs {needed}")]
+    StorageQuota { used: u64, needed: u64, quota: u64 },
+    /// A scheduled send fired after it was cancelled or had fired already; nothing sent.
+    #[error("{0} was cancelled or has fired already")]
+    ScheduleGone(ScheduleId),
+    /// Replies are allowed only within the window after the follower's last message.
+    #[error("the reply window is closed (follower's last message: {last_message_ms:?})")]
+    ReplyWindowClosed { last_message_ms: Option<Millis> },
     /// The change was applied in memory but could not be made durable: it may be lost in
     /// a crash. The engine refuses further changes until reopened.
     #[error("storage: {0}")]
@@ -182,6 +396,10 @@ pub enum QueryError {
     UnknownUser(UserId),
     #[error("unknown {0}")]
     UnknownTag(TagId),
+    #[error("unknown {0}")]
+    UnknownSubject(SubjectId),
+    #[error("unknown {0}")]
+    UnknownJob(JobId),
     #[error("{0} is not an OpenID of this account")]
     InvalidOpenId(OpenId),
     #[error("page size must be 1 to {max}, got {len}")]

@@ -67,3 +67,25 @@ impl fmt::Display for JobId {
         write!(f, "job {}/{}", self.account.0, self.seq.0)
     }
 }
+
+/// A subject: the individual or organization that owns accounts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(transparent)]
+pub struct SubjectId(pub u32);
+
+/// A scheduled send of one account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(transparent)]
+pub struct ScheduleId(pub u32);
+
+impl fmt::Display for SubjectId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "subject {}", self.0)
+    }
+}
+
+impl fmt::Display for ScheduleId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "schedule {}", self.0)
+    }
+}

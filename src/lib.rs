@@ -6,7 +6,9 @@
 //! and ARCHITECTURE.md for the design; [`Engine`] is where to start.
 //!
 //! Layers: the facade ([`Engine`], errors, ids, [`Sink`]), the domain (`domain/`: accounts,
-//! graph, messages, audiences, OpenIDs) and the machinery (`machinery/`: jobs, pool, inbox).
+//! graph, messages, audiences, OpenIDs, and the platform's rules: subjects, send policy,
+//! corrections, originality, interaction, export) and the machinery (`machinery/`: jobs,
+//! pool, inbox).
 
 #![deny(unsafe_code)]
 #![doc = include_str!("../README.md")]
@@ -24,20 +26,26 @@ mod sink;
 mod store;
 
 pub use clock::{Clock, ManualClock, Millis, SystemClock};
-pub use config::{EngineConfig, Limits};
+pub use config::{DAY_MS, EngineConfig, Limits, Rules};
 pub use domain::audience::{Audience, TagExpr};
 pub use domain::message::{Article, Media, MediaFormat, MediaKind, Message, Video};
 pub use domain::openid::OpenId;
+pub use domain::policy::Ban;
+pub use domain::send::{SendPurpose, SendRequest};
+pub use domain::subject::{AccountKind, Category, Registration, SubjectKind};
 pub use durable::SnapshotStats;
 pub use engine::{
-    Content, Engine, EngineBuilder, Fetched, FollowerPage, InboxItem, MemoryUsage, Recovered,
-    SendRequest, SourceStats, TagInfo,
+    AccountProfile, ArticleInfo, Content, Engine, EngineBuilder, ExportSummary, Fetched, Fired,
+    FollowerPage, InboundMessage, InboxItem, MemoryUsage, Recovered, ScheduledSend, SourceStats,
+    StorageUsage, SubjectInfo, TagInfo, Ticker,
 };
 pub use error::{
-    AddUsersError, AudienceError, FetchError, FollowError, MessageError, ParseOpenIdError,
-    QueryError, RegisterError, SendError, StoreError, TagError, UnfollowError,
+    AccountError, AddUsersError, AudienceError, CorrectError, ExportError, FetchError, FollowError,
+    InteractError, MessageError, ParseOpenIdError, QueryError, RegisterError, RegistrationError,
+    RetractError, ScheduleError, SendError, StoreError, SubjectError, TagError, TerminateError,
+    UnfollowError,
 };
-pub use ids::{AccountId, JobId, Seq, TagId, UserId};
+pub use ids::{AccountId, JobId, ScheduleId, Seq, SubjectId, TagId, UserId};
 pub use machinery::job::{JobHandle, JobReport, JobStatus};
 pub use sink::{Batch, Sink, SinkError};
 pub use store::wal::SyncPolicy;

@@ -102,7 +102,7 @@ fn observe(engine: &Engine) -> Observed {
                 .map(|i| {
                     let content = match &i.content {
                         Content::Message(m) => Some((**m).clone()),
-                        Content::Expired => None,
+                        Content::Expired | Content::Retracted => None,
                     };
                     (i.account.0, i.seq.0, content)
                 })

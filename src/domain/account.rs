@@ -1,13 +1,18 @@
-//! An account's state: its name, subscription graph, send history and idempotency keys.
+//! An account's state: its name, profile (subject, kind, registration), subscription
+//! graph, send history, idempotency keys, and the state of the platform's rules.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 
 use crate::clock::Millis;
 use crate::domain::graph::AccountGraph;
-use crate::ids::Seq;
+use crate::domain::interaction::Interaction;
+use crate::domain::policy::Policy;
+use crate::domain::send::SendRequest;
+use crate::domain::subject::{AccountKind, Registration};
+use crate::ids::{Seq, SubjectId};
 use crate::machinery::job::{Job, Lanes};
 
 /// Everything the engine keeps for one account. Lives in an account shard; every field is
@@ -23,11 +28,56 @@ pub(crate) struct AccountState {
     pub(crate) history: VecDeque<Arc<Job>>,
     pub(crate) idempotency: Idempotency,
     pub(crate) lanes: Arc<Mutex<Lanes>>,
+    pub(crate) profile: Profile,
+    pub(crate) policy: Policy,
+    pub(crate) interaction: Interaction,
+    /// Pending scheduled sends by id.
+    pub(crate) schedules: BTreeMap<u32, Scheduled>,
+    /// The id the next scheduled send gets.
+    pub(crate) next_schedule: u32,
+    pub(crate) storage: Storage,
+}
+
+/// Who owns an account and what it is. Accounts registered with the low-level
+/// [`Engine::register_account`](crate::Engine::register_account) have no subject, no kind
+/// (no kind-specific send limits) and no registration to complete.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Profile {
+    pub(crate) subject: Option<SubjectId>,
+    pub(crate) kind: Option<AccountKind>,
+    pub(crate) verified: bool,
+    pub(crate) registration: Option<Registration>,
+}
+
+/// A send waiting for its time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Scheduled {
+    pub(crate) due_ms: Millis,
+    pub(crate) request: SendRequest,
+}
+
+/// Retention and storage quota.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Storage {
+    /// Messages older than this are purged; `None` keeps them (within the history window).
+    pub(crate) retention_ms: Option<u64>,
+    /// Bytes of stored messages the account may hold; `None` is unlimited.
+    pub(crate) quota_bytes: Option<u64>,
+    /// Bytes of the messages in the history (see `Message::stored_bytes`).
+    pub(crate) used_bytes: u64,
+    /// Messages up to this sequence were purged: hidden from inboxes too.
+    pub(crate) purged_through: u32,
 }
 
 impl AccountState {
     pub(crate) fn new(name: String) -> Self {
         AccountState {
+            profile: Profile::default(),
+            policy: Policy::default(),
+            interaction: Interaction::default(),
+            schedules: BTreeMap::new(),
+            next_schedule: 0,
+            storage: Storage::default(),
             name,
             graph: AccountGraph::default(),
             last_seq: 0,

@@ -34,10 +34,13 @@ use tokio::sync::broadcast;
 use crate::clock::{Clock, Millis, SystemClock};
 use crate::config::EngineConfig;
 use crate::domain::account::AccountState;
-use crate::domain::audience::{self, Audience};
+use crate::domain::audience;
 use crate::domain::graph::{ReverseIndex, Tag};
 use crate::domain::message::Message;
 use crate::domain::openid::{OpenId, OpenIdCodec};
+use crate::domain::originality::{self, Originals};
+use crate::domain::send::{SendMeta, SendPurpose, SendRequest};
+use crate::domain::subject::{AccountKind, Subject};
 use crate::error::{
     AddUsersError, FetchError, FollowError, QueryError, RegisterError, SendError, StoreError,
     TagError, UnfollowError,
@@ -54,31 +57,6 @@ use crate::store::record::Record;
 /// What accepting a send produced: the job, for a new job the chunks that may run at
 /// once, and the LSN of its log record (durable engines).
 type Accepted = (Arc<Job>, Option<Vec<u32>>, Option<u64>);
-
-/// A send as the account asks for it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SendRequest {
-    pub message: Message,
-    pub audience: Audience,
-    /// A client key: repeating it within the idempotency window returns the first job
-    /// instead of sending again.
-    pub idempotency_key: Option<String>,
-}
-
-impl SendRequest {
-    pub fn new(message: Message, audience: Audience) -> Self {
-        SendRequest {
-            message,
-            audience,
-            idempotency_key: None,
-        }
-    }
-
-    pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
-        self.idempotency_key = Some(key.into());
-        self
-    }
-}
 
 /// One page of an account's followers, in a stable order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,7 +89,10 @@ pub struct TagInfo {
 /// What an inbox entry holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Content {
+    /// The message (for a corrected article, the corrected one).
     Message(Arc<Message>),
+    /// The account retracted this message: a tombstone in place of its content.
+    Retracted,
     /// The message left its account's history window (or the account is gone).
     Expired,
 }
@@ -231,6 +212,8 @@ impl EngineBuilder {
             pool,
             store,
             recovery_warnings: Vec::new(),
+            subjects: RwLock::new(Vec::new()),
+            originals: RwLock::new(Originals::default()),
         }
     }
 }
@@ -256,6 +239,10 @@ pub struct Engine {
     /// shared with the fan-out's delivery.
     pub(crate) store: Arc<OnceLock<Durable>>,
     pub(crate) recovery_warnings: Vec<String>,
+    /// Subjects by id. Lock order: subjects, then `next_account`, then an account shard.
+    pub(crate) subjects: RwLock<Vec<Subject>>,
+    /// Article fingerprints, for the originality check. Taken after an account shard.
+    pub(crate) originals: RwLock<Originals>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -292,7 +279,7 @@ impl Engine {
 
     /// Starts a change: in durable mode, refuses it if the log has failed, and holds the
     /// snapshot gate (shared) until the change is applied.
-    fn begin(&self) -> Result<Option<RwLockReadGuard<'_, ()>>, StoreError> {
+    pub(crate) fn begin(&self) -> Result<Option<RwLockReadGuard<'_, ()>>, StoreError> {
         match self.store.get() {
             None => Ok(None),
             Some(store) => {
@@ -303,12 +290,12 @@ impl Engine {
     }
 
     /// Appends the change's record in durable mode (the record is built only then).
-    fn log(&self, record: impl FnOnce() -> Record) -> Option<u64> {
+    pub(crate) fn log(&self, record: impl FnOnce() -> Record) -> Option<u64> {
         self.store.get().map(|store| store.wal.append(&record()))
     }
 
     /// Waits until a logged change is durable; the caller acknowledges after this.
-    fn commit(&self, lsn: Option<u64>) -> Result<(), StoreError> {
+    pub(crate) fn commit(&self, lsn: Option<u64>) -> Result<(), StoreError> {
         match (lsn, self.store.get()) {
             (Some(lsn), Some(store)) => store.wal.wait_durable(lsn),
             _ => Ok(()),
@@ -353,11 +340,15 @@ impl Engine {
         self.users.load(Ordering::Acquire)
     }
 
-    fn user_exists(&self, user: UserId) -> bool {
+    pub(crate) fn user_exists(&self, user: UserId) -> bool {
         u64::from(user.0) < self.user_count()
     }
 
-    /// Registers an account; its name is 1 to `account_name_max_chars` characters.
+    /// Registers an account outside any subject; its name is 1 to `account_name_max_chars`
+    /// characters. The low-level call: such an account has no kind (no daily or monthly
+    /// send limit), no registration information to complete and counts against no quota;
+    /// bans, speed tiers, storage rules and the other rules apply. The platform's
+    /// registration is [`Engine::register`].
     pub fn register_account(&self, name: &str) -> Result<AccountId, RegisterError> {
         let max = self.config.limits.account_name_max_chars;
         if !valid_name(name, max) {
@@ -575,6 +566,7 @@ impl Engine {
         account: AccountId,
         state: &mut AccountState,
     ) {
+        state.interaction.forget(user.0);
         if state.graph.remove_follower(user) {
             self.reverse.remove(user, account);
             self.edges.fetch_sub(1, Ordering::Relaxed);
@@ -840,31 +832,39 @@ impl Engine {
 
     // ----- sending ------------------------------------------------------------------------
 
-    /// Accepts a send: validates it, fixes its audience, and queues it for fan-out. Returns
-    /// at once with a handle to the job.
+    /// Accepts a broadcast: validates it against the message limits and the platform's
+    /// rules (registration, bans, daily and monthly limits, originality, storage quota),
+    /// fixes its audience, and queues it for fan-out. Returns at once with a handle to the
+    /// job. On a service account, followers who already received this month's broadcasts
+    /// are left out and counted in the report's `filtered`.
     pub fn send(&self, account: AccountId, request: SendRequest) -> Result<JobHandle, SendError> {
-        let limits = &self.config.limits;
-        request.message.validate(limits)?;
-        if let Some(key) = &request.idempotency_key
-            && (key.is_empty() || key.len() > limits.idempotency_key_max_bytes)
-        {
-            return Err(SendError::InvalidIdempotencyKey {
-                max: limits.idempotency_key_max_bytes,
-            });
+        self.submit(account, request, SendPurpose::Broadcast, None, None)
+    }
+
+    /// The send path shared by broadcasts, previews, replies and scheduled sends. `single`:
+    /// the one recipient of a preview or reply. `schedule`: the scheduled send this fires.
+    pub(crate) fn submit(
+        &self,
+        account: AccountId,
+        request: SendRequest,
+        purpose: SendPurpose,
+        single: Option<UserId>,
+        schedule: Option<u32>,
+    ) -> Result<JobHandle, SendError> {
+        self.check_request(&request)?;
+        // Look the declared original up before taking this account's lock (two account
+        // locks are never held together).
+        if let Some(original) = request.reprint_of {
+            self.check_original(account, original)?;
         }
         if self.pool().is_shutting_down() {
             return Err(SendError::ShuttingDown);
         }
         let gate = self.begin().map_err(SendError::Storage)?;
         let now = self.clock.now_ms();
-        let SendRequest {
-            message,
-            audience,
-            idempotency_key,
-        } = request;
         let (job, ready, lsn) = self
             .write_account(account, |state| {
-                self.accept(account, state, message, &audience, idempotency_key, now)
+                self.accept(account, state, request, purpose, single, schedule, now)
             })
             .unwrap_or(Err(SendError::UnknownAccount(account)))?;
         drop(gate);
@@ -879,6 +879,49 @@ impl Engine {
         Ok(JobHandle { job })
     }
 
+    /// Checks what a send request can be checked for without the account's state.
+    pub(crate) fn check_request(&self, request: &SendRequest) -> Result<(), SendError> {
+        let limits = &self.config.limits;
+        request.message.validate(limits)?;
+        if let Some(key) = &request.idempotency_key
+            && (key.is_empty() || key.len() > limits.idempotency_key_max_bytes)
+        {
+            return Err(SendError::InvalidIdempotencyKey {
+                max: limits.idempotency_key_max_bytes,
+            });
+        }
+        let article = matches!(request.message, Message::Article(_));
+        if !article
+            && (request.open_for_reprint
+                || request.reprint_of.is_some()
+                || request.continue_as_reprint)
+        {
+            return Err(SendError::NotAnArticle);
+        }
+        Ok(())
+    }
+
+    /// A declared original must be another account's article, in its history, open for
+    /// reprint and not retracted.
+    fn check_original(&self, account: AccountId, original: JobId) -> Result<(), SendError> {
+        if original.account == account {
+            return Err(SendError::UnknownOriginal(original));
+        }
+        let open = self
+            .read_account(original.account, |state| {
+                state.sent(original.seq).map(|job| {
+                    matches!(*job.message, Message::Article(_))
+                        && !job.is_retracted()
+                        && job.meta.open_for_reprint
+                })
+            })
+            .flatten()
+            .ok_or(SendError::UnknownOriginal(original))?;
+        if !open {
+            return Err(SendError::ReprintNotOpen(original));
+        }
+        Ok(())
+    }
     /// Hands a job's runnable chunks to the pool (or finishes a job with no audience).
     pub(crate) fn start(&self, job: &Arc<Job>, ready: Vec<u32>) {
         if job.has_chunks() {
@@ -892,16 +935,27 @@ impl Engine {
 
     /// The part of `send` under the account's write lock. Returns the job and, for a new
     /// job, its chunks that may run at once.
+    #[allow(clippy::too_many_arguments)]
     fn accept(
         &self,
         account: AccountId,
         state: &mut AccountState,
-        message: Message,
-        audience: &Audience,
-        key: Option<String>,
+        request: SendRequest,
+        purpose: SendPurpose,
+        single: Option<UserId>,
+        schedule: Option<u32>,
         now: Millis,
     ) -> Result<Accepted, SendError> {
         let limits = &self.config.limits;
+        let rules = &self.config.rules;
+        let SendRequest {
+            message,
+            audience,
+            idempotency_key: key,
+            open_for_reprint,
+            reprint_of,
+            continue_as_reprint,
+        } = request;
         if let Some(key) = &key
             && let Some(job) = state
                 .idempotency
@@ -909,7 +963,92 @@ impl Engine {
         {
             return Ok((job, None, None));
         }
-        let audience = audience::resolve(audience, account, &state.graph, &self.codec, limits)?;
+        // The platform's rules, cheapest first; each refusal leaves everything unchanged.
+        if let Some(registration) = &state.profile.registration {
+            let missing = registration.missing();
+            if !missing.is_empty() {
+                return Err(SendError::RegistrationIncomplete { missing });
+            }
+        }
+        if let Some(ban) = state.policy.active_ban(now) {
+            return Err(SendError::Banned { ban });
+        }
+        let next_day_ms = (now / crate::config::DAY_MS + 1) * crate::config::DAY_MS;
+        match purpose {
+            SendPurpose::Broadcast => {
+                if state.profile.kind == Some(AccountKind::Subscription)
+                    && state.policy.broadcasts_on(now) >= rules.subscription_broadcasts_per_day
+                {
+                    return Err(SendError::DailyLimit {
+                        limit: rules.subscription_broadcasts_per_day,
+                        next_day_ms,
+                    });
+                }
+            }
+            SendPurpose::Preview => {
+                if state.policy.previews_on(now) >= rules.previews_per_day {
+                    return Err(SendError::PreviewLimit {
+                        limit: rules.previews_per_day,
+                        next_day_ms,
+                    });
+                }
+            }
+            SendPurpose::Reply => {
+                let user = single.map_or(u32::MAX, |u| u.0);
+                state
+                    .interaction
+                    .may_reply(user, now, rules)
+                    .map_err(|last_message_ms| SendError::ReplyWindowClosed { last_message_ms })?;
+            }
+        }
+        if let Some(quota) = state.storage.quota_bytes {
+            let needed = message.stored_bytes();
+            if state.storage.used_bytes.saturating_add(needed) > quota {
+                return Err(SendError::StorageQuota {
+                    used: state.storage.used_bytes,
+                    needed,
+                    quota,
+                });
+            }
+        }
+        if let Some(id) = schedule
+            && !state.schedules.contains_key(&id)
+        {
+            return Err(SendError::ScheduleGone(crate::ids::ScheduleId(id)));
+        }
+        let mut reprint_of = reprint_of;
+        if purpose == SendPurpose::Broadcast
+            && reprint_of.is_none()
+            && let Message::Article(article) = &message
+        {
+            let print = originality::fingerprint(&article.body);
+            if let Some(original) = self.originals.read().matching(print, account) {
+                if !continue_as_reprint {
+                    return Err(SendError::Unoriginal { original });
+                }
+                reprint_of = Some(original);
+            }
+        }
+        let mut audience = match single {
+            Some(user) => {
+                if !state.graph.followers.contains(user.0) {
+                    return Err(SendError::InvalidAudience(
+                        crate::error::AudienceError::NotFollowing(self.codec.encode(account, user)),
+                    ));
+                }
+                Arc::new(std::iter::once(user.0).collect::<RoaringBitmap>())
+            }
+            None => audience::resolve(&audience, account, &state.graph, &self.codec, limits)?,
+        };
+        let mut filtered = 0;
+        if purpose == SendPurpose::Broadcast && state.profile.kind == Some(AccountKind::Service) {
+            let cap = rules.service_broadcasts_per_follower_month;
+            let over = state.policy.over_cap(&audience, cap, now);
+            if !over.is_empty() {
+                filtered = over.len();
+                audience = Arc::new(&*audience - &over);
+            }
+        }
         let seq = state
             .last_seq
             .checked_add(1)
@@ -920,6 +1059,11 @@ impl Engine {
                 pending,
                 max: self.config.max_pending_jobs,
             })?;
+        let meta = SendMeta {
+            purpose,
+            open_for_reprint,
+            reprint_of,
+        };
         let chunk_target = self.config.chunk_target.max(1);
         let lsn = self.log(|| {
             let mut bytes = Vec::with_capacity(audience.serialized_size());
@@ -934,56 +1078,93 @@ impl Engine {
                 key: key.clone(),
                 message: message.clone(),
                 audience: bytes,
+                filtered,
+                purpose: purpose_code(purpose),
+                open_for_reprint,
+                reprint_of: reprint_of.map(|j| (j.account.0, j.seq.0)),
+                schedule,
             }
         });
         let job = self.install_job(
             account,
             state,
-            seq,
-            Arc::new(message),
-            audience,
-            chunk_target,
-            key,
-            now,
+            Accept {
+                seq,
+                message: Arc::new(message),
+                audience,
+                filtered,
+                chunk_target,
+                key,
+                now,
+                meta,
+                schedule,
+            },
         );
         // Entered under the account's lock, so lanes see sends in sequence order.
         let ready = job.enter_lanes();
         Ok((job, Some(ready), lsn))
     }
 
-    /// Creates an accepted send's job and records it in the account (history, idempotency)
-    /// and the pool (in flight). The caller reserved its place in the pool.
-    #[allow(clippy::too_many_arguments)]
+    /// Creates an accepted send's job and records it in the account (history, idempotency,
+    /// the rules' counters, the originality index) and the pool (in flight). The caller
+    /// reserved its place in the pool. Shared by `accept` and log replay, so both count the
+    /// same.
     pub(crate) fn install_job(
         &self,
         account: AccountId,
         state: &mut AccountState,
-        seq: u32,
-        message: Arc<Message>,
-        audience: Arc<RoaringBitmap>,
-        chunk_target: u32,
-        key: Option<String>,
-        now: Millis,
+        a: Accept,
     ) -> Arc<Job> {
-        state.last_seq = seq;
+        let rules = &self.config.rules;
+        state.last_seq = a.seq;
         let job = Job::new(
             JobId {
                 account,
-                seq: Seq(seq),
+                seq: Seq(a.seq),
             },
-            message,
-            audience,
-            0,
-            chunk_target,
+            a.message,
+            a.audience,
+            a.filtered,
+            a.chunk_target,
             Arc::clone(&state.lanes),
-            now,
+            a.now,
+            a.meta,
+            state.policy.limiter.clone(),
         );
+        match a.meta.purpose {
+            SendPurpose::Broadcast => {
+                state.policy.count_broadcast(a.now);
+                if state.profile.kind == Some(AccountKind::Service) {
+                    state.policy.count_monthly(
+                        &job.audience,
+                        rules.service_broadcasts_per_follower_month,
+                        a.now,
+                    );
+                }
+                if let Message::Article(article) = &*job.message {
+                    self.originals
+                        .write()
+                        .insert(originality::fingerprint(&article.body), job.id);
+                }
+            }
+            SendPurpose::Preview => state.policy.count_preview(a.now),
+            SendPurpose::Reply => {}
+        }
+        if let Some(id) = a.schedule {
+            state.schedules.remove(&id);
+        }
+        state.storage.used_bytes += job.message.stored_bytes();
         state.history.push_back(Arc::clone(&job));
         while state.history.len() > self.config.history_window.max(1) {
-            state.history.pop_front();
+            if let Some(old) = state.history.pop_front() {
+                state.storage.used_bytes = state
+                    .storage
+                    .used_bytes
+                    .saturating_sub(old.message.stored_bytes());
+            }
         }
-        if let Some(key) = key {
-            state.idempotency.insert(key, now, Arc::clone(&job));
+        if let Some(key) = a.key {
+            state.idempotency.insert(key, a.now, Arc::clone(&job));
         }
         self.pool().register(&job);
         job
@@ -1039,16 +1220,37 @@ impl Engine {
         let mut accounts: Vec<AccountId> = items.iter().map(|i| i.account).collect();
         accounts.sort_unstable();
         accounts.dedup();
+        let next_cursor = items.last().map_or(raw.head, |i| i.cursor + 1);
+        // Entries of terminated accounts and purged messages are gone: skipped.
+        let mut gone: Vec<(AccountId, u32)> = Vec::new();
+        let registered = self.account_count();
         for account in accounts {
-            self.read_account(account, |state| {
+            let found = self.read_account(account, |state| {
                 for item in items.iter_mut().filter(|i| i.account == account) {
                     if let Some(job) = state.sent(item.seq) {
-                        item.content = Content::Message(Arc::clone(&job.message));
+                        item.content = if job.is_retracted() {
+                            Content::Retracted
+                        } else {
+                            Content::Message(job.current_message())
+                        };
                     }
                 }
+                state.storage.purged_through
+            });
+            match found {
+                Some(purged) if purged > 0 => gone.push((account, purged)),
+                Some(_) => {}
+                None if u64::from(account.0) < registered => gone.push((account, u32::MAX)),
+                None => {}
+            }
+        }
+        if !gone.is_empty() {
+            items.retain(|i| {
+                !gone
+                    .iter()
+                    .any(|(a, through)| *a == i.account && i.seq.0 <= *through)
             });
         }
-        let next_cursor = items.last().map_or(raw.head, |i| i.cursor + 1);
         Ok(Fetched {
             items,
             next_cursor,
@@ -1078,8 +1280,9 @@ impl Engine {
                 .history
                 .iter()
                 .filter(|j| j.id.seq > after && j.audience.contains(user.0))
+                .filter(|j| !j.is_retracted())
                 .take(limit)
-                .map(|j| (j.id.seq, Arc::clone(&j.message)))
+                .map(|j| (j.id.seq, j.current_message()))
                 .collect(),
             oldest_available: state.history.front().map(|j| j.id.seq),
         })
@@ -1109,8 +1312,37 @@ impl Engine {
     }
 }
 
+/// An accepted send, as `install_job` records it.
+pub(crate) struct Accept {
+    pub(crate) seq: u32,
+    pub(crate) message: Arc<Message>,
+    pub(crate) audience: Arc<RoaringBitmap>,
+    pub(crate) filtered: u64,
+    pub(crate) chunk_target: u32,
+    pub(crate) key: Option<String>,
+    pub(crate) now: Millis,
+    pub(crate) meta: SendMeta,
+    pub(crate) schedule: Option<u32>,
+}
+
+pub(crate) fn purpose_code(p: SendPurpose) -> u8 {
+    match p {
+        SendPurpose::Broadcast => 0,
+        SendPurpose::Preview => 1,
+        SendPurpose::Reply => 2,
+    }
+}
+
+pub(crate) fn purpose_of(code: u8) -> SendPurpose {
+    match code {
+        1 => SendPurpose::Preview,
+        2 => SendPurpose::Reply,
+        _ => SendPurpose::Broadcast,
+    }
+}
+
 /// A name is 1 to `max` characters, not blank, without control characters.
-fn valid_name(name: &str, max: usize) -> bool {
+pub(crate) fn valid_name(name: &str, max: usize) -> bool {
     !name.trim().is_empty()
         && !name.chars().any(char::is_control)
         && (name.len() <= max || name.chars().count() <= max)

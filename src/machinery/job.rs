@@ -28,6 +28,8 @@ use tokio::sync::watch;
 
 use crate::clock::Millis;
 use crate::domain::message::Message;
+use crate::domain::policy::RateLimiter;
+use crate::domain::send::SendMeta;
 use crate::ids::JobId;
 
 /// Where a job is in its life.
@@ -42,11 +44,18 @@ pub enum JobStatus {
     Done,
     /// The audience was not empty and every batch failed.
     Failed,
+    /// The account withdrew the message (an article or video): fetching it now returns a
+    /// tombstone. Deliveries still pending when it was withdrawn go on, to the tombstone.
+    Retracted,
 }
 
 impl JobStatus {
+    /// Done, failed, or retracted.
     pub fn is_finished(self) -> bool {
-        matches!(self, JobStatus::Done | JobStatus::Failed)
+        matches!(
+            self,
+            JobStatus::Done | JobStatus::Failed | JobStatus::Retracted
+        )
     }
 
     fn from_u8(v: u8) -> JobStatus {
@@ -128,6 +137,15 @@ pub(crate) struct Job {
     finished_cv: Condvar,
     watch: watch::Sender<JobStatus>,
     last_error: Mutex<Option<String>>,
+    /// What kind of send this is, and its reprint attribution.
+    pub(crate) meta: SendMeta,
+    /// Set once by a retraction (under the account's write lock).
+    retracted: AtomicBool,
+    /// The latest correction and how many there were (written under the account's write
+    /// lock; read by fetches).
+    corrected: Mutex<(u32, Option<Arc<Message>>)>,
+    /// The account's delivery speed limit when the send was accepted; `None`: unlimited.
+    pub(crate) rate: Option<Arc<RateLimiter>>,
 }
 
 impl std::fmt::Debug for Job {
@@ -141,6 +159,7 @@ impl std::fmt::Debug for Job {
 }
 
 impl Job {
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         id: JobId,
         message: Arc<Message>,
@@ -149,6 +168,8 @@ impl Job {
         chunk_target: u32,
         lanes: Arc<Mutex<Lanes>>,
         accepted_at_ms: Millis,
+        meta: SendMeta,
+        rate: Option<Arc<RateLimiter>>,
     ) -> Arc<Job> {
         let chunks = plan_chunks(&audience, chunk_target);
         let (watch, _) = watch::channel(JobStatus::Queued);
@@ -174,7 +195,39 @@ impl Job {
             finished_cv: Condvar::new(),
             watch,
             last_error: Mutex::new(None),
+            meta,
+            retracted: AtomicBool::new(false),
+            corrected: Mutex::new((0, None)),
+            rate,
         })
+    }
+
+    pub(crate) fn filtered(&self) -> u64 {
+        self.filtered
+    }
+
+    pub(crate) fn is_retracted(&self) -> bool {
+        self.retracted.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn retract(&self) {
+        self.retracted.store(true, Ordering::Release);
+    }
+
+    /// The message readers see now: the latest correction, if corrected.
+    pub(crate) fn current_message(&self) -> Arc<Message> {
+        let corrected = self.corrected.lock();
+        Arc::clone(corrected.1.as_ref().unwrap_or(&self.message))
+    }
+
+    /// How many times the message was corrected, and the latest correction.
+    pub(crate) fn corrections(&self) -> (u32, Option<Arc<Message>>) {
+        self.corrected.lock().clone()
+    }
+
+    /// Records a correction (restoring one: `count` is the total after it).
+    pub(crate) fn correct(&self, message: Arc<Message>, count: u32) {
+        *self.corrected.lock() = (count, Some(message));
     }
 
     pub(crate) fn status(&self) -> JobStatus {
@@ -458,27 +511,40 @@ impl JobHandle {
         self.job.id
     }
 
+    /// The job's status; `Retracted` once the message was withdrawn.
     pub fn status(&self) -> JobStatus {
+        if self.job.is_retracted() {
+            return JobStatus::Retracted;
+        }
         self.job.status()
     }
 
+    /// The message as sent (a correction does not change it; see
+    /// [`Engine::article`](crate::Engine::article)).
     pub fn message(&self) -> &Arc<Message> {
         &self.job.message
+    }
+
+    fn overlay(&self, mut report: JobReport) -> JobReport {
+        if self.job.is_retracted() {
+            report.status = JobStatus::Retracted;
+        }
+        report
     }
 
     /// The report so far; final once `status().is_finished()`.
     pub fn report(&self) -> JobReport {
         let finished = self.job.finished.lock();
         if let Some(done) = finished.as_ref() {
-            return done.clone();
+            return self.overlay(done.clone());
         }
         // The status turns finished a moment before the final report is stored (both
         // happen in `Job::finish`); until then the report says the job is still sending.
         let status = match self.job.status() {
-            JobStatus::Done | JobStatus::Failed => JobStatus::Sending,
+            JobStatus::Done | JobStatus::Failed | JobStatus::Retracted => JobStatus::Sending,
             s => s,
         };
-        self.job.report_with(status, None)
+        self.overlay(self.job.report_with(status, None))
     }
 
     /// Blocks until the job finishes and returns its final report.
@@ -486,7 +552,7 @@ impl JobHandle {
         let mut finished = self.job.finished.lock();
         loop {
             if let Some(report) = finished.as_ref() {
-                return report.clone();
+                return self.overlay(report.clone());
             }
             self.job.finished_cv.wait(&mut finished);
         }
@@ -498,7 +564,7 @@ impl JobHandle {
         let mut finished = self.job.finished.lock();
         loop {
             if let Some(report) = finished.as_ref() {
-                return Some(report.clone());
+                return Some(self.overlay(report.clone()));
             }
             if self
                 .job
@@ -506,7 +572,7 @@ impl JobHandle {
                 .wait_until(&mut finished, deadline)
                 .timed_out()
             {
-                return finished.clone();
+                return finished.clone().map(|r| self.overlay(r));
             }
         }
     }

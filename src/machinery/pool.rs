@@ -16,6 +16,12 @@
 //! where they are warm in its cache; idle workers steal from it. Every few tasks a worker
 //! looks at the injector first, so work on its own deque cannot starve new jobs.
 //!
+//! ## Delivery speed
+//! A job of an account with a speed tier carries a rate limiter. Before a worker takes a
+//! chunk of such a job it asks the limiter; if the chunk would exceed the rate, the job is
+//! parked in the `delayed` list until the limiter's time and the worker moves on to other
+//! jobs: no worker ever sleeps on a rate. Jobs without a limiter pay one branch per chunk.
+//!
 //! **Invariant:** the pool never blocks on anything but the delivery (`deliver.rs`: the
 //! sink call, and in durable mode a buffered log append) and its own short locks.
 
@@ -64,6 +70,11 @@ pub(crate) struct PoolShared {
     idle_lock: Mutex<()>,
     idle: Condvar,
     reports: broadcast::Sender<JobReport>,
+    /// Jobs held back by their delivery rate, with when to requeue them. A job in this list
+    /// counts as queued (`Ready::queued`), so it is never queued twice.
+    delayed: Mutex<Vec<(Instant, Arc<Job>)>>,
+    /// Whether `delayed` may be non-empty; read by workers before each task.
+    has_delayed: AtomicBool,
 }
 
 pub(crate) struct Pool {
@@ -96,6 +107,8 @@ impl Pool {
             idle_lock: Mutex::new(()),
             idle: Condvar::new(),
             reports,
+            delayed: Mutex::new(Vec::new()),
+            has_delayed: AtomicBool::new(false),
         });
         let threads = workers
             .into_iter()
@@ -213,6 +226,36 @@ impl PoolShared {
         }
     }
 
+    /// Parks `job` (queued, with runnable chunks) until `at`.
+    fn defer(&self, job: &Arc<Job>, at: Instant) {
+        self.delayed.lock().push((at, Arc::clone(job)));
+        self.has_delayed.store(true, Ordering::Release);
+        // A sleeping worker must wake by `at`: wake one so it recomputes its timeout.
+        self.notify_one();
+    }
+
+    /// Requeues the delayed jobs that are due; returns when the next one is.
+    fn release_due(&self) -> Option<Instant> {
+        if !self.has_delayed.load(Ordering::Acquire) {
+            return None;
+        }
+        let now = Instant::now();
+        let mut delayed = self.delayed.lock();
+        let mut next = None;
+        delayed.retain(|(at, job)| {
+            if *at <= now {
+                self.injector.push(Arc::clone(job));
+                false
+            } else {
+                next = Some(next.map_or(*at, |n: Instant| n.min(*at)));
+                true
+            }
+        });
+        self.has_delayed
+            .store(!delayed.is_empty(), Ordering::Release);
+        next
+    }
+
     fn has_work(&self) -> bool {
         !self.injector.is_empty() || self.stealers.iter().any(|s| !s.is_empty())
     }
@@ -267,16 +310,21 @@ fn run_worker(shared: &PoolShared, local: &Worker<Arc<Job>>, me: usize) {
     let mut tick: u32 = 0;
     while !shared.shutdown.load(Ordering::Acquire) {
         tick = tick.wrapping_add(1);
+        let next_delayed = shared.release_due();
         match find_task(shared, local, me, tick) {
             Some(job) => run_one_chunk(shared, local, &job, &mut buf),
             None => {
+                let timeout = next_delayed.map_or(Duration::from_millis(100), |at| {
+                    at.saturating_duration_since(Instant::now())
+                        .min(Duration::from_millis(100))
+                });
                 shared.sleepers.fetch_add(1, Ordering::SeqCst);
                 let mut guard = shared.sleep_lock.lock();
                 // Re-check under the lock: a pusher that saw no sleeper before our
                 // increment pushed before it, so its work is visible here; one that saw us
                 // takes the lock, which we hold until `wait` releases it.
                 if !shared.has_work() && !shared.shutdown.load(Ordering::Acquire) {
-                    shared.wake.wait_for(&mut guard, Duration::from_millis(100));
+                    shared.wake.wait_for(&mut guard, timeout);
                 }
                 drop(guard);
                 shared.sleepers.fetch_sub(1, Ordering::SeqCst);
@@ -299,10 +347,19 @@ fn run_one_chunk(
             ready.queued = false;
             return;
         }
-        let Some(index) = ready.chunks.pop_front() else {
+        let Some(&index) = ready.chunks.front() else {
             ready.queued = false;
             return;
         };
+        if let Some(rate) = &job.rate
+            && let Err(at) = rate.try_acquire(job.chunks[index as usize].recipients)
+        {
+            // Still queued: it waits in the delayed list instead of a queue.
+            drop(ready);
+            shared.defer(job, at);
+            return;
+        }
+        ready.chunks.pop_front();
         ready.running += 1;
         let more = !ready.chunks.is_empty() && ready.running < limit;
         if more {

@@ -28,7 +28,7 @@ use rkyv::rancor;
 use crate::error::StoreError;
 
 const MAGIC: &[u8; 8] = b"HERALDSN";
-pub(crate) const SNAPSHOT_VERSION: u32 = 1;
+pub(crate) const SNAPSHOT_VERSION: u32 = 2;
 const HEADER: usize = 32;
 
 #[derive(Debug, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
@@ -41,6 +41,52 @@ pub(crate) struct SnapshotData {
     pub(crate) reverse_shards: Vec<ReverseShardSnap>,
     pub(crate) inbox_capacity: u32,
     pub(crate) inbox_blocks: Vec<BlockSnap>,
+    pub(crate) subjects: Vec<SubjectSnap>,
+    /// (fingerprint, account, seq) of every article body that owns its originality.
+    pub(crate) originals: Vec<(u64, u32, u32)>,
+}
+
+#[derive(Debug, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub(crate) struct SubjectSnap {
+    pub(crate) name: String,
+    /// 0 individual, 1 organization.
+    pub(crate) kind: u8,
+    pub(crate) quota_override: Option<u32>,
+    pub(crate) accounts: Vec<u32>,
+}
+
+/// An account's profile and the state of the platform's rules.
+#[derive(Debug, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub(crate) struct RulesSnap {
+    pub(crate) subject: Option<u32>,
+    /// 0 none, 1 subscription, 2 service.
+    pub(crate) kind: u8,
+    pub(crate) verified: bool,
+    /// The registration in the log's record encoding.
+    pub(crate) registration: Option<Vec<u8>>,
+    pub(crate) day: u64,
+    pub(crate) broadcasts_today: u32,
+    pub(crate) previews_today: u32,
+    pub(crate) month: u32,
+    /// Monthly cap levels, roaring portable format.
+    pub(crate) levels: Vec<Vec<u8>>,
+    pub(crate) violations: Vec<u64>,
+    pub(crate) ban_until: Option<u64>,
+    pub(crate) ban_permanent: bool,
+    pub(crate) speed_tier: Option<u8>,
+    /// (user, last message ms)
+    pub(crate) last_message: Vec<(u32, u64)>,
+    /// (user, at ms, message in record encoding)
+    pub(crate) inbound: Vec<(u32, u64, Vec<u8>)>,
+    /// (keyword, reply in record encoding)
+    pub(crate) auto_replies: Vec<(String, Vec<u8>)>,
+    /// (id, due ms, request in record encoding)
+    pub(crate) schedules: Vec<(u32, u64, Vec<u8>)>,
+    pub(crate) next_schedule: u32,
+    pub(crate) retention_ms: Option<u64>,
+    pub(crate) quota_bytes: Option<u64>,
+    pub(crate) used_bytes: u64,
+    pub(crate) purged_through: u32,
 }
 
 #[derive(Debug, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
@@ -54,6 +100,7 @@ pub(crate) struct AccountSnap {
     pub(crate) jobs: Vec<JobSnap>,
     /// (key, accepted at ms, seq of the job)
     pub(crate) idempotency: Vec<(String, u64, u32)>,
+    pub(crate) rules: RulesSnap,
 }
 
 #[derive(Debug, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
@@ -86,6 +133,15 @@ pub(crate) struct JobSnap {
     /// Still in the account's history window (else kept only for an idempotency key or
     /// because it is unfinished).
     pub(crate) in_history: bool,
+    pub(crate) filtered: u64,
+    /// 0 broadcast, 1 preview, 2 reply.
+    pub(crate) purpose: u8,
+    pub(crate) open_for_reprint: bool,
+    pub(crate) reprint_of: Option<(u32, u32)>,
+    pub(crate) retracted: bool,
+    pub(crate) corrections: u32,
+    /// The latest correction, in the log's record encoding.
+    pub(crate) corrected: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
@@ -135,13 +191,21 @@ pub(crate) fn write(dir: &Path, data: &SnapshotData) -> Result<(PathBuf, u64), S
     // Sized up front: growing a buffer of hundreds of megabytes by doubling copies it over
     // and over.
     let estimate = 4096
-        + data.accounts.iter().map(|a| a.followers.len() + 256).sum::<usize>()
+        + data
+            .accounts
+            .iter()
+            .map(|a| a.followers.len() + 256)
+            .sum::<usize>()
         + data
             .reverse_shards
             .iter()
             .map(|s| s.arena.len() + s.slots.len() * 8)
             .sum::<usize>()
-        + data.inbox_blocks.iter().map(|b| b.slots.len() * 8 + 1024).sum::<usize>();
+        + data
+            .inbox_blocks
+            .iter()
+            .map(|b| b.slots.len() * 8 + 1024)
+            .sum::<usize>();
     let payload = rkyv::api::high::to_bytes_in::<_, rancor::Error>(
         data,
         rkyv::util::AlignedVec::<16>::with_capacity(estimate),

@@ -1,0 +1,408 @@
+//! Publishing beyond the plain broadcast: previews, scheduled sends (and the tick that
+//! fires them and applies retention), retraction, corrections and article information.
+//!
+//! ## Time
+//! Scheduled sends and retention follow the engine's [`Clock`](crate::Clock). Nothing fires
+//! by itself unless something calls [`Engine::run_due`]: tests call it after moving a
+//! [`ManualClock`](crate::ManualClock); a service on the system clock starts
+//! [`Engine::spawn_ticker`], a thread that calls it periodically.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::clock::Millis;
+use crate::domain::account::Scheduled;
+use crate::domain::correction::bounded_edit_distance;
+use crate::domain::message::{Article, Message};
+use crate::domain::openid::OpenId;
+use crate::domain::send::{SendPurpose, SendRequest};
+use crate::engine::Engine;
+use crate::engine::accounts::{StoreErrorOf, Unknown};
+use crate::error::{CorrectError, QueryError, RetractError, ScheduleError, SendError};
+use crate::ids::{AccountId, JobId, ScheduleId};
+use crate::machinery::job::JobHandle;
+use crate::store::record::Record;
+
+/// A pending scheduled send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduledSend {
+    pub id: ScheduleId,
+    pub due_ms: Millis,
+    pub request: SendRequest,
+}
+
+/// What [`Engine::run_due`] did with one due scheduled send.
+#[derive(Debug)]
+pub struct Fired {
+    pub account: AccountId,
+    pub schedule: ScheduleId,
+    pub due_ms: Millis,
+    /// The job, or why the send was refused when it came due (a refused scheduled send is
+    /// dropped, except when the engine was busy: then it is tried again at the next tick).
+    pub result: Result<JobHandle, SendError>,
+}
+
+/// What is known about a sent message (articles above all).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArticleInfo {
+    pub job: JobId,
+    pub purpose: SendPurpose,
+    pub open_for_reprint: bool,
+    /// The article this one reprints: its account and send.
+    pub reprint_of: Option<JobId>,
+    pub corrections: u32,
+    pub retracted: bool,
+    /// The message as readers see it now (corrected, if it was).
+    pub message: Arc<Message>,
+}
+
+/// A background thread calling [`Engine::run_due`]; stops when dropped or when the engine
+/// is dropped.
+#[derive(Debug)]
+pub struct Ticker {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            t.thread().unpark();
+            let _ = t.join();
+        }
+    }
+}
+
+impl Engine {
+    // ----- previews -----------------------------------------------------------------------
+
+    /// Sends `message` to one follower only, to check it before broadcasting; at most
+    /// [`Rules::previews_per_day`](crate::Rules::previews_per_day) a day. Not counted as a
+    /// broadcast.
+    pub fn preview(
+        &self,
+        account: AccountId,
+        open_id: OpenId,
+        message: Message,
+    ) -> Result<JobHandle, SendError> {
+        let user = self.user_of(account, open_id).map_err(|e| match e {
+            QueryError::UnknownAccount(a) => SendError::UnknownAccount(a),
+            _ => SendError::InvalidAudience(crate::error::AudienceError::InvalidOpenId(open_id)),
+        })?;
+        self.submit(
+            account,
+            SendRequest::new(message, crate::Audience::All),
+            SendPurpose::Preview,
+            Some(user),
+            None,
+        )
+    }
+
+    // ----- scheduled sends ----------------------------------------------------------------
+
+    /// Schedules a broadcast for `due_ms` (after now). The request is checked now against
+    /// everything that does not depend on the time of sending; the audience is fixed, and
+    /// the send limits applied, when it fires.
+    pub fn schedule(
+        &self,
+        account: AccountId,
+        request: SendRequest,
+        due_ms: Millis,
+    ) -> Result<ScheduleId, ScheduleError> {
+        self.check_request(&request)
+            .map_err(ScheduleError::Invalid)?;
+        let now = self.clock.now_ms();
+        if due_ms <= now {
+            return Err(ScheduleError::NotInFuture {
+                due_ms,
+                now_ms: now,
+            });
+        }
+        let max = self.config.rules.schedules_per_account;
+        let gate = self.begin().map_err(ScheduleError::Storage)?;
+        let (id, lsn) = self
+            .write_account(account, |state| {
+                // The audience must make sense now (its tags exist, its ids follow).
+                crate::domain::audience::resolve(
+                    &request.audience,
+                    account,
+                    &state.graph,
+                    &self.codec,
+                    &self.config.limits,
+                )
+                .map_err(|e| ScheduleError::Invalid(SendError::InvalidAudience(e)))?;
+                if state.schedules.len() >= max {
+                    return Err(ScheduleError::TooMany { max });
+                }
+                let id = state.next_schedule;
+                let lsn = self.log(|| Record::Schedule {
+                    account: account.0,
+                    id,
+                    due_ms,
+                    request: request.clone(),
+                });
+                state.next_schedule += 1;
+                state.schedules.insert(id, Scheduled { due_ms, request });
+                Ok((ScheduleId(id), lsn))
+            })
+            .unwrap_or(Err(ScheduleError::UnknownAccount(account)))?;
+        drop(gate);
+        self.commit(lsn).map_err(ScheduleError::Storage)?;
+        Ok(id)
+    }
+
+    /// Cancels a scheduled send that has not fired yet.
+    pub fn cancel_schedule(&self, account: AccountId, id: ScheduleId) -> Result<(), ScheduleError> {
+        self.change_account(
+            account,
+            |state| {
+                if state.schedules.contains_key(&id.0) {
+                    Ok(())
+                } else {
+                    Err(ScheduleError::UnknownSchedule(id))
+                }
+            },
+            || Record::Unschedule {
+                account: account.0,
+                id: id.0,
+            },
+            |state| {
+                state.schedules.remove(&id.0);
+            },
+        )
+    }
+
+    /// The account's pending scheduled sends, by id.
+    pub fn scheduled(&self, account: AccountId) -> Result<Vec<ScheduledSend>, QueryError> {
+        self.read_account(account, |state| {
+            state
+                .schedules
+                .iter()
+                .map(|(id, s)| ScheduledSend {
+                    id: ScheduleId(*id),
+                    due_ms: s.due_ms,
+                    request: s.request.clone(),
+                })
+                .collect()
+        })
+        .ok_or(QueryError::UnknownAccount(account))
+    }
+
+    /// Fires every scheduled send that is due by the engine's clock (in due order), and
+    /// purges messages past their account's retention. Returns what happened to each send.
+    pub fn run_due(&self) -> Vec<Fired> {
+        let now = self.clock.now_ms();
+        let mut due: Vec<(Millis, AccountId, u32, SendRequest)> = Vec::new();
+        let n = self.accounts.len();
+        for (shard_index, shard) in self.accounts.iter().enumerate() {
+            for (index, state) in shard.read().iter().enumerate() {
+                let Some(state) = state else { continue };
+                let account = AccountId((index * n + shard_index) as u32);
+                for (id, s) in state.schedules.iter().filter(|(_, s)| s.due_ms <= now) {
+                    due.push((s.due_ms, account, *id, s.request.clone()));
+                }
+            }
+        }
+        due.sort_unstable_by_key(|d| (d.0, d.1, d.2));
+        let mut fired = Vec::with_capacity(due.len());
+        for (due_ms, account, id, request) in due {
+            let result = self.submit(account, request, SendPurpose::Broadcast, None, Some(id));
+            match &result {
+                Ok(_)
+                | Err(SendError::Busy { .. })
+                | Err(SendError::ShuttingDown)
+                | Err(SendError::Storage(_))
+                | Err(SendError::ScheduleGone(_)) => {}
+                // Refused by the rules at its time: drop it (the caller sees why).
+                Err(_) => {
+                    let _ = self.cancel_schedule(account, ScheduleId(id));
+                }
+            }
+            if matches!(result, Err(SendError::ScheduleGone(_))) {
+                continue;
+            }
+            fired.push(Fired {
+                account,
+                schedule: ScheduleId(id),
+                due_ms,
+                result,
+            });
+        }
+        self.purge_expired(now);
+        fired
+    }
+
+    /// Starts a thread that calls [`run_due`](Self::run_due) every `every`, until the
+    /// returned [`Ticker`] or the engine is dropped.
+    pub fn spawn_ticker(engine: &Arc<Engine>, every: Duration) -> Ticker {
+        let weak: Weak<Engine> = Arc::downgrade(engine);
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("herald-ticker".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Acquire) {
+                    match weak.upgrade() {
+                        Some(engine) => drop(engine.run_due()),
+                        None => return,
+                    }
+                    std::thread::park_timeout(every);
+                }
+            })
+            .expect("spawning the ticker thread");
+        Ticker {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    // ----- retraction ---------------------------------------------------------------------
+
+    /// Withdraws a sent article or video: its job's status becomes `Retracted` and readers
+    /// fetching it from now on get [`Content::Retracted`](crate::Content::Retracted).
+    pub fn retract(&self, job: JobId) -> Result<(), RetractError> {
+        let account = job.account;
+        self.change_account(
+            account,
+            |state| {
+                let sent = state.sent(job.seq).ok_or(RetractError::UnknownJob(job))?;
+                if !matches!(*sent.message, Message::Article(_) | Message::Video(_)) {
+                    return Err(RetractError::NotRetractable);
+                }
+                if sent.is_retracted() {
+                    return Err(RetractError::AlreadyRetracted(job));
+                }
+                Ok(())
+            },
+            || Record::Retract {
+                account: account.0,
+                seq: job.seq.0,
+            },
+            |state| self.apply_retract(state, job),
+        )
+    }
+
+    pub(crate) fn apply_retract(
+        &self,
+        state: &mut crate::domain::account::AccountState,
+        job: JobId,
+    ) {
+        if let Some(sent) = state.sent(job.seq) {
+            sent.retract();
+            self.originals.write().remove_job(job);
+        }
+    }
+
+    // ----- corrections --------------------------------------------------------------------
+
+    /// Corrects a sent article: only the body may change, by at most
+    /// [`Rules::correction_max_chars`](crate::Rules::correction_max_chars) characters
+    /// (insertions, deletions and replacements, counted per character) from the body as
+    /// sent, at most [`Rules::corrections_per_article`](crate::Rules::corrections_per_article)
+    /// times. Readers fetching afterwards get the corrected article.
+    pub fn correct_article(&self, job: JobId, corrected: Article) -> Result<(), CorrectError> {
+        let rules = &self.config.rules;
+        let message = Message::Article(corrected);
+        message.validate(&self.config.limits)?;
+        let Message::Article(corrected) = &message else {
+            unreachable!("built as an article above");
+        };
+        let body = corrected.body.clone();
+        let count = std::cell::Cell::new(0);
+        self.change_account(
+            job.account,
+            |state| {
+                let sent = state.sent(job.seq).ok_or(CorrectError::UnknownJob(job))?;
+                let Message::Article(original) = &*sent.message else {
+                    return Err(CorrectError::NotAnArticle);
+                };
+                if sent.is_retracted() {
+                    return Err(CorrectError::Retracted(job));
+                }
+                let (done, _) = sent.corrections();
+                if done >= rules.corrections_per_article {
+                    return Err(CorrectError::AlreadyCorrected {
+                        job,
+                        max: rules.corrections_per_article,
+                    });
+                }
+                if original.title != corrected.title
+                    || original.summary != corrected.summary
+                    || original.cover != corrected.cover
+                {
+                    return Err(CorrectError::FixedFieldChanged);
+                }
+                if sent.current_message().as_ref() == &message {
+                    return Err(CorrectError::Unchanged);
+                }
+                bounded_edit_distance(&original.body, &corrected.body, rules.correction_max_chars)
+                    .ok_or(CorrectError::TooManyChanges {
+                        max: rules.correction_max_chars,
+                    })?;
+                count.set(done + 1);
+                Ok(())
+            },
+            || Record::Correct {
+                account: job.account.0,
+                seq: job.seq.0,
+                body: body.clone(),
+            },
+            |state| {
+                if let Some(sent) = state.sent(job.seq) {
+                    sent.correct(Arc::new(message.clone()), count.get());
+                }
+            },
+        )
+    }
+
+    /// A sent message's purpose, reprint attribution, corrections and retraction.
+    pub fn article(&self, job: JobId) -> Result<ArticleInfo, QueryError> {
+        self.read_account(job.account, |state| {
+            state.sent(job.seq).map(|sent| ArticleInfo {
+                job,
+                purpose: sent.meta.purpose,
+                open_for_reprint: sent.meta.open_for_reprint,
+                reprint_of: sent.meta.reprint_of,
+                corrections: sent.corrections().0,
+                retracted: sent.is_retracted(),
+                message: sent.current_message(),
+            })
+        })
+        .ok_or(QueryError::UnknownAccount(job.account))?
+        .ok_or(QueryError::UnknownJob(job))
+    }
+}
+
+impl From<StoreErrorOf> for ScheduleError {
+    fn from(e: StoreErrorOf) -> Self {
+        ScheduleError::Storage(e.0)
+    }
+}
+impl From<Unknown> for ScheduleError {
+    fn from(e: Unknown) -> Self {
+        ScheduleError::UnknownAccount(e.0)
+    }
+}
+impl From<StoreErrorOf> for RetractError {
+    fn from(e: StoreErrorOf) -> Self {
+        RetractError::Storage(e.0)
+    }
+}
+impl From<Unknown> for RetractError {
+    fn from(e: Unknown) -> Self {
+        RetractError::UnknownAccount(e.0)
+    }
+}
+impl From<StoreErrorOf> for CorrectError {
+    fn from(e: StoreErrorOf) -> Self {
+        CorrectError::Storage(e.0)
+    }
+}
+impl From<Unknown> for CorrectError {
+    fn from(e: Unknown) -> Self {
+        CorrectError::UnknownAccount(e.0)
+    }
+}
