@@ -19,11 +19,12 @@
 //! both versions, since silently skipping it could lose data.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
 use rkyv::rancor;
+use rkyv::ser::writer::IoWriter;
 
 use crate::error::StoreError;
 
@@ -187,35 +188,11 @@ pub(crate) fn list(dir: &Path) -> Result<Vec<(u64, PathBuf)>, StoreError> {
 }
 
 /// Writes `data` as the snapshot at `data.lsn`; returns its path and size in bytes.
+///
+/// The archive is streamed to the file through a checksumming writer, so no second copy of
+/// hundreds of megabytes is built in memory; the header, which carries the checksum and the
+/// length, is written last, before the fsync and the rename.
 pub(crate) fn write(dir: &Path, data: &SnapshotData) -> Result<(PathBuf, u64), StoreError> {
-    // Sized up front: growing a buffer of hundreds of megabytes by doubling copies it over
-    // and over.
-    let estimate = 4096
-        + data
-            .accounts
-            .iter()
-            .map(|a| a.followers.len() + 256)
-            .sum::<usize>()
-        + data
-            .reverse_shards
-            .iter()
-            .map(|s| s.arena.len() + s.slots.len() * 8)
-            .sum::<usize>()
-        + data
-            .inbox_blocks
-            .iter()
-            .map(|b| b.slots.len() * 8 + 1024)
-            .sum::<usize>();
-    let payload = rkyv::api::high::to_bytes_in::<_, rancor::Error>(
-        data,
-        rkyv::util::AlignedVec::<16>::with_capacity(estimate),
-    )
-    .map_err(|e| StoreError::Corrupt(format!("encoding the snapshot: {e}")))?;
-    let mut header = [0u8; HEADER];
-    header[..8].copy_from_slice(MAGIC);
-    header[8..12].copy_from_slice(&SNAPSHOT_VERSION.to_le_bytes());
-    header[12..16].copy_from_slice(&crc32fast::hash(&payload).to_le_bytes());
-    header[16..24].copy_from_slice(&(payload.len() as u64).to_le_bytes());
     let path = snapshot_path(dir, data.lsn);
     let tmp = path.with_extension("tmp");
     let io = |e: std::io::Error| StoreError::io("writing a snapshot", &e);
@@ -225,13 +202,49 @@ pub(crate) fn write(dir: &Path, data: &SnapshotData) -> Result<(PathBuf, u64), S
         .write(true)
         .open(&tmp)
         .map_err(io)?;
+    file.write_all(&[0u8; HEADER]).map_err(io)?;
+    let sink = ChecksumWriter {
+        inner: BufWriter::with_capacity(8 << 20, file),
+        crc: crc32fast::Hasher::new(),
+        len: 0,
+    };
+    let sink = rkyv::api::high::to_bytes_in::<_, rancor::Error>(data, IoWriter::new(sink))
+        .map_err(|e| StoreError::Corrupt(format!("encoding the snapshot: {e}")))?
+        .into_inner();
+    let (crc, len) = (sink.crc.finalize(), sink.len);
+    let mut file = sink.inner.into_inner().map_err(|e| io(e.into_error()))?;
+    let mut header = [0u8; HEADER];
+    header[..8].copy_from_slice(MAGIC);
+    header[8..12].copy_from_slice(&SNAPSHOT_VERSION.to_le_bytes());
+    header[12..16].copy_from_slice(&crc.to_le_bytes());
+    header[16..24].copy_from_slice(&len.to_le_bytes());
+    file.seek(SeekFrom::Start(0)).map_err(io)?;
     file.write_all(&header).map_err(io)?;
-    file.write_all(&payload).map_err(io)?;
     file.sync_all().map_err(io)?;
     drop(file);
     fs::rename(&tmp, &path).map_err(io)?;
     File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
-    Ok((path, (HEADER + payload.len()) as u64))
+    Ok((path, HEADER as u64 + len))
+}
+
+/// Passes bytes through to `inner`, keeping their CRC-32 and count.
+struct ChecksumWriter<W> {
+    inner: W,
+    crc: crc32fast::Hasher,
+    len: u64,
+}
+
+impl<W: Write> Write for ChecksumWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.crc.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// A snapshot file, mapped and checked.
