@@ -190,7 +190,7 @@ pub enum CorrectError {
     NotAnArticle,
     #[error("{0} was retracted")]
     Retracted(JobId),
-    #[error("{job} was already corrected the {max} times allowed")]
+    #[error("{job} was already corrected (at most {max} times)")]
     AlreadyCorrected { job: JobId, max: u32 },
     #[error("a correction may change only the body, not the title, summary or cover")]
     FixedFieldChanged,
