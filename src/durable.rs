@@ -1014,96 +1014,46 @@ impl Captured {
                 .or_default()
                 .push(entry);
         }
-        let accounts = self
-            .accounts
-            .into_iter()
-            .map(|a| {
-                let in_history: std::collections::HashSet<u32> =
-                    a.history.iter().map(|j| j.id.seq.0).collect();
-                let mut jobs: Vec<JobSnap> = by_account
-                    .get(&a.id)
-                    .map(|v| v.as_slice())
-                    .unwrap_or_default()
+        // Encoding copies every bitmap and arena: split it over two threads (the accounts in
+        // halves, the reverse index beside them).
+        let mut left = self.accounts;
+        let right = left.split_off(left.len() / 2);
+        let reverse = &self.reverse;
+        let by_account = &by_account;
+        let (accounts, reverse_shards) = std::thread::scope(|s| {
+            let reverse = s.spawn(move || {
+                reverse
                     .iter()
-                    .map(|(job, progress)| {
-                        let mut message = Vec::new();
-                        encode_message(&mut Writer(&mut message), &job.message);
-                        JobSnap {
-                            seq: job.id.seq.0,
-                            accepted_ms: job.accepted_at_ms,
-                            chunk_target: job.chunk_target,
-                            message,
-                            audience: portable(&job.audience),
-                            done: progress.done.clone(),
-                            sent: progress.sent,
-                            errors: progress.errors,
-                            last_error: progress.last_error.clone(),
-                            finished_ms: progress.finished_ms,
-                            in_history: in_history.contains(&job.id.seq.0),
-                            filtered: job.filtered(),
-                            purpose: purpose_code(job.meta.purpose),
-                            open_for_reprint: job.meta.open_for_reprint,
-                            reprint_of: job.meta.reprint_of.map(|j| (j.account.0, j.seq.0)),
-                            retracted: progress.retracted,
-                            corrections: progress.corrections.0,
-                            corrected: progress.corrections.1.as_ref().map(|m| {
-                                let mut out = Vec::new();
-                                encode_message(&mut Writer(&mut out), m);
-                                out
-                            }),
-                        }
+                    .map(|shard| {
+                        let (slots, arena) = shard.to_parts();
+                        ReverseShardSnap { slots, arena }
                     })
-                    .collect();
-                jobs.sort_unstable_by_key(|j| j.seq);
-                AccountSnap {
-                    id: a.id.0,
-                    name: a.name.clone(),
-                    followers: portable(&a.graph.followers),
-                    tags: a
-                        .graph
-                        .tags
-                        .iter()
-                        .map(|t| {
-                            t.as_ref().map(|t| TagSnap {
-                                name: t.name.clone(),
-                                members: portable(&t.members),
-                            })
-                        })
-                        .collect(),
-                    sources: a
-                        .graph
-                        .sources
-                        .iter()
-                        .map(|s| SourceSnap {
-                            name: s.name.clone(),
-                            current: portable(&s.current),
-                            total: s.total,
-                        })
-                        .collect(),
-                    last_seq: a.last_seq,
-                    jobs,
-                    idempotency: a
-                        .keys
-                        .iter()
-                        .map(|(k, at, job)| (k.clone(), *at, job.id.seq.0))
-                        .collect(),
-                    rules: a.rules,
-                }
-            })
-            .collect();
+                    .collect::<Vec<_>>()
+            });
+            let right = s.spawn(move || {
+                right
+                    .into_iter()
+                    .map(|a| encode_account(a, by_account))
+                    .collect::<Vec<_>>()
+            });
+            let mut accounts: Vec<AccountSnap> = left
+                .into_iter()
+                .map(|a| encode_account(a, by_account))
+                .collect();
+            accounts.extend(right.join().expect("encoding accounts does not panic"));
+            (
+                accounts,
+                reverse
+                    .join()
+                    .expect("encoding the reverse index does not panic"),
+            )
+        });
         SnapshotData {
             lsn: self.lsn,
             users: self.users,
             next_account: self.next_account,
             accounts,
-            reverse_shards: self
-                .reverse
-                .iter()
-                .map(|shard| {
-                    let (slots, arena) = shard.to_parts();
-                    ReverseShardSnap { slots, arena }
-                })
-                .collect(),
+            reverse_shards,
             inbox_capacity: engine.inbox.as_ref().map_or(0, |i| i.capacity() as u32),
             inbox_blocks,
             subjects: self
@@ -1118,5 +1068,82 @@ impl Captured {
                 .collect(),
             originals: self.originals,
         }
+    }
+}
+
+/// One account as a snapshot stores it.
+fn encode_account(
+    a: CapturedAccount,
+    by_account: &HashMap<AccountId, Vec<&(Arc<Job>, JobProgress)>>,
+) -> AccountSnap {
+    let in_history: std::collections::HashSet<u32> = a.history.iter().map(|j| j.id.seq.0).collect();
+    let mut jobs: Vec<JobSnap> = by_account
+        .get(&a.id)
+        .map(|v| v.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .map(|(job, progress)| {
+            let mut message = Vec::new();
+            encode_message(&mut Writer(&mut message), &job.message);
+            JobSnap {
+                seq: job.id.seq.0,
+                accepted_ms: job.accepted_at_ms,
+                chunk_target: job.chunk_target,
+                message,
+                audience: portable(&job.audience),
+                done: progress.done.clone(),
+                sent: progress.sent,
+                errors: progress.errors,
+                last_error: progress.last_error.clone(),
+                finished_ms: progress.finished_ms,
+                in_history: in_history.contains(&job.id.seq.0),
+                filtered: job.filtered(),
+                purpose: purpose_code(job.meta.purpose),
+                open_for_reprint: job.meta.open_for_reprint,
+                reprint_of: job.meta.reprint_of.map(|j| (j.account.0, j.seq.0)),
+                retracted: progress.retracted,
+                corrections: progress.corrections.0,
+                corrected: progress.corrections.1.as_ref().map(|m| {
+                    let mut out = Vec::new();
+                    encode_message(&mut Writer(&mut out), m);
+                    out
+                }),
+            }
+        })
+        .collect();
+    jobs.sort_unstable_by_key(|j| j.seq);
+    AccountSnap {
+        id: a.id.0,
+        name: a.name.clone(),
+        followers: portable(&a.graph.followers),
+        tags: a
+            .graph
+            .tags
+            .iter()
+            .map(|t| {
+                t.as_ref().map(|t| TagSnap {
+                    name: t.name.clone(),
+                    members: portable(&t.members),
+                })
+            })
+            .collect(),
+        sources: a
+            .graph
+            .sources
+            .iter()
+            .map(|s| SourceSnap {
+                name: s.name.clone(),
+                current: portable(&s.current),
+                total: s.total,
+            })
+            .collect(),
+        last_seq: a.last_seq,
+        jobs,
+        idempotency: a
+            .keys
+            .iter()
+            .map(|(k, at, job)| (k.clone(), *at, job.id.seq.0))
+            .collect(),
+        rules: a.rules,
     }
 }
