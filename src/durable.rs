@@ -91,10 +91,9 @@ impl EngineBuilder {
         let mut from_lsn = 0;
         let snapshots = snapshot::list(dir)?;
         for (lsn, path) in &snapshots {
-            match snapshot::open(path)? {
-                Ok(loaded) => {
-                    engine
-                        .restore(loaded.data())
+            match snapshot::open(path, |data| engine.restore(data))? {
+                Ok(restored) => {
+                    restored
                         .map_err(|e| StoreError::Corrupt(format!("{}: {e}", path.display())))?;
                     from_lsn = *lsn;
                     break;
@@ -281,10 +280,7 @@ impl Engine {
                 .iter()
                 .map(|s| {
                     ReverseShard::from_parts(
-                        s.slots
-                            .iter()
-                            .map(|t| (t.0.to_native(), t.1.to_native()))
-                            .collect(),
+                        s.slots.iter().map(|w| w.to_native()),
                         s.arena.to_vec(),
                     )
                 })

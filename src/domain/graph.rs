@@ -299,31 +299,32 @@ impl ReverseShard {
         }
     }
 
-    /// The shard as a snapshot stores it: slots and a compacted arena.
-    pub(crate) fn to_parts(&self) -> (Vec<(u32, u32)>, Vec<u8>) {
-        let mut copy = ReverseShard {
-            slots: self.slots.clone(),
-            arena: Vec::new(),
-            garbage: 0,
-        };
+    /// The shard as a snapshot stores it: slots packed as `offset << 32 | meta` (plain
+    /// words, which the archive copies in one block) and a compacted arena.
+    pub(crate) fn to_parts(&self) -> (Vec<u64>, Vec<u8>) {
         let mut arena = Vec::with_capacity(self.arena.len() - self.garbage);
-        for slot in &mut copy.slots {
-            if let Some((offset, _, cap)) = slot.region() {
-                slot.offset = arena.len() as u32;
-                arena.extend_from_slice(&self.arena[offset..offset + cap]);
-            }
-        }
-        (
-            copy.slots.iter().map(|s| (s.offset, s.meta)).collect(),
-            arena,
-        )
+        let slots = self
+            .slots
+            .iter()
+            .map(|slot| {
+                let mut slot = *slot;
+                if let Some((offset, _, cap)) = slot.region() {
+                    slot.offset = arena.len() as u32;
+                    arena.extend_from_slice(&self.arena[offset..offset + cap]);
+                }
+                u64::from(slot.offset) << 32 | u64::from(slot.meta)
+            })
+            .collect();
+        (slots, arena)
     }
 
-    pub(crate) fn from_parts(slots: Vec<(u32, u32)>, arena: Vec<u8>) -> Self {
+    pub(crate) fn from_parts(slots: impl Iterator<Item = u64>, arena: Vec<u8>) -> Self {
         ReverseShard {
             slots: slots
-                .into_iter()
-                .map(|(offset, meta)| Slot { offset, meta })
+                .map(|packed| Slot {
+                    offset: (packed >> 32) as u32,
+                    meta: packed as u32,
+                })
                 .collect(),
             arena,
             garbage: 0,

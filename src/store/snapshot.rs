@@ -29,7 +29,7 @@ use rkyv::ser::writer::IoWriter;
 use crate::error::StoreError;
 
 const MAGIC: &[u8; 8] = b"HERALDSN";
-pub(crate) const SNAPSHOT_VERSION: u32 = 2;
+pub(crate) const SNAPSHOT_VERSION: u32 = 3;
 const HEADER: usize = 32;
 
 #[derive(Debug, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
@@ -147,8 +147,8 @@ pub(crate) struct JobSnap {
 
 #[derive(Debug, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub(crate) struct ReverseShardSnap {
-    /// (offset, meta) per user slot.
-    pub(crate) slots: Vec<(u32, u32)>,
+    /// `offset << 32 | meta` per user slot.
+    pub(crate) slots: Vec<u64>,
     pub(crate) arena: Vec<u8>,
 }
 
@@ -247,22 +247,13 @@ impl<W: Write> Write for ChecksumWriter<W> {
     }
 }
 
-/// A snapshot file, mapped and checked.
-pub(crate) struct Loaded {
-    map: Mmap,
-}
-
-impl Loaded {
-    pub(crate) fn data(&self) -> &ArchivedSnapshotData {
-        // Checked in `open`; accessing again without the check would need unsafe.
-        rkyv::access::<ArchivedSnapshotData, rancor::Error>(&self.map[HEADER..])
-            .expect("validated when the snapshot was opened")
-    }
-}
-
-/// Maps and checks one snapshot file. `Ok(Err(reason))`: the file is damaged (the caller
-/// falls back to an older one); `Err`: it cannot be used and must not be skipped.
-pub(crate) fn open(path: &Path) -> Result<Result<Loaded, String>, StoreError> {
+/// Maps and checks one snapshot file, then hands the validated archive to `read` (while
+/// the mapping lives; validation runs once). `Ok(Err(reason))`: the file is damaged (the
+/// caller falls back to an older one); `Err`: it cannot be used and must not be skipped.
+pub(crate) fn open<R>(
+    path: &Path,
+    read: impl FnOnce(&ArchivedSnapshotData) -> R,
+) -> Result<Result<R, String>, StoreError> {
     let file = File::open(path).map_err(|e| StoreError::io("opening a snapshot", &e))?;
     #[allow(unsafe_code)]
     // SAFETY: the data directory is locked by this process (the LOCK file), snapshot files
@@ -288,11 +279,11 @@ pub(crate) fn open(path: &Path) -> Result<Result<Loaded, String>, StoreError> {
     if crc32fast::hash(&map[HEADER..]) != crc {
         return Ok(Err(format!("{} fails its checksum", path.display())));
     }
-    if let Err(e) = rkyv::access::<ArchivedSnapshotData, rancor::Error>(&map[HEADER..]) {
-        return Ok(Err(format!(
+    match rkyv::access::<ArchivedSnapshotData, rancor::Error>(&map[HEADER..]) {
+        Ok(data) => Ok(Ok(read(data))),
+        Err(e) => Ok(Err(format!(
             "{} is not a valid archive: {e}",
             path.display()
-        )));
+        ))),
     }
-    Ok(Ok(Loaded { map }))
 }
