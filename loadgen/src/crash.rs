@@ -38,7 +38,7 @@ pub struct CrashArgs {
     #[arg(long, default_value_t = 10)]
     pub rounds: u32,
     /// Users (all follow the big account at the start).
-    #[arg(long, default_value_t = 200_000)]
+    #[arg(long, default_value_t = 100_000)]
     pub users: u32,
     /// Seed for every random choice.
     #[arg(long, default_value_t = 1)]
@@ -75,7 +75,7 @@ struct JsonReport {
 pub fn config() -> EngineConfig {
     EngineConfig {
         threads: 2,
-        inbox_capacity: 1_024,
+        inbox_capacity: 256,
         history_window: 4_096,
         openid_secret: *b"loadgen-crash-00",
         ..EngineConfig::default()
@@ -199,6 +199,18 @@ fn run_child(
             }
         }
     });
+    // The child's run starts once it has opened the directory and says so.
+    let opened = Instant::now();
+    loop {
+        match rx.recv_timeout(Duration::from_secs(120)) {
+            Ok(line) if line == "ready" => break,
+            Ok(line) => bail!("unexpected line from the child before it was ready: {line}"),
+            Err(_) => bail!(
+                "the child did not open the data directory within {:?}",
+                opened.elapsed()
+            ),
+        }
+    }
     let deadline = Instant::now() + run_for;
     let mut acked = 0;
     let mut in_flight: Option<String> = None;
@@ -314,7 +326,7 @@ fn check(dir: &Path, model: &mut Model, in_flight: Option<&str>) -> anyhow::Resu
         let mut seen = BTreeSet::new();
         let mut cursor = 0;
         loop {
-            let fetched = engine.fetch(UserId(u), cursor, 1_024)?;
+            let fetched = engine.fetch(UserId(u), cursor, 256)?;
             if fetched.missed > 0 {
                 lagging.insert(u);
             }
@@ -356,6 +368,8 @@ fn check(dir: &Path, model: &mut Model, in_flight: Option<&str>) -> anyhow::Resu
         let extra = got.iter().filter(|u| !audience.contains(u)).count();
         lost += (missing + extra) as u64;
     }
+    // A snapshot now keeps the next child's open short (and puts snapshots between kills).
+    engine.snapshot()?;
     Ok(Check {
         lost,
         duplicates,
@@ -374,6 +388,7 @@ pub fn child(args: &ChildArgs) -> anyhow::Result<()> {
         let _ = writeln!(out, "{line}");
         let _ = out.flush();
     };
+    say("ready".into());
     let mut n = 0u64;
     loop {
         n += 1;
