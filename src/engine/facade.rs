@@ -843,6 +843,27 @@ impl Engine {
 
     /// The send path shared by broadcasts, previews, replies and scheduled sends. `single`:
     /// the one recipient of a preview or reply. `schedule`: the scheduled send this fires.
+    /// A send to one follower (a preview or a reply), named by its OpenID.
+    pub(crate) fn send_to_one(
+        &self,
+        account: AccountId,
+        open_id: OpenId,
+        message: Message,
+        purpose: SendPurpose,
+    ) -> Result<JobHandle, SendError> {
+        let user = self.user_of(account, open_id).map_err(|e| match e {
+            QueryError::UnknownAccount(a) => SendError::UnknownAccount(a),
+            _ => SendError::InvalidAudience(crate::error::AudienceError::InvalidOpenId(open_id)),
+        })?;
+        self.submit(
+            account,
+            SendRequest::new(message, crate::Audience::All),
+            purpose,
+            Some(user),
+            None,
+        )
+    }
+
     pub(crate) fn submit(
         &self,
         account: AccountId,

@@ -90,17 +90,7 @@ impl Engine {
         open_id: OpenId,
         message: Message,
     ) -> Result<JobHandle, SendError> {
-        let user = self.user_of(account, open_id).map_err(|e| match e {
-            QueryError::UnknownAccount(a) => SendError::UnknownAccount(a),
-            _ => SendError::InvalidAudience(crate::error::AudienceError::InvalidOpenId(open_id)),
-        })?;
-        self.submit(
-            account,
-            SendRequest::new(message, crate::Audience::All),
-            SendPurpose::Reply,
-            Some(user),
-            None,
-        )
+        self.send_to_one(account, open_id, message, SendPurpose::Reply)
     }
 
     /// The latest follower messages the account keeps, oldest first, at most `limit`.

@@ -88,17 +88,7 @@ impl Engine {
         open_id: OpenId,
         message: Message,
     ) -> Result<JobHandle, SendError> {
-        let user = self.user_of(account, open_id).map_err(|e| match e {
-            QueryError::UnknownAccount(a) => SendError::UnknownAccount(a),
-            _ => SendError::InvalidAudience(crate::error::AudienceError::InvalidOpenId(open_id)),
-        })?;
-        self.submit(
-            account,
-            SendRequest::new(message, crate::Audience::All),
-            SendPurpose::Preview,
-            Some(user),
-            None,
-        )
+        self.send_to_one(account, open_id, message, SendPurpose::Preview)
     }
 
     // ----- scheduled sends ----------------------------------------------------------------

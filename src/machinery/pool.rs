@@ -8,6 +8,10 @@
 //! 100-recipient send queued behind a 10-million-recipient one waits for at most one chunk
 //! per worker, not for the big send. Both workers can still work on one big job at once.
 //!
+//! Jobs of a single chunk (small audiences) have an express queue that every worker looks
+//! at first: a 100-recipient send never waits for the queue of big jobs, only for the chunk
+//! each worker is delivering.
+//!
 //! A job whose batches are slow (a slow sink) is limited to one worker at a time, so the
 //! other workers stay free for other jobs.
 //!
@@ -50,6 +54,9 @@ const SLOW_BATCH: Duration = Duration::from_millis(10);
 
 pub(crate) struct PoolShared {
     injector: Injector<Arc<Job>>,
+    /// Jobs of a single chunk (small audiences): taken before anything else, so a small
+    /// send waits for at most the chunk each worker is on, however many big jobs queue.
+    express: Injector<Arc<Job>>,
     stealers: Box<[Stealer<Arc<Job>>]>,
     /// Workers asleep or about to sleep; read by pushers to decide whether to notify.
     sleepers: AtomicUsize,
@@ -93,6 +100,7 @@ impl Pool {
         let workers: Vec<Worker<Arc<Job>>> = (0..threads).map(|_| Worker::new_fifo()).collect();
         let shared = Arc::new(PoolShared {
             injector: Injector::new(),
+            express: Injector::new(),
             stealers: workers.iter().map(Worker::stealer).collect(),
             sleepers: AtomicUsize::new(0),
             sleep_lock: Mutex::new(()),
@@ -212,10 +220,19 @@ impl PoolShared {
         };
         if enqueue {
             match local {
-                Some(local) => local.push(Arc::clone(job)),
-                None => self.injector.push(Arc::clone(job)),
+                Some(local) if !is_express(job) => local.push(Arc::clone(job)),
+                _ => self.queue(job),
             }
             self.notify_one();
+        }
+    }
+
+    /// Puts a job at the tail of its global queue.
+    fn queue(&self, job: &Arc<Job>) {
+        if is_express(job) {
+            self.express.push(Arc::clone(job));
+        } else {
+            self.injector.push(Arc::clone(job));
         }
     }
 
@@ -244,7 +261,7 @@ impl PoolShared {
         let mut next = None;
         delayed.retain(|(at, job)| {
             if *at <= now {
-                self.injector.push(Arc::clone(job));
+                self.queue(job);
                 false
             } else {
                 next = Some(next.map_or(*at, |n: Instant| n.min(*at)));
@@ -257,7 +274,9 @@ impl PoolShared {
     }
 
     fn has_work(&self) -> bool {
-        !self.injector.is_empty() || self.stealers.iter().any(|s| !s.is_empty())
+        !self.express.is_empty()
+            || !self.injector.is_empty()
+            || self.stealers.iter().any(|s| !s.is_empty())
     }
 }
 
@@ -267,6 +286,13 @@ fn find_task(
     me: usize,
     tick: u32,
 ) -> Option<Arc<Job>> {
+    loop {
+        match shared.express.steal() {
+            Steal::Success(job) => return Some(job),
+            Steal::Empty => break,
+            Steal::Retry => {}
+        }
+    }
     if tick.is_multiple_of(INJECTOR_INTERVAL)
         && let Some(job) = steal_injector(shared, local)
     {
@@ -293,6 +319,11 @@ fn find_task(
             return None;
         }
     }
+}
+
+/// Single-chunk jobs go to the express queue.
+fn is_express(job: &Job) -> bool {
+    job.chunks.len() == 1
 }
 
 fn steal_injector(shared: &PoolShared, local: &Worker<Arc<Job>>) -> Option<Arc<Job>> {
