@@ -201,15 +201,13 @@ fn run_child(
     });
     // The child's run starts once it has opened the directory and says so.
     let opened = Instant::now();
-    loop {
-        match rx.recv_timeout(Duration::from_secs(120)) {
-            Ok(line) if line == "ready" => break,
-            Ok(line) => bail!("unexpected line from the child before it was ready: {line}"),
-            Err(_) => bail!(
-                "the child did not open the data directory within {:?}",
-                opened.elapsed()
-            ),
-        }
+    match rx.recv_timeout(Duration::from_secs(120)) {
+        Ok(line) if line == "ready" => {}
+        Ok(line) => bail!("unexpected line from the child before it was ready: {line}"),
+        Err(_) => bail!(
+            "the child did not open the data directory within {:?}",
+            opened.elapsed()
+        ),
     }
     let deadline = Instant::now() + run_for;
     let mut acked = 0;
