@@ -197,49 +197,75 @@ impl Slot {
 }
 
 impl ReverseShard {
-    /// The common case of a follow, in place: `account` is above every account in the
-    /// user's list and its gap fits in the region's spare capacity. False if not (the caller
-    /// then re-encodes the list), including when `account` is already there.
-    fn try_append(self: &mut Arc<Self>, pos: usize, account: u32) -> bool {
-        let Some(&slot) = self.slots.get(pos) else {
-            return false;
-        };
-        let Some((offset, len, cap)) = slot.region() else {
-            return false;
-        };
-        let mut last = None;
-        let mut value: u32 = 0;
-        let mut shift = 0;
-        for &b in &self.arena[offset..offset + len] {
+    /// Inserts or removes `account` in the user's list in place: the varints around it are
+    /// rewritten and the tail shifted within the region, with no allocation. `Some(changed)`
+    /// if done; `None` when the list must be re-encoded instead (it is inline or empty, it
+    /// would shrink to one account or outgrow its region).
+    fn edit_in_place(self: &mut Arc<Self>, pos: usize, account: u32, insert: bool) -> Option<bool> {
+        let slot = *self.slots.get(pos)?;
+        let (offset, len, cap) = slot.region()?;
+        // Walk the varints: the element before `account`'s place, and the one at it.
+        let bytes = &self.arena[offset..offset + len];
+        let mut prev: Option<u32> = None;
+        let mut at: Option<(usize, usize, u32)> = None; // (start, end, value) of first >= account
+        let mut after: Option<(usize, usize, u32)> = None; // the element after `at`
+        let mut count = 0usize;
+        let (mut value, mut shift, mut start, mut last) = (0u32, 0, 0usize, None::<u32>);
+        for (i, &b) in bytes.iter().enumerate() {
             value |= u32::from(b & 0x7f) << shift;
             if b & 0x80 != 0 {
                 shift += 7;
                 continue;
             }
-            last = Some(last.map_or(value, |p: u32| p + value + 1));
-            value = 0;
-            shift = 0;
+            let v = last.map_or(value, |p| p + value + 1);
+            count += 1;
+            match at {
+                None if v >= account => at = Some((start, i + 1, v)),
+                None => prev = Some(v),
+                Some(_) if after.is_none() => after = Some((start, i + 1, v)),
+                Some(_) => {}
+            }
+            last = Some(v);
+            (value, shift, start) = (0, 0, i + 1);
         }
-        let Some(last) = last.filter(|&l| l < account) else {
-            return false;
+        let gap_from = |p: Option<u32>, v: u32| p.map_or(v, |p| v - p - 1);
+        let mut new = [0u8; 10];
+        let (replace, n) = if insert {
+            match at {
+                Some((_, _, v)) if v == account => return Some(false),
+                // Before `v`: `account`'s gap, then `v`'s gap from `account`.
+                Some((s0, e0, v)) => {
+                    let n1 = varint(gap_from(prev, account), &mut new);
+                    let n2 = varint(v - account - 1, &mut new[n1..]);
+                    ((s0, e0), n1 + n2)
+                }
+                None => ((len, len), varint(gap_from(prev, account), &mut new)),
+            }
+        } else {
+            let Some((s0, e0, _)) = at.filter(|&(_, _, v)| v == account) else {
+                return Some(false);
+            };
+            if count <= 2 {
+                return None;
+            }
+            match after {
+                // `after`'s gap now counts from `prev`.
+                Some((_, e1, w)) => ((s0, e1), varint(gap_from(prev, w), &mut new)),
+                None => ((s0, e0), 0),
+            }
         };
-        let mut gap = account - last - 1;
-        let mut bytes = [0u8; 5];
-        let mut n = 0;
-        while gap >= 0x80 {
-            bytes[n] = (gap & 0x7f) as u8 | 0x80;
-            gap >>= 7;
-            n += 1;
-        }
-        bytes[n] = gap as u8;
-        n += 1;
-        if len + n > cap {
-            return false;
+        let (s0, e0) = replace;
+        let new_len = len - (e0 - s0) + n;
+        if new_len > cap {
+            return None;
         }
         let shard = Arc::make_mut(self);
-        shard.arena[offset + len..offset + len + n].copy_from_slice(&bytes[..n]);
-        shard.slots[pos].meta += n as u32;
-        true
+        let region = &mut shard.arena[offset..offset + cap];
+        region.copy_within(e0..len, s0 + n);
+        region[s0..s0 + n].copy_from_slice(&new[..n]);
+        let log2 = shard.slots[pos].meta >> LEN_BITS;
+        shard.slots[pos].meta = (log2 << LEN_BITS) | new_len as u32;
+        Some(true)
     }
 
     fn list(&self, pos: usize) -> Vec<u32> {
@@ -391,7 +417,7 @@ impl ReverseIndex {
     pub(crate) fn insert(&self, user: UserId, account: AccountId) {
         let (s, pos) = self.locate(user);
         let mut shard = self.shards[s].write();
-        if shard.try_append(pos, account.0) {
+        if shard.edit_in_place(pos, account.0, true).is_some() {
             return;
         }
         let mut values = shard.list(pos);
@@ -404,6 +430,9 @@ impl ReverseIndex {
     pub(crate) fn remove(&self, user: UserId, account: AccountId) {
         let (s, pos) = self.locate(user);
         let mut shard = self.shards[s].write();
+        if shard.edit_in_place(pos, account.0, false).is_some() {
+            return;
+        }
         let mut values = shard.list(pos);
         if let Ok(at) = values.binary_search(&account.0) {
             values.remove(at);
@@ -477,6 +506,18 @@ fn decode(bytes: &[u8]) -> Vec<u32> {
         shift = 0;
     }
     out
+}
+
+/// Writes `v` as a LEB128 varint at the start of `out`; returns its length (1 to 5).
+fn varint(mut v: u32, out: &mut [u8]) -> usize {
+    let mut n = 0;
+    while v >= 0x80 {
+        out[n] = (v & 0x7f) as u8 | 0x80;
+        v >>= 7;
+        n += 1;
+    }
+    out[n] = v as u8;
+    n + 1
 }
 
 fn encode(values: &[u32]) -> Vec<u8> {
