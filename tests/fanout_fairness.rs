@@ -582,3 +582,39 @@ fn regression_a_slow_sink_account_throttles_other_accounts_multi_batch_jobs() {
          {slow_sent} of {KEYS} batches"
     );
 }
+
+/// A handle outlives its engine: dropping the engine mid-job ends the handle's wait with
+/// `Interrupted` instead of blocking forever.
+#[test]
+fn dropping_the_engine_interrupts_pending_handles() {
+    struct Stall;
+    impl Sink for Stall {
+        fn deliver(&self, _batch: &Batch<'_>) -> Result<(), SinkError> {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            Ok(())
+        }
+    }
+    let engine = Engine::builder(EngineConfig {
+        threads: 1,
+        ..EngineConfig::default()
+    })
+    .sink(std::sync::Arc::new(Stall))
+    .build();
+    let users = engine.add_users(400_000).unwrap();
+    let account = engine.register_account("big").unwrap();
+    let ids: Vec<UserId> = users.map(UserId).collect();
+    engine.follow_many(account, &ids).unwrap();
+    let job = engine
+        .send(
+            account,
+            SendRequest::new(Message::Text("x".into()), Audience::All),
+        )
+        .unwrap();
+    drop(engine);
+    let report = job
+        .wait_timeout(std::time::Duration::from_secs(10))
+        .expect("the handle is released");
+    assert_eq!(report.status, JobStatus::Interrupted);
+    assert!(report.sent < report.total, "{report:?}");
+    assert!(job.status().is_finished());
+}

@@ -362,5 +362,6 @@ fn status_name(s: JobStatus) -> &'static str {
         JobStatus::Done => "done",
         JobStatus::Failed => "failed",
         JobStatus::Retracted => "retracted",
+        JobStatus::Interrupted => "interrupted",
     }
 }

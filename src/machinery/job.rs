@@ -47,14 +47,18 @@ pub enum JobStatus {
     /// The account withdrew the message (an article or video): fetching it now returns a
     /// tombstone. Deliveries still pending when it was withdrawn go on, to the tombstone.
     Retracted,
+    /// The engine was dropped before the job finished; the report holds what was done so
+    /// far. A durable engine resumes the job when its directory is opened again (look it
+    /// up there with `Engine::job`); an in-memory engine's job ends here.
+    Interrupted,
 }
 
 impl JobStatus {
-    /// Done, failed, or retracted.
+    /// Done, failed, retracted, or interrupted: the handle will not change any more.
     pub fn is_finished(self) -> bool {
         matches!(
             self,
-            JobStatus::Done | JobStatus::Failed | JobStatus::Retracted
+            JobStatus::Done | JobStatus::Failed | JobStatus::Retracted | JobStatus::Interrupted
         )
     }
 
@@ -63,6 +67,7 @@ impl JobStatus {
             0 => JobStatus::Queued,
             1 => JobStatus::Sending,
             2 => JobStatus::Done,
+            4 => JobStatus::Interrupted,
             _ => JobStatus::Failed,
         }
     }
@@ -431,6 +436,20 @@ impl Job {
         self.finished_cv.notify_all();
         self.watch.send_replace(status);
         report
+    }
+
+    /// Ends the job for its handles because the engine is going away (see
+    /// [`JobStatus::Interrupted`]); does nothing to a finished job.
+    pub(crate) fn interrupt(&self) {
+        let mut finished = self.finished.lock();
+        if finished.is_some() {
+            return;
+        }
+        *finished = Some(self.report_with(JobStatus::Interrupted, None));
+        self.status.store(4, Ordering::Release);
+        drop(finished);
+        self.finished_cv.notify_all();
+        self.watch.send_replace(JobStatus::Interrupted);
     }
 
     fn report_with(&self, status: JobStatus, finished_at_ms: Option<Millis>) -> JobReport {

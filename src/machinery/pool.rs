@@ -147,6 +147,10 @@ impl Drop for Pool {
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
+        // No worker is left to finish them: release whoever waits on a handle.
+        for job in self.shared.inflight() {
+            job.interrupt();
+        }
     }
 }
 
