@@ -87,6 +87,7 @@ impl EngineBuilder {
             }
         }
         let mut engine = self.build();
+        check_secret(dir, engine.codec.fingerprint())?;
         let mut warnings = Vec::new();
         let mut from_lsn = 0;
         let snapshots = snapshot::list(dir)?;
@@ -810,6 +811,37 @@ impl Engine {
             let ready = job.enter_lanes();
             self.start(&job, ready);
         }
+    }
+}
+
+/// OpenIDs derive from the configured secret, so a directory must always be opened with the
+/// one it was created with: `SECRET` holds the secret's fingerprint (never the secret).
+fn check_secret(dir: &Path, fingerprint: u64) -> Result<(), StoreError> {
+    let path = dir.join("SECRET");
+    match fs::read(&path) {
+        Ok(bytes) => {
+            let stored = <[u8; 8]>::try_from(bytes.as_slice())
+                .map(u64::from_le_bytes)
+                .map_err(|_| StoreError::Corrupt(format!("{} is damaged", path.display())))?;
+            if stored != fingerprint {
+                return Err(StoreError::SecretMismatch(dir.display().to_string()));
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let io =
+                |e: std::io::Error| StoreError::io("recording the OpenID secret's fingerprint", &e);
+            let tmp = dir.join("SECRET.tmp");
+            let mut file = File::create(&tmp).map_err(io)?;
+            std::io::Write::write_all(&mut file, &fingerprint.to_le_bytes()).map_err(io)?;
+            file.sync_all().map_err(io)?;
+            fs::rename(&tmp, &path).map_err(io)?;
+            File::open(dir).and_then(|d| d.sync_all()).map_err(io)
+        }
+        Err(e) => Err(StoreError::io(
+            "reading the OpenID secret's fingerprint",
+            &e,
+        )),
     }
 }
 

@@ -428,6 +428,10 @@ pub enum StoreError {
     Io { what: String, detail: String },
     #[error("the data directory {0} is in use by another process")]
     Locked(String),
+    /// The configured `openid_secret` is not the one the directory was created with: every
+    /// OpenID would change. Nothing was opened.
+    #[error("the data directory {0} was created with another OpenID secret; configure that secret")]
+    SecretMismatch(String),
     #[error("{file} has format version {found}; this build reads version {supported}")]
     Version {
         file: String,

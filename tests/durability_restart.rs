@@ -376,3 +376,20 @@ fn tempdir(name: &str) -> std::path::PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     dir
 }
+
+#[test]
+fn a_directory_refuses_another_openid_secret() {
+    let dir = tempdir("secret");
+    let engine = Engine::open(&dir, config()).unwrap();
+    engine.add_users(1).unwrap();
+    drop(engine);
+    let other = EngineConfig {
+        openid_secret: *b"another-secret-0",
+        ..config()
+    };
+    assert!(matches!(
+        Engine::open(&dir, other),
+        Err(StoreError::SecretMismatch(_))
+    ));
+    assert_eq!(Engine::open(&dir, config()).unwrap().user_count(), 1);
+}

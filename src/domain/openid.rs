@@ -70,6 +70,14 @@ impl OpenIdCodec {
         }
     }
 
+    /// A fingerprint of the secret (a keyed hash of a fixed label): lets a data directory
+    /// tell that it is opened with the secret it was created with, without storing it.
+    pub(crate) fn fingerprint(&self) -> u64 {
+        let mut h = SipHasher13::new_with_keys(self.k0, self.k1);
+        h.write(b"herald openid secret fingerprint");
+        h.finish()
+    }
+
     fn round(&self, round: u64, half: u32) -> u32 {
         let mut h = SipHasher13::new_with_keys(self.k0, self.k1);
         h.write_u64(round << 32 | u64::from(half));
