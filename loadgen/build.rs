@@ -22,5 +22,8 @@ fn main() {
         if dirty { "-dirty" } else { "" }
     );
     println!("cargo:rerun-if-changed=../.git/HEAD");
+    // Edits to the sources change whether the tree is dirty.
+    println!("cargo:rerun-if-changed=../src");
+    println!("cargo:rerun-if-changed=src");
     println!("cargo:rerun-if-changed=../.git/index");
 }

@@ -7,8 +7,8 @@
 //!
 //! Layers: the facade ([`Engine`], errors, ids, [`Sink`]), the domain (`domain/`: accounts,
 //! graph, messages, audiences, OpenIDs, and the platform's rules: subjects, send policy,
-//! corrections, originality, interaction, export) and the machinery (`machinery/`: jobs,
-//! pool, inbox).
+//! corrections, originality, interaction, export), the machinery (`machinery/`: jobs,
+//! pool, inbox) and the store (`store/`: write-ahead log, log records, snapshots).
 
 #![deny(unsafe_code)]
 #![doc = include_str!("../README.md")]

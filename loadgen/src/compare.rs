@@ -31,7 +31,7 @@ pub struct CompareArgs {
     /// flags and --workload override.
     #[arg(long, default_value_t = 10)]
     pub scale_down: u32,
-    /// Run herald with the write-ahead log and snapshots in DIR (not available in this build).
+    /// Run herald with the write-ahead log and snapshots in DIR (an empty directory).
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// Write every figure of both systems as JSON to FILE.

@@ -21,7 +21,8 @@ use crate::stream::{Bucket, Plan, Workload};
 /// Flags that set the workload; each overrides the TOML file, which overrides the default.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct WorkloadArgs {
-    /// TOML workload file (keys: the flags' names with underscores, e.g. `send_rate`;
+    /// TOML workload file (keys: the flags' names with underscores, e.g. `send_rate`, but
+    /// `duration_secs` and `drain_secs` for --duration and --drain;
     /// see loadgen/workloads/).
     #[arg(long, value_name = "FILE")]
     pub workload: Option<PathBuf>,
@@ -108,7 +109,7 @@ impl WorkloadArgs {
 pub struct MixedArgs {
     #[command(flatten)]
     pub workload: WorkloadArgs,
-    /// Run with the write-ahead log and snapshots in DIR (not available in this build).
+    /// Run with the write-ahead log and snapshots in DIR (an empty directory).
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// Write every figure as JSON to FILE.

@@ -46,9 +46,11 @@ pub enum SyncPolicy {
     /// The log is written and fsynced every `interval`; callers are acknowledged after the
     /// fsync that covers their record. The default, with 2 ms.
     GroupCommit { interval: Duration },
-    /// Written every few milliseconds, never fsynced, acknowledged at once. **Unsafe**: a
-    /// crash of the machine (not just the process) can lose acknowledged operations. For
-    /// benchmarks only.
+    /// Written every few milliseconds, fsynced only when a segment closes or on
+    /// `Engine::sync`, acknowledged at once. **Unsafe** on its own: a crash of the machine
+    /// (not just the process) can lose acknowledged operations. For benchmarks, and for bulk
+    /// imports that end with `Engine::sync` (or a snapshot) before anything is acknowledged
+    /// to anyone.
     None,
 }
 
