@@ -429,6 +429,11 @@ fn send_loop(
             break;
         }
         let now = Instant::now();
+        if now >= end {
+            // A sender that fell behind (a system slower to accept than the schedule) stops
+            // with the clock, not with the schedule: the run stays bounded by --duration.
+            break;
+        }
         if due > now {
             std::thread::sleep(due - now);
         } else {
