@@ -233,7 +233,6 @@ fn main() {
     );
     say(format!("a send now: {}", err(refused)));
     if let herald::Ban::Until(until) = ban {
-        say(format!("that is until {}", when(until)));
         clock.set_ms(until - 1_000);
         say(format!(
             "{}: {}",
@@ -341,23 +340,7 @@ fn shorten(line: &str) -> String {
     }
 }
 
-/// `ms` as an ISO 8601 UTC time (civil_from_days, Howard Hinnant).
+/// `ms` as an ISO 8601 UTC time.
 fn when(ms: u64) -> String {
-    let secs = ms / 1000;
-    let z = (secs / 86_400) as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    let t = secs % 86_400;
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
-        t / 3600,
-        t / 60 % 60,
-        t % 60
-    )
+    herald::UtcTime(ms).to_string()
 }

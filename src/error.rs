@@ -15,7 +15,7 @@ use crate::ids::{AccountId, JobId, ScheduleId, SubjectId, TagId, UserId};
 impl std::fmt::Display for Ban {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Ban::Until(ms) => write!(f, "until {ms} ms since the epoch"),
+            Ban::Until(ms) => write!(f, "until {}", crate::clock::UtcTime(*ms)),
             Ban::Permanent => write!(f, "permanently"),
         }
     }

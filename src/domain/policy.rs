@@ -29,16 +29,8 @@ pub(crate) fn day_of(ms: Millis) -> u64 {
 
 /// The UTC calendar month of `ms`, as `year * 12 + (month - 1)`.
 pub(crate) fn month_of(ms: Millis) -> u32 {
-    // civil_from_days, http://howardhinnant.github.io/date_algorithms.html
-    let z = (ms / DAY_MS) as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year * 12 + month - 1) as u32
+    let (year, month, _) = crate::clock::utc_date(ms);
+    (year * 12 + i64::from(month) - 1) as u32
 }
 
 /// A ban on sending.
