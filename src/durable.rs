@@ -472,9 +472,12 @@ impl Engine {
                 self.check_user(lsn, user)?;
                 self.write_account(AccountId(account), |state| {
                     if !state.graph.followers.contains(user) {
-                        state.graph.add_follower(UserId(user), source.as_deref());
-                        self.reverse.insert(UserId(user), AccountId(account));
-                        self.edges.fetch_add(1, Ordering::Relaxed);
+                        self.apply_follow(
+                            UserId(user),
+                            AccountId(account),
+                            state,
+                            source.as_deref(),
+                        );
                     }
                 })
                 .ok_or_else(|| unknown(account))?;
@@ -614,8 +617,8 @@ impl Engine {
                     && sent > 0
                 {
                     let mut buf = Vec::new();
-                    job.recipients(chunk, &mut buf);
-                    inbox.append_replayed(id.account, id.seq, &buf, lsn);
+                    let recipients = job.recipients(chunk, &mut buf);
+                    inbox.append_replayed(id.account, id.seq, recipients, lsn);
                 }
                 if job.chunk_done(
                     chunk,

@@ -479,9 +479,7 @@ impl Engine {
                     account: account.0,
                     source: source.map(str::to_owned),
                 });
-                graph.add_follower(user, source);
-                self.reverse.insert(user, account);
-                self.edges.fetch_add(1, Ordering::Relaxed);
+                self.apply_follow(user, account, state, source);
                 Ok(lsn)
             })
             .unwrap_or(Err(FollowError::UnknownAccount(account)))?;
@@ -558,6 +556,19 @@ impl Engine {
             .unwrap_or(Err(UnfollowError::UnknownAccount(account)))?;
         drop(gate);
         self.commit(lsn).map_err(UnfollowError::Storage)
+    }
+
+    /// Adds a follower (the caller checked it is new, and that a new source fits).
+    pub(crate) fn apply_follow(
+        &self,
+        user: UserId,
+        account: AccountId,
+        state: &mut AccountState,
+        source: Option<&str>,
+    ) {
+        state.graph.add_follower(user, source);
+        self.reverse.insert(user, account);
+        self.edges.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn apply_unfollow(

@@ -367,10 +367,13 @@ impl Job {
     }
 
     /// Fills `buf` with the recipients of chunk `index`, ascending.
-    pub(crate) fn recipients(&self, index: u32, buf: &mut Vec<u32>) {
+    /// `buf` only grows: a worker's buffer is zeroed once at its largest size, not once per
+    /// chunk, so filling costs one write per recipient.
+    pub(crate) fn recipients<'b>(&self, index: u32, buf: &'b mut Vec<u32>) -> &'b [u32] {
         let chunk = &self.chunks[index as usize];
-        buf.clear();
-        buf.resize(chunk.recipients as usize, 0);
+        if buf.len() < chunk.recipients as usize {
+            buf.resize(chunk.recipients as usize, 0);
+        }
         let mut filled = 0;
         for key in chunk.keys.iter() {
             let lo = u32::from(*key) << 16;
@@ -383,7 +386,7 @@ impl Job {
                 filled += n;
             }
         }
-        buf.truncate(filled);
+        &buf[..filled]
     }
 
     /// Records the outcome of chunk `index`; true if it was the job's last. A chunk

@@ -409,9 +409,9 @@ fn run_one_chunk(
         shared.notify_one();
     }
     job.mark_sending();
-    job.recipients(index, buf);
+    let recipients = job.recipients(index, buf);
     let started = Instant::now();
-    let last = shared.deliver.deliver(job, index, buf);
+    let last = shared.deliver.deliver(job, index, recipients);
     if started.elapsed() >= SLOW_BATCH {
         job.mark_slow();
     }
