@@ -47,7 +47,7 @@ use crate::error::{
 };
 use crate::ids::{AccountId, JobId, Seq, TagId, UserId};
 use crate::machinery::deliver::Delivery;
-use crate::machinery::inbox::InboxStore;
+use crate::machinery::inbox::{InboxStore, RawFetch};
 use crate::machinery::job::{Job, JobHandle, JobReport};
 use crate::machinery::pool::{Pool, PoolShared};
 use crate::sink::Sink;
@@ -115,9 +115,12 @@ pub struct Fetched {
     pub next_cursor: u64,
     /// Entries after the given cursor that were evicted before they were read.
     pub missed: u64,
-    /// For each account those missed entries came from, the latest missed sequence number:
-    /// recover them with [`Engine::recover`], from the last sequence the reader saw of that
-    /// account up to this one.
+    /// When `missed > 0`: each account with evicted entries still in its history, and the
+    /// latest evicted sequence number, in account order. Recover them with
+    /// [`Engine::recover`], after the last sequence the reader saw of that account: an
+    /// account whose evicted entries were all read before the cursor may be named too, and
+    /// recovering after what the reader saw then returns nothing. Entries whose sends left
+    /// the account's history window count in `missed` but cannot be named or recovered.
     pub missed_from: Vec<(AccountId, Seq)>,
 }
 
@@ -581,8 +584,11 @@ impl Engine {
         if state.graph.remove_follower(user) {
             self.reverse.remove(user, account);
             self.edges.fetch_sub(1, Ordering::Relaxed);
-            // The user's eviction records for the account stay: entries it missed while
-            // following are still its to recover.
+            // Entries the user received while following may still be evicted unread: the
+            // inbox remembers the account so that a fetch can name it.
+            if let Some(inbox) = &self.inbox {
+                inbox.depart(user.0, account);
+            }
         }
     }
 
@@ -1237,7 +1243,7 @@ impl Engine {
         if limit == 0 || limit > max {
             return Err(FetchError::Limit { len: limit, max });
         }
-        let raw = inbox.read(user.0, cursor, limit);
+        let (raw, missed_from) = self.read_inbox(inbox, user, cursor, limit);
         let mut items: Vec<InboxItem> = raw
             .entries
             .iter()
@@ -1287,8 +1293,75 @@ impl Engine {
             items,
             next_cursor,
             missed: raw.missed,
-            missed_from: raw.missed_from,
+            missed_from,
         })
+    }
+
+    /// Reads the inbox and, when entries were missed, names the accounts they came from.
+    ///
+    /// The fan-out path records nothing about evictions; the account histories hold each
+    /// send's audience and delivery progress, and per (account, user) delivery follows
+    /// sequence order, so the latest evicted entry of account A is: the latest send of A to
+    /// the user before A's oldest retained entry, or, if none of A's entries is retained,
+    /// A's latest send already delivered to the user. Histories are read before the inbox
+    /// (a send seen delivered is then in the ring or evicted from it); the first read only
+    /// finds the candidate accounts.
+    fn read_inbox(
+        &self,
+        inbox: &InboxStore,
+        user: UserId,
+        cursor: u64,
+        limit: usize,
+    ) -> (RawFetch, Vec<(AccountId, Seq)>) {
+        let first = inbox.read(user.0, cursor, limit);
+        if first.missed == 0 {
+            return (first, Vec::new());
+        }
+        let mut candidates = self.reverse.accounts_of(user);
+        candidates.extend(first.oldest_retained.iter().map(|(a, _)| *a));
+        candidates.extend(first.departed.iter().copied());
+        candidates.sort_unstable();
+        candidates.dedup();
+        // Per candidate, its sends to the user in the history, newest first, with whether
+        // the user's delivery is done.
+        let mut sends: Vec<(AccountId, Vec<(Seq, bool)>)> = Vec::with_capacity(candidates.len());
+        for account in candidates {
+            let found = self.read_account(account, |state| {
+                state
+                    .history
+                    .iter()
+                    .rev()
+                    .filter(|j| j.audience.contains(user.0))
+                    .map(|j| (j.id.seq, j.delivered_to(user.0)))
+                    .collect::<Vec<_>>()
+            });
+            sends.push((account, found.unwrap_or_default()));
+        }
+        let raw = inbox.read(user.0, cursor, limit);
+        let mut missed_from = Vec::new();
+        let mut nothing_left = Vec::new();
+        for (account, to_user) in &sends {
+            let retained = raw
+                .oldest_retained
+                .iter()
+                .find(|(a, _)| a == account)
+                .map(|(_, s)| *s);
+            let latest_evicted = match retained {
+                Some(first_kept) => to_user.iter().find(|(s, _)| *s < first_kept),
+                None => to_user.iter().find(|(_, delivered)| *delivered),
+            };
+            match latest_evicted {
+                Some((seq, _)) => missed_from.push((*account, *seq)),
+                None if to_user.is_empty() && raw.departed.contains(account) => {
+                    nothing_left.push(*account);
+                }
+                None => {}
+            }
+        }
+        if !nothing_left.is_empty() {
+            inbox.forget_departures(user.0, &nothing_left);
+        }
+        (raw, missed_from)
     }
 
     /// Messages `account` sent to `user` after sequence `after`, from the account's history:

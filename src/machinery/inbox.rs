@@ -11,17 +11,18 @@
 //! like a flat array instead of touching one cache line per recipient.
 //!
 //! ## Lagging
-//! When a user's ring is full, the oldest entry is evicted. The block remembers, per (user,
-//! account), the index and sequence number of the latest entry evicted from that account.
-//! A fetch from a cursor older than the oldest retained entry reports how many entries were
-//! missed and, for each account they came from, the sequence number up to which the reader
-//! should recover from that account's history.
+//! When a user's ring is full, the oldest entry is evicted, and nothing else happens on the
+//! fan-out path: a delivery costs one slot write and one head increment. A fetch from a
+//! cursor older than the oldest retained entry learns how many entries it missed from the
+//! head alone; which accounts they came from, and up to which sequence, the engine derives
+//! at read time from the account histories (see `Engine::fetch`), which hold each send's
+//! audience. Candidates are the accounts the user follows, the accounts of its retained
+//! entries, and the accounts it recently unfollowed, which the block keeps as *departures*
+//! (at most [`DEPARTED_PER_BLOCK`] per block, newest kept).
 //!
 //! **Invariant:** a block is only read or written under its own mutex; the fan-out pool takes
 //! each block's mutex once per batch (recipients are ascending), not once per recipient.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -50,86 +51,12 @@ struct Block {
     heads: [u64; BLOCK_USERS],
     /// `capacity * BLOCK_USERS` entries, slot-major.
     slots: Box<[Entry]>,
-    evicted: Evictions,
+    /// Accounts that users of this block unfollowed, oldest first: (user offset, account).
+    departed: Vec<(u8, u32)>,
 }
 
-/// One eviction: the entry at `index` of user `off`'s inbox, from `account`.
-#[derive(Debug, Clone, Copy)]
-struct Evicted {
-    index: u64,
-    account: u32,
-    seq: u32,
-    off: u8,
-}
-
-/// A block's eviction records: per (user, account), the index and sequence number of the
-/// latest entry evicted. Fan-out updates it once per evicted entry, while the block is hot
-/// in cache, so the map uses a one-multiply hash of its packed `u64` key rather than the
-/// standard library's DoS-resistant SipHash (keys are ids the engine assigned, not input).
-#[derive(Debug, Default)]
-struct Evictions {
-    latest: HashMap<u64, (u64, u32), BuildHasherDefault<KeyHasher>>,
-}
-
-impl Evictions {
-    fn key(off: u8, account: u32) -> u64 {
-        u64::from(off) << 32 | u64::from(account)
-    }
-
-    fn push(&mut self, r: Evicted) {
-        self.latest
-            .insert(Self::key(r.off, r.account), (r.index, r.seq));
-    }
-
-    /// (account, index, seq) of the latest eviction per account of user `off`.
-    fn latest_of(&self, off: u8) -> Vec<(u32, u64, u32)> {
-        let mut mine: Vec<(u32, u64, u32)> = self
-            .latest
-            .iter()
-            .filter(|(k, _)| (*k >> 32) as u8 == off)
-            .map(|(k, &(index, seq))| (*k as u32, index, seq))
-            .collect();
-        mine.sort_unstable();
-        mine
-    }
-
-    /// Every record, as a snapshot stores them: (off, account, index, seq).
-    fn latest(&self) -> Vec<(u8, u32, u64, u32)> {
-        let mut all: Vec<(u8, u32, u64, u32)> = self
-            .latest
-            .iter()
-            .map(|(k, &(index, seq))| ((*k >> 32) as u8, *k as u32, index, seq))
-            .collect();
-        all.sort_unstable();
-        all
-    }
-
-    #[cfg(test)]
-    fn len(&self) -> usize {
-        self.latest.len()
-    }
-}
-
-/// Fibonacci hashing of one `u64`: a multiply whose high bits (which hashbrown uses for
-/// its control bytes and, after the shift, its buckets) mix every input bit.
-#[derive(Debug, Default)]
-struct KeyHasher(u64);
-
-impl Hasher for KeyHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        }
-    }
-
-    fn write_u64(&mut self, v: u64) {
-        self.0 = (self.0 ^ v).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0.rotate_left(32)
-    }
-}
+/// Departures a block keeps; past this, the oldest are dropped.
+pub(crate) const DEPARTED_PER_BLOCK: usize = 256;
 
 /// What [`InboxStore::read`] found for one user.
 #[derive(Debug, Default)]
@@ -140,8 +67,10 @@ pub(crate) struct RawFetch {
     pub(crate) head: u64,
     /// Entries after the cursor that were evicted before this read.
     pub(crate) missed: u64,
-    /// For each account whose entries were among the missed: the latest missed sequence.
-    pub(crate) missed_from: Vec<(AccountId, Seq)>,
+    /// Accounts the user unfollowed, as the block remembers them.
+    pub(crate) departed: Vec<AccountId>,
+    /// Per account of the retained entries, its oldest retained sequence.
+    pub(crate) oldest_retained: Vec<(AccountId, Seq)>,
 }
 
 /// 1,024 blocks, each allocated on first use.
@@ -203,7 +132,7 @@ impl InboxStore {
             applied_lsn: 0,
             heads: [0; BLOCK_USERS],
             slots: vec![unused; self.capacity * BLOCK_USERS].into_boxed_slice(),
-            evicted: Evictions::default(),
+            departed: Vec::new(),
         })
     }
 
@@ -295,7 +224,7 @@ impl InboxStore {
                 let Some(block) = guard.as_ref() else {
                     continue;
                 };
-                if block.heads.iter().all(|&h| h == 0) {
+                if block.heads.iter().all(|&h| h == 0) && block.departed.is_empty() {
                     continue;
                 }
                 out.push(BlockSnap {
@@ -303,7 +232,7 @@ impl InboxStore {
                     applied_lsn: block.applied_lsn,
                     heads: block.heads.to_vec(),
                     slots: block.slots.iter().map(|e| (e.account, e.seq)).collect(),
-                    evicted: block.evicted.latest(),
+                    departed: block.departed.clone(),
                 });
             }
         }
@@ -331,15 +260,11 @@ impl InboxStore {
                 seq: s.1.to_native(),
             };
         }
-        block.evicted = Evictions::default();
-        for e in snap.evicted.iter() {
-            block.evicted.push(Evicted {
-                off: e.0,
-                account: e.1.to_native(),
-                index: e.2.to_native(),
-                seq: e.3.to_native(),
-            });
-        }
+        block.departed = snap
+            .departed
+            .iter()
+            .map(|d| (d.0, d.1.to_native()))
+            .collect();
         Ok(())
     }
 
@@ -363,26 +288,67 @@ impl InboxStore {
             .map(|i| (i, block.slots[(i & (cap - 1)) as usize * BLOCK_USERS + off]))
             .collect();
         let missed = oldest.saturating_sub(cursor);
-        let missed_from: Vec<(AccountId, Seq)> = if missed == 0 {
-            Vec::new()
-        } else {
-            block
-                .evicted
-                .latest_of(off as u8)
-                .into_iter()
-                .filter(|&(_, index, _)| index >= cursor)
-                .map(|(account, _, seq)| (AccountId(account), Seq(seq)))
-                .collect()
-        };
+        let mut oldest_retained: Vec<(AccountId, Seq)> = Vec::new();
+        let mut departed = Vec::new();
+        if missed > 0 {
+            for i in oldest..head {
+                let e = block.slots[(i & (cap - 1)) as usize * BLOCK_USERS + off];
+                if !oldest_retained.iter().any(|(a, _)| a.0 == e.account) {
+                    oldest_retained.push((AccountId(e.account), Seq(e.seq)));
+                }
+            }
+            departed = block
+                .departed
+                .iter()
+                .filter(|d| usize::from(d.0) == off)
+                .map(|d| AccountId(d.1))
+                .collect();
+        }
         RawFetch {
             entries,
             head,
             missed,
-            missed_from,
+            departed,
+            oldest_retained,
         }
     }
 
-    /// Heap bytes held by allocated blocks (eviction records not included).
+    /// Remembers that `user` unfollowed `account`: entries of the account it received may
+    /// still be evicted before it reads them, and a fetch must be able to name the account.
+    pub(crate) fn depart(&self, user: u32, account: AccountId) {
+        let Some(cell) = self.existing_block((user >> BLOCK_SHIFT) as usize) else {
+            return;
+        };
+        let mut guard = cell.lock();
+        let Some(block) = guard.as_mut() else { return };
+        let off = user as usize & (BLOCK_USERS - 1);
+        if block.heads[off] == 0 {
+            return; // nothing received, nothing to miss
+        }
+        let d = (off as u8, account.0);
+        if block.departed.contains(&d) {
+            return;
+        }
+        if block.departed.len() >= DEPARTED_PER_BLOCK {
+            block.departed.drain(..DEPARTED_PER_BLOCK / 4);
+        }
+        block.departed.push(d);
+    }
+
+    /// Forgets departures of `user` the engine found nothing left to recover from.
+    pub(crate) fn forget_departures(&self, user: u32, accounts: &[AccountId]) {
+        let Some(cell) = self.existing_block((user >> BLOCK_SHIFT) as usize) else {
+            return;
+        };
+        let mut guard = cell.lock();
+        let Some(block) = guard.as_mut() else { return };
+        let off = (user as usize & (BLOCK_USERS - 1)) as u8;
+        block
+            .departed
+            .retain(|d| d.0 != off || !accounts.iter().any(|a| a.0 == d.1));
+    }
+
+    /// Heap bytes held by allocated blocks (departures not included).
     pub(crate) fn heap_bytes(&self) -> usize {
         let per_block = size_of::<Block>() + self.capacity * BLOCK_USERS * size_of::<Entry>();
         self.blocks_allocated.load(Ordering::Relaxed) * per_block
@@ -394,17 +360,7 @@ impl Block {
         for &user in users {
             let off = user as usize & (BLOCK_USERS - 1);
             let head = self.heads[off];
-            let at = (head & (cap - 1)) as usize * BLOCK_USERS + off;
-            if head >= cap {
-                let old = self.slots[at];
-                self.evicted.push(Evicted {
-                    index: head - cap,
-                    account: old.account,
-                    seq: old.seq,
-                    off: off as u8,
-                });
-            }
-            self.slots[at] = entry;
+            self.slots[(head & (cap - 1)) as usize * BLOCK_USERS + off] = entry;
             self.heads[off] = head + 1;
         }
     }
@@ -444,7 +400,10 @@ mod tests {
         let read = store.read(3, 0, 100);
         assert_eq!(read.head, 7);
         assert_eq!(read.missed, 3);
-        assert_eq!(read.missed_from, vec![(AccountId(7), Seq(3))]);
+        assert_eq!(
+            read.oldest_retained,
+            vec![(AccountId(7), Seq(4)), (AccountId(9), Seq(1))]
+        );
         let seqs: Vec<_> = read
             .entries
             .iter()
@@ -461,27 +420,34 @@ mod tests {
     }
 
     #[test]
-    fn eviction_records_keep_the_latest_per_user_and_account() {
-        let store = InboxStore::new(1);
-        // 3,000 evictions for each of two users of one block, from three accounts.
-        for seq in 1..=3_000u32 {
-            store.append(AccountId(seq % 3), Seq(seq), &[5, 6]);
-        }
+    fn departures_are_kept_per_user_bounded_and_forgotten_on_request() {
+        let store = InboxStore::new(2);
+        // A user that never received anything has nothing to miss: no departure kept.
+        store.reserve(0..64);
+        store.depart(5, AccountId(1));
+        store.append(AccountId(1), Seq(1), &[5, 6]);
+        store.append(AccountId(1), Seq(2), &[5, 6]);
+        store.append(AccountId(1), Seq(3), &[5, 6]);
+        store.depart(5, AccountId(1));
+        store.depart(5, AccountId(1));
+        store.depart(6, AccountId(2));
         let read = store.read(5, 0, 1);
-        assert_eq!(read.missed, 2_999);
+        assert_eq!(read.missed, 1);
+        assert_eq!(read.departed, vec![AccountId(1)], "once, and only user 5's");
+        // A reader that kept up is not told about departures at all.
+        assert!(store.read(5, 1, 1).departed.is_empty());
+        store.forget_departures(5, &[AccountId(1)]);
+        assert!(store.read(5, 0, 1).departed.is_empty());
+        assert_eq!(store.read(6, 0, 1).departed, vec![AccountId(2)]);
+        // The block keeps at most DEPARTED_PER_BLOCK, dropping the oldest.
+        for a in 0..2 * DEPARTED_PER_BLOCK as u32 {
+            store.depart(6, AccountId(100 + a));
+        }
+        let kept = store.read(6, 0, 1).departed;
+        assert!(kept.len() <= DEPARTED_PER_BLOCK);
         assert_eq!(
-            read.missed_from,
-            vec![
-                (AccountId(0), Seq(2_997)),
-                (AccountId(1), Seq(2_998)),
-                (AccountId(2), Seq(2_999))
-            ]
+            kept.last(),
+            Some(&AccountId(100 + 2 * DEPARTED_PER_BLOCK as u32 - 1))
         );
-        // From a later cursor only the accounts evicted since then are named.
-        let read = store.read(5, 2_998, 1);
-        assert_eq!(read.missed_from, vec![(AccountId(2), Seq(2_999))]);
-        let cell = store.existing_block(0).unwrap().lock();
-        let records = cell.as_ref().unwrap().evicted.len();
-        assert_eq!(records, 6, "one record per (user, account)");
     }
 }

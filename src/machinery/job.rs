@@ -315,6 +315,20 @@ impl Job {
         self.done[index as usize / 64].load(Ordering::Acquire) & (1 << (index % 64)) != 0
     }
 
+    /// True once the chunk holding `user` is done: the user's delivery was handed to the
+    /// sink (written, for the inbox). False for users outside the audience.
+    pub(crate) fn delivered_to(&self, user: u32) -> bool {
+        if !self.audience.contains(user) {
+            return false;
+        }
+        let key = (user >> 16) as u16;
+        // Chunks cover ascending, disjoint runs of keys.
+        let i = self
+            .chunks
+            .partition_point(|c| c.keys.last().is_some_and(|&k| k < key));
+        i < self.chunks.len() && self.is_chunk_done(i as u32)
+    }
+
     /// Bit `i` set: chunk `i` is done.
     pub(crate) fn done_bits(&self) -> Vec<u64> {
         self.done
