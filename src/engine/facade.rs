@@ -1305,7 +1305,9 @@ impl Engine {
     /// the user before A's oldest retained entry, or, if none of A's entries is retained,
     /// A's latest send already delivered to the user. Histories are read before the inbox
     /// (a send seen delivered is then in the ring or evicted from it); the first read only
-    /// finds the candidate accounts.
+    /// finds the candidate accounts. An entry delivered and already evicted again while the
+    /// fetch runs (a full inbox's worth of deliveries in between) counts in `missed` but may
+    /// not be named.
     fn read_inbox(
         &self,
         inbox: &InboxStore,
