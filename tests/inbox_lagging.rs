@@ -359,12 +359,12 @@ fn a_reader_told_of_evicted_and_expired_messages_learns_where_history_starts() {
     assert_eq!(recovered.messages[0].0, Seq(3));
 }
 
-/// Regression (fixed): unfollowing an account erases the inbox's eviction records
-/// of that account (`InboxStore::forget`, called from `Engine::unfollow`), but not the
-/// entries' share of `missed`. A reader who fell behind and then unfollowed is told it missed
-/// 4 entries while `missed_from` only accounts for B's 2: `Fetched::missed_from` promises
-/// "for each account those missed entries came from" the latest missed sequence, and the
-/// messages are still recoverable (`recover` uses the audience fixed at acceptance).
+/// Regression (fixed): unfollowing an account used to erase the inbox's eviction records
+/// of that account, but not the entries' share of `missed`. A reader who fell behind and
+/// then unfollowed was told it missed 4 entries while `missed_from` only accounted for B's 2,
+/// though the messages are still recoverable (`recover` uses the audience fixed at
+/// acceptance). `missed_from` is now derived from the histories; an unfollowed account is a
+/// candidate through the inbox's note of the unfollow.
 #[test]
 fn regression_unfollowing_drops_the_accounts_missed_entries_from_missed_from() {
     let World {

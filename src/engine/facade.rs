@@ -121,6 +121,8 @@ pub struct Fetched {
     /// account whose evicted entries were all read before the cursor may be named too, and
     /// recovering after what the reader saw then returns nothing. Entries whose sends left
     /// the account's history window count in `missed` but cannot be named or recovered.
+    /// Accounts the user no longer follows are named from the inbox's notes of recent
+    /// unfollows, of which each block of 64 users keeps the latest 256 distinct ones.
     pub missed_from: Vec<(AccountId, Seq)>,
 }
 
@@ -1341,7 +1343,6 @@ impl Engine {
         }
         let raw = inbox.read(user.0, cursor, limit);
         let mut missed_from = Vec::new();
-        let mut nothing_left = Vec::new();
         for (account, to_user) in &sends {
             let retained = raw
                 .oldest_retained
@@ -1352,16 +1353,9 @@ impl Engine {
                 Some(first_kept) => to_user.iter().find(|(s, _)| *s < first_kept),
                 None => to_user.iter().find(|(_, delivered)| *delivered),
             };
-            match latest_evicted {
-                Some((seq, _)) => missed_from.push((*account, *seq)),
-                None if to_user.is_empty() && raw.departed.contains(account) => {
-                    nothing_left.push(*account);
-                }
-                None => {}
+            if let Some((seq, _)) = latest_evicted {
+                missed_from.push((*account, *seq));
             }
-        }
-        if !nothing_left.is_empty() {
-            inbox.forget_departures(user.0, &nothing_left);
         }
         (raw, missed_from)
     }

@@ -18,7 +18,7 @@
 //! at read time from the account histories (see `Engine::fetch`), which hold each send's
 //! audience. Candidates are the accounts the user follows, the accounts of its retained
 //! entries, and the accounts it recently unfollowed, which the block keeps as *departures*
-//! (at most [`DEPARTED_PER_BLOCK`] per block, newest kept).
+//! (at most [`DEPARTED_PER_BLOCK`] per block: copies go first, then the oldest).
 //!
 //! **Invariant:** a block is only read or written under its own mutex; the fan-out pool takes
 //! each block's mutex once per batch (recipients are ascending), not once per recipient.
@@ -291,12 +291,15 @@ impl InboxStore {
         let mut oldest_retained: Vec<(AccountId, Seq)> = Vec::new();
         let mut departed = Vec::new();
         if missed > 0 {
-            for i in oldest..head {
-                let e = block.slots[(i & (cap - 1)) as usize * BLOCK_USERS + off];
-                if !oldest_retained.iter().any(|(a, _)| a.0 == e.account) {
-                    oldest_retained.push((AccountId(e.account), Seq(e.seq)));
-                }
-            }
+            oldest_retained = (oldest..head)
+                .map(|i| {
+                    let e = block.slots[(i & (cap - 1)) as usize * BLOCK_USERS + off];
+                    (AccountId(e.account), Seq(e.seq))
+                })
+                .collect();
+            // Stable: per account the ring order, oldest first, which dedup keeps.
+            oldest_retained.sort_by_key(|(a, _)| *a);
+            oldest_retained.dedup_by_key(|(a, _)| *a);
             departed = block
                 .departed
                 .iter()
@@ -318,32 +321,29 @@ impl InboxStore {
     /// Remembers that `user` unfollowed `account`: entries of the account it received may
     /// still be evicted before it reads them, and a fetch must be able to name the account.
     pub(crate) fn depart(&self, user: u32, account: AccountId) {
-        let Some(cell) = self.existing_block((user >> BLOCK_SHIFT) as usize) else {
-            return;
-        };
-        // Appended without looking for an earlier copy or at the user's head: each look is
-        // a cache miss on the unfollow path; reads deduplicate.
-        let mut guard = cell.lock();
-        let Some(block) = guard.as_mut() else { return };
+        // The block may not exist yet (a replayed log allocates blocks on first delivery),
+        // and a delivery of a job accepted before the unfollow may still create it.
+        let mut guard = self.block((user >> BLOCK_SHIFT) as usize).lock();
+        let block = guard.get_or_insert_with(|| self.new_block());
+        // Appended without looking for an earlier copy: that look is a cache miss on the
+        // unfollow path. Copies go when the block reaches its limit; only past that do the
+        // oldest departures go.
         if block.departed.len() >= DEPARTED_PER_BLOCK {
-            block.departed.drain(..DEPARTED_PER_BLOCK / 4);
+            let mut seen = std::collections::HashSet::with_capacity(block.departed.len());
+            let mut newest_first: Vec<(u8, u32)> = block
+                .departed
+                .iter()
+                .rev()
+                .filter(|d| seen.insert(**d))
+                .copied()
+                .collect();
+            newest_first.truncate(DEPARTED_PER_BLOCK * 3 / 4);
+            newest_first.reverse();
+            block.departed = newest_first;
         }
         block
             .departed
             .push(((user as usize & (BLOCK_USERS - 1)) as u8, account.0));
-    }
-
-    /// Forgets departures of `user` the engine found nothing left to recover from.
-    pub(crate) fn forget_departures(&self, user: u32, accounts: &[AccountId]) {
-        let Some(cell) = self.existing_block((user >> BLOCK_SHIFT) as usize) else {
-            return;
-        };
-        let mut guard = cell.lock();
-        let Some(block) = guard.as_mut() else { return };
-        let off = (user as usize & (BLOCK_USERS - 1)) as u8;
-        block
-            .departed
-            .retain(|d| d.0 != off || !accounts.iter().any(|a| a.0 == d.1));
     }
 
     /// Heap bytes held by allocated blocks (departures not included).
@@ -418,8 +418,15 @@ mod tests {
     }
 
     #[test]
-    fn departures_are_kept_per_user_bounded_and_forgotten_on_request() {
+    fn departures_are_kept_per_user_and_bounded() {
         let store = InboxStore::new(2);
+        // A departure before the user's block exists (a replayed log allocates blocks on
+        // first delivery) is kept for the entries that arrive after it.
+        store.depart(70, AccountId(3));
+        for seq in 1..=3 {
+            store.append(AccountId(3), Seq(seq), &[70]);
+        }
+        assert_eq!(store.read(70, 0, 1).departed, vec![AccountId(3)]);
         store.reserve(0..64);
         store.append(AccountId(1), Seq(1), &[5, 6]);
         store.append(AccountId(1), Seq(2), &[5, 6]);
@@ -432,9 +439,12 @@ mod tests {
         assert_eq!(read.departed, vec![AccountId(1)], "once, and only user 5's");
         // A reader that kept up is not told about departures at all.
         assert!(store.read(5, 1, 1).departed.is_empty());
-        store.forget_departures(5, &[AccountId(1)]);
-        assert!(store.read(5, 0, 1).departed.is_empty());
         assert_eq!(store.read(6, 0, 1).departed, vec![AccountId(2)]);
+        // Copies of one departure do not crowd out other users' departures.
+        for _ in 0..4 * DEPARTED_PER_BLOCK {
+            store.depart(6, AccountId(2));
+        }
+        assert_eq!(store.read(5, 0, 1).departed, vec![AccountId(1)]);
         // The block keeps at most DEPARTED_PER_BLOCK, dropping the oldest.
         for a in 0..2 * DEPARTED_PER_BLOCK as u32 {
             store.depart(6, AccountId(100 + a));
