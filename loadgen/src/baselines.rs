@@ -20,6 +20,9 @@
 //!   array, written in id order by contiguous shares of the follower set. No real
 //!   system delivers faster than it can write the delivery down once, so herald is
 //!   judged as a fraction of this number.
+//! - [`random_write_floor`]: the same floor when every write lands at an unrelated
+//!   place of an array the size of the inboxes, as deliveries do once users' inboxes are
+//!   at different positions (`loadgen mixed` measures it after its run).
 //!
 //! ## Verification
 //!
@@ -30,7 +33,7 @@
 
 use std::collections::HashMap;
 use std::hint::black_box;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -459,6 +462,54 @@ pub fn floor(followers: &RoaringBitmap, rounds: u32, threads: usize) -> Measured
     }
 }
 
+// ---------------------------------------------------------------------------
+// random-write floor
+// ---------------------------------------------------------------------------
+
+/// What [`random_write_floor`] measured.
+#[derive(Debug, Clone, Copy)]
+pub struct RandomFloor {
+    pub writes_per_sec: f64,
+    /// Words of the array that were written at least once (checked after the clock).
+    pub touched: u64,
+    pub words: u64,
+}
+
+/// `threads` threads each make `writes` 8-byte writes at pseudo-random positions
+/// (xorshift, one stream per thread) of one shared array of `bytes` bytes, filled before
+/// the clock starts so page faults are not measured. No structure, no locks: what one
+/// delivery costs when recipients' inbox slots are unrelated cache lines, on this machine.
+pub fn random_write_floor(bytes: u64, writes: u64, threads: usize) -> RandomFloor {
+    let words = (bytes / 8).max(1);
+    let array: Vec<AtomicU64> = (0..words).map(|_| AtomicU64::new(0)).collect();
+    let threads = threads.max(1);
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let array = &array;
+            s.spawn(move || {
+                let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ (t as u64 + 1);
+                for _ in 0..writes {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    array[(x % words) as usize].store(x | 1, Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    let secs = start.elapsed().as_secs_f64();
+    let touched = array
+        .iter()
+        .filter(|w| w.load(Ordering::Relaxed) != 0)
+        .count() as u64;
+    RandomFloor {
+        writes_per_sec: (writes * threads as u64) as f64 / secs.max(1e-9),
+        touched,
+        words,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -513,6 +564,14 @@ mod tests {
             assert_eq!(m.system, "floor");
             assert_complete(&m, 10_000, 3);
         }
+    }
+
+    #[test]
+    fn random_write_floor_spreads_its_writes_over_the_whole_array() {
+        // 64 writes per word on average: every word is hit (a fixed position would not).
+        let f = random_write_floor(8 * 4_096, 131_072, 2);
+        assert_eq!((f.words, f.touched), (4_096, 4_096));
+        assert!(f.writes_per_sec > 0.0);
     }
 
     #[test]

@@ -11,6 +11,7 @@ use anyhow::Context;
 use serde::Serialize;
 use serde_json::json;
 
+use crate::baselines::{RandomFloor, random_write_floor};
 use crate::driver::{self, RunResult, Tracker};
 use crate::herald_system::HeraldSystem;
 use crate::latency::Percentiles;
@@ -179,6 +180,7 @@ pub fn run(args: &MixedArgs) -> anyhow::Result<()> {
         gib(build.inbox_bytes)
     );
     print_targets(&result, threads, &w);
+    let floor = memory_floor(build.inbox_bytes, threads, result.deliveries_per_sec);
 
     let mut report = json!({
         "scenario": "mixed",
@@ -196,6 +198,7 @@ pub fn run(args: &MixedArgs) -> anyhow::Result<()> {
         "bytes_per_edge": bytes_per_edge,
         "rss_bytes_per_edge": rss_per_edge,
         "inbox_bytes": build.inbox_bytes,
+        "random_write_floor_per_sec": floor.writes_per_sec,
         "build": {
             "users_secs": build.users_secs,
             "follow_secs": build.follow_secs,
@@ -366,6 +369,24 @@ fn print_targets(r: &RunResult, threads: usize, w: &Workload) {
         }
     );
     let _ = threads;
+}
+
+/// Measures, after the run and in the same process, how many random 8-byte writes per
+/// second this machine makes into an array the size of the inboxes with the fan-out's
+/// threads, and prints herald's deliveries as a fraction of it.
+fn memory_floor(inbox_bytes: u64, threads: usize, deliveries_per_sec: f64) -> RandomFloor {
+    // About a second of writes on a machine like the development one; small workloads
+    // get a small array and as few writes.
+    let writes = (inbox_bytes / 8).clamp(1_000_000, 30_000_000);
+    let floor = random_write_floor(inbox_bytes.max(8 << 20), writes, threads);
+    println!(
+        "memory floor: {threads} threads writing 8 bytes at random places of {:.2} GiB ({:.0}% of its words hit): {:.1} M writes/s; herald's deliveries are {:.2}x of it",
+        gib(inbox_bytes.max(8 << 20)),
+        floor.touched as f64 * 100.0 / floor.words as f64,
+        floor.writes_per_sec / 1e6,
+        deliveries_per_sec / floor.writes_per_sec.max(1e-9)
+    );
+    floor
 }
 
 pub fn percentiles_json(p: Option<Percentiles>) -> serde_json::Value {
