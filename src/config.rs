@@ -192,7 +192,7 @@ impl Default for EngineConfig {
             max_pending_jobs: 4_096,
             chunk_target: 16_384,
             sink_retries: 2,
-            shards: 64,
+            shards: 1_024,
             openid_secret: random_secret(),
             report_channel_capacity: 1_024,
             sync: SyncPolicy::default(),

@@ -618,3 +618,61 @@ fn dropping_the_engine_interrupts_pending_handles() {
     assert!(report.sent < report.total, "{report:?}");
     assert!(job.status().is_finished());
 }
+
+/// A dense block of 65,536 followers is one chunk, which no scheduler can split: a small
+/// send accepted while a worker is inside it is run from the chunk's next yield point (the
+/// inbox offers one every few microseconds), so it finishes before the big chunk does. Run
+/// on one worker, so nothing else could have taken the small send.
+#[test]
+fn a_small_send_is_served_from_inside_a_running_chunk() {
+    const DENSE: u32 = 65_536;
+    let engine = Engine::new(EngineConfig {
+        threads: 1,
+        inbox_capacity: 2,
+        openid_secret: *b"fairness-test-03",
+        ..Default::default()
+    });
+    engine.add_users(DENSE).unwrap();
+    let big = engine.register_account("city daily").unwrap();
+    let small = engine.register_account("corner shop").unwrap();
+    let all: Vec<UserId> = (0..DENSE).map(UserId).collect();
+    engine.follow_many(big, &all).unwrap();
+    let few: Vec<UserId> = (0..10).map(|i| UserId(i * 6_000 + 5)).collect();
+    engine.follow_many(small, &few).unwrap();
+
+    // A round counts only if the small send was accepted while the chunk ran; on a busy
+    // machine the test thread may be descheduled past the whole chunk, so go on until 20
+    // rounds counted.
+    let (mut valid, mut first) = (0, 0);
+    for _ in 0..2_000 {
+        if valid == 20 {
+            break;
+        }
+        let b = send_all(&engine, big, "edition");
+        // Wait until the worker is inside the big chunk.
+        while b.status() == JobStatus::Queued {
+            std::hint::spin_loop();
+        }
+        let a = send_all(&engine, small, "open late today");
+        let accepted_while_running = b.status() == JobStatus::Sending;
+        let (a, b) = (a.wait(), b.wait());
+        assert_eq!((a.sent, b.sent), (10, u64::from(DENSE)));
+        if !accepted_while_running {
+            continue;
+        }
+        valid += 1;
+        if a.finished_at.expect("finished") < b.finished_at.expect("finished") {
+            first += 1;
+        }
+    }
+    engine.wait_idle();
+    eprintln!("{first} of {valid} small sends accepted during the chunk finished before it");
+    assert!(
+        valid == 20,
+        "only {valid} rounds caught the big chunk running"
+    );
+    assert!(
+        first * 2 >= valid,
+        "{first} of {valid} small sends finished before the chunk they arrived during"
+    );
+}

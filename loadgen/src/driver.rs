@@ -152,8 +152,9 @@ impl Tracker {
                 s.finished_jobs += 1;
                 s.finished_sent += report.sent;
                 s.finished_errors += report.errors;
+                let t1 = report.finished_at.unwrap_or(now);
                 s.latencies
-                    .record(report.total, now.saturating_duration_since(t0));
+                    .record(report.total, t1.saturating_duration_since(t0));
             }
         }
     }

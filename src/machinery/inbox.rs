@@ -39,6 +39,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use parking_lot::Mutex;
 
 use crate::ids::{AccountId, Seq};
+use crate::machinery::pool;
 use crate::sink::{Batch, Sink, SinkError};
 use crate::store::snapshot::{ArchivedBlockSnap, BlockSnap};
 
@@ -69,6 +70,10 @@ struct Block {
     /// Accounts that users of this block unfollowed, oldest first: (user offset, account).
     departed: Vec<(u8, u32)>,
 }
+
+/// Block visits between two yield points of a delivery, where a fan-out worker runs waiting
+/// small sends (see `pool::serve_express`): a few microseconds of work.
+const YIELD_EVERY_BLOCKS: usize = 32;
 
 /// Block visits a block's pending log holds before it is applied to the rings.
 const PENDING_PER_BLOCK: usize = 64;
@@ -178,7 +183,10 @@ impl InboxStore {
             account: account.0,
             seq: seq.0,
         };
-        for (block_index, mine) in by_block(recipients) {
+        for (visited, (block_index, mine)) in by_block(recipients).enumerate() {
+            if visited % YIELD_EVERY_BLOCKS == YIELD_EVERY_BLOCKS - 1 {
+                pool::serve_express();
+            }
             let mut guard = self.block(block_index).lock();
             let block = guard.get_or_insert_with(|| self.new_block());
             block.push_all(mine, entry, self.capacity as u64);

@@ -20,7 +20,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 use roaring::RoaringBitmap;
@@ -91,6 +91,10 @@ pub struct JobReport {
     pub accepted_at_ms: Millis,
     /// When the job finished, if it has.
     pub finished_at_ms: Option<Millis>,
+    /// The monotonic instant the job finished in this process: when its last batch was
+    /// delivered, before the report was published. For measuring latency without the
+    /// observer's own wake-up; `None` if unfinished or finished before a restart.
+    pub finished_at: Option<Instant>,
 }
 
 /// A piece of a job's audience: the ids of `keys` (each a block of 65,536 ids).
@@ -437,7 +441,8 @@ impl Job {
         } else {
             JobStatus::Done
         };
-        let report = self.report_with(status, Some(now_ms));
+        let mut report = self.report_with(status, Some(now_ms));
+        report.finished_at = Some(Instant::now());
         // The report is in place before the status says finished, so whoever sees a
         // finished status finds the final report.
         let mut finished = self.finished.lock();
@@ -477,6 +482,7 @@ impl Job {
             last_error: self.last_error.lock().clone(),
             accepted_at_ms: self.accepted_at_ms,
             finished_at_ms,
+            finished_at: None,
         }
     }
 }

@@ -9,8 +9,11 @@
 //! per worker, not for the big send. Both workers can still work on one big job at once.
 //!
 //! Jobs of a single chunk (small audiences) have an express queue that every worker looks
-//! at first: a 100-recipient send never waits for the queue of big jobs, only for the chunk
-//! each worker is delivering.
+//! at first: a 100-recipient send never waits for the queue of big jobs. Nor does it wait
+//! for the chunk each worker is delivering: a chunk is at least a block of 65,536 user ids,
+//! milliseconds of work when the block is dense, so the embedded inbox calls
+//! [`serve_express`] between groups of blocks, and a worker runs waiting express jobs there
+//! before it goes on with the chunk.
 //!
 //! A job whose batches are slow (a slow sink) is limited to one worker at a time, so the
 //! other workers stay free for other jobs.
@@ -29,6 +32,7 @@
 //! **Invariant:** the pool never blocks on anything but the delivery (`deliver.rs`: the
 //! sink call, and in durable mode a buffered log append) and its own short locks.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -125,7 +129,15 @@ impl Pool {
                 let shared = Arc::clone(&shared);
                 std::thread::Builder::new()
                     .name(format!("herald-fanout-{i}"))
-                    .spawn(move || run_worker(&shared, &local, i))
+                    .spawn(move || {
+                        EXPRESS.with(|cell| {
+                            *cell.borrow_mut() = Some(ExpressServer {
+                                shared: Arc::clone(&shared),
+                                buf: Vec::new(),
+                            })
+                        });
+                        run_worker(&shared, &local, i)
+                    })
                     .expect("spawning a fan-out worker thread")
             })
             .collect();
@@ -326,6 +338,53 @@ fn find_task(
 }
 
 /// Single-chunk jobs go to the express queue.
+/// What a worker thread needs to run express jobs from inside another job's delivery.
+struct ExpressServer {
+    shared: Arc<PoolShared>,
+    /// Recipients of the express chunk (the outer chunk's are borrowed from the worker).
+    buf: Vec<u32>,
+}
+
+thread_local! {
+    /// Set on fan-out worker threads only; borrowed while it serves, so a delivery inside
+    /// an express job does not serve again.
+    static EXPRESS: RefCell<Option<ExpressServer>> = const { RefCell::new(None) };
+}
+
+/// Express jobs one yield point runs at most, so the chunk it interrupts keeps moving.
+const EXPRESS_PER_YIELD: usize = 4;
+
+/// A yield point for long deliveries: on a fan-out worker, runs waiting express jobs (small
+/// sends) before returning; elsewhere, or inside an express job, does nothing.
+///
+/// The embedded inbox calls it between blocks of a chunk, holding no lock, so a small send
+/// waits for a few microseconds of a 65,536-recipient chunk instead of all of it. Running
+/// an express job here is what another worker would do with it: it is runnable, so its
+/// account's earlier sends are already done wherever they overlap it.
+pub(crate) fn serve_express() {
+    EXPRESS.with(|cell| {
+        let Ok(mut server) = cell.try_borrow_mut() else {
+            return;
+        };
+        let Some(server) = server.as_mut() else {
+            return;
+        };
+        for _ in 0..EXPRESS_PER_YIELD {
+            if server.shared.express.is_empty() {
+                return;
+            }
+            let job = loop {
+                match server.shared.express.steal() {
+                    Steal::Success(job) => break job,
+                    Steal::Empty => return,
+                    Steal::Retry => {}
+                }
+            };
+            run_one_chunk(&server.shared, None, &job, &mut server.buf);
+        }
+    });
+}
+
 fn is_express(job: &Job) -> bool {
     job.chunks.len() == 1
 }
@@ -347,7 +406,7 @@ fn run_worker(shared: &PoolShared, local: &Worker<Arc<Job>>, me: usize) {
         tick = tick.wrapping_add(1);
         let next_delayed = shared.release_due();
         match find_task(shared, local, me, tick) {
-            Some(job) => run_one_chunk(shared, local, &job, &mut buf),
+            Some(job) => run_one_chunk(shared, Some(local), &job, &mut buf),
             None => {
                 let timeout = next_delayed.map_or(Duration::from_millis(100), |at| {
                     at.saturating_duration_since(Instant::now())
@@ -370,7 +429,7 @@ fn run_worker(shared: &PoolShared, local: &Worker<Arc<Job>>, me: usize) {
 
 fn run_one_chunk(
     shared: &PoolShared,
-    local: &Worker<Arc<Job>>,
+    local: Option<&Worker<Arc<Job>>>,
     job: &Arc<Job>,
     buf: &mut Vec<u32>,
 ) {
@@ -425,7 +484,7 @@ fn run_one_chunk(
         shared.notify_one();
     }
     for (next, next_index) in job.leave_lanes(index) {
-        shared.make_ready(&next, next_index, Some(local));
+        shared.make_ready(&next, next_index, local);
     }
     if last {
         shared.finish(job);
