@@ -295,9 +295,9 @@ impl Engine {
                 return Err(format!("{id} is past the registered accounts"));
             }
             let mut state = AccountState::new(account.name.to_string());
-            state.graph = AccountGraph {
-                followers: Arc::new(bitmap(&account.followers)?),
-                tags: account
+            state.graph = AccountGraph::from_parts(
+                Arc::new(bitmap(&account.followers)?),
+                account
                     .tags
                     .iter()
                     .map(|t| {
@@ -311,7 +311,7 @@ impl Engine {
                             .transpose()
                     })
                     .collect::<Result<_, _>>()?,
-                sources: account
+                account
                     .sources
                     .iter()
                     .map(|s| {
@@ -322,7 +322,7 @@ impl Engine {
                         })
                     })
                     .collect::<Result<_, _>>()?,
-            };
+            );
             edges += state.graph.followers.len();
             state.last_seq = account.last_seq.to_native();
             restore_rules(&mut state, &account.rules, &self.config.rules)
