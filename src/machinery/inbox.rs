@@ -99,6 +99,10 @@ pub(crate) struct RawFetch {
 /// 1,024 blocks, each allocated on first use.
 type Page = Box<[BlockCell]>;
 type BlockCell = Mutex<Option<Box<Block>>>;
+type BlockGuard<'a> = parking_lot::MutexGuard<'a, Option<Box<Block>>>;
+
+/// Blocks a fan-out delivery locks and writes at a time (see `InboxStore::append`).
+const LOCK_GROUP: usize = 16;
 
 pub(crate) struct InboxStore {
     /// Entries per user, a power of two.
@@ -183,13 +187,33 @@ impl InboxStore {
             account: account.0,
             seq: seq.0,
         };
-        for (visited, (block_index, mine)) in by_block(recipients).enumerate() {
-            if visited % YIELD_EVERY_BLOCKS == YIELD_EVERY_BLOCKS - 1 {
+        let cap = self.capacity as u64;
+        let mut blocks = by_block(recipients);
+        let mut since_yield = 0;
+        loop {
+            // Lock a group of blocks (ascending, like `append_logged`), then write them all:
+            // a lock is a locked instruction, which waits for every earlier store to reach
+            // the cache, so one lock per block would wait out each block's cache miss in
+            // turn; grouped, the group's misses overlap and the unlocks wait once.
+            let mut group: [Option<(BlockGuard<'_>, &[u32])>; LOCK_GROUP] = Default::default();
+            let mut n = 0;
+            for (slot, (block_index, mine)) in group.iter_mut().zip(blocks.by_ref()) {
+                *slot = Some((self.block(block_index).lock(), mine));
+                n += 1;
+            }
+            if n == 0 {
+                return;
+            }
+            for (guard, mine) in group.iter_mut().flatten() {
+                let block = guard.get_or_insert_with(|| self.new_block());
+                block.push_all(mine, entry, cap);
+            }
+            drop(group);
+            since_yield += n;
+            if since_yield >= YIELD_EVERY_BLOCKS {
+                since_yield = 0;
                 pool::serve_express();
             }
-            let mut guard = self.block(block_index).lock();
-            let block = guard.get_or_insert_with(|| self.new_block());
-            block.push_all(mine, entry, self.capacity as u64);
         }
     }
 
