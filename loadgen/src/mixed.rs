@@ -48,7 +48,8 @@ pub struct WorkloadArgs {
     /// Stop the send stream after this many sends (default: no limit).
     #[arg(long)]
     pub max_sends: Option<u64>,
-    /// Mean sends per second of the Poisson stream (default 2,000).
+    /// Mean sends per second of the Poisson stream (default 2,400: about 59 M deliveries/s
+    /// offered on the default graph).
     #[arg(long)]
     pub send_rate: Option<f64>,
     /// Share of sends by accounts with >= 1,000,000 followers (default 0.02).

@@ -109,7 +109,7 @@ impl Default for Workload {
             seed: 1,
             duration_secs: 20.0,
             max_sends: 0,
-            send_rate: 2_000.0,
+            send_rate: 2_400.0,
             huge_share: 0.02,
             medium_share: 0.18,
             audience_weights: AudienceWeights::default(),
