@@ -168,7 +168,8 @@ pub struct EngineConfig {
     pub chunk_target: u32,
     /// Retries of a failed sink batch before its recipients are counted as errors.
     pub sink_retries: u32,
-    /// Lock shards of the account registry and of the user index.
+    /// Lock shards of the account registry and of the user index. May change between runs
+    /// on one data directory: a snapshot written with another count is re-sharded on open.
     pub shards: usize,
     /// The secret OpenIDs are derived with. Keep it stable across restarts of a deployment:
     /// changing it changes every OpenID.

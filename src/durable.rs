@@ -286,6 +286,7 @@ impl Engine {
                     )
                 })
                 .collect(),
+            users,
         )?;
         self.users.store(users, Ordering::Release);
         let mut edges = 0;

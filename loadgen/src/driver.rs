@@ -152,7 +152,7 @@ impl Tracker {
                 s.finished_jobs += 1;
                 s.finished_sent += report.sent;
                 s.finished_errors += report.errors;
-                let t1 = report.finished_at.unwrap_or(now);
+                let t1 = report.finished_instant.unwrap_or(now);
                 s.latencies
                     .record(report.total, t1.saturating_duration_since(t0));
             }

@@ -211,7 +211,7 @@ impl HeraldSystem {
                             // The engine's own instant: the report thread's wake-up is not
                             // part of the send's latency (the naive system times its jobs
                             // the same way, in its worker).
-                            let t1 = r.finished_at.unwrap_or_else(Instant::now);
+                            let t1 = r.finished_instant.unwrap_or_else(Instant::now);
                             tracker.finished(key(r.job), t1, r.total, r.sent, r.errors)
                         }
                         // Missed reports are found by polling the handles.

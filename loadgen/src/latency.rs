@@ -1,9 +1,10 @@
 //! Send completion latencies, one HDR histogram per audience size class.
 //!
 //! A latency is the time from just before the system's send call to the instant the system
-//! finished the job, as the system's own worker timestamps it (herald: `JobReport::
-//! finished_at`), so the wake-up of loadgen's report thread is not counted. Measured with
-//! `std::time::Instant` (microsecond resolution, three significant digits, up to an hour).
+//! finished the job, as the system's own worker timestamps it (herald:
+//! `JobReport::finished_instant`), so the wake-up of loadgen's report thread is not counted.
+//! Measured with `std::time::Instant` (microsecond resolution, three significant digits, up
+//! to an hour).
 
 use std::time::Duration;
 

@@ -22,7 +22,8 @@
 //!
 //! ## Lagging
 //! When a user's ring is full, the oldest entry is evicted, and nothing else happens on the
-//! fan-out path: a delivery costs one slot write and one head increment. A fetch from a
+//! fan-out path: applying a pending record costs one slot write and one head increment per
+//! recipient. A fetch from a
 //! cursor older than the oldest retained entry learns how many entries it missed from the
 //! head alone; which accounts they came from, and up to which sequence, the engine derives
 //! at read time from the account histories (see `Engine::fetch`), which hold each send's
@@ -32,6 +33,10 @@
 //!
 //! **Invariant:** a block is only read or written under its own mutex; the fan-out pool takes
 //! each block's mutex once per batch (recipients are ascending), not once per recipient.
+//! A thread holds several block mutexes only in ascending block order, and while it holds
+//! them takes no lock of the graph or the pool (a delivery holds up to [`LOCK_GROUP`]
+//! blocks in memory; a logged chunk holds all of its blocks around its log append); all
+//! other users of the store hold one block at a time.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -187,6 +192,10 @@ impl InboxStore {
             account: account.0,
             seq: seq.0,
         };
+        debug_assert!(
+            recipients.is_sorted_by(|a, b| a < b),
+            "recipients must ascend"
+        );
         let cap = self.capacity as u64;
         let mut blocks = by_block(recipients);
         let mut since_yield = 0;
@@ -303,7 +312,10 @@ impl InboxStore {
         }
         let mut guard = self.block(snap.index.to_native() as usize).lock();
         let block = guard.get_or_insert_with(|| self.new_block());
-        block.pending_len = 0;
+        debug_assert_eq!(
+            block.pending_len, 0,
+            "restored into a block with deliveries"
+        );
         block.applied_lsn = snap.applied_lsn.to_native();
         for (h, s) in block.heads.iter_mut().zip(snap.heads.iter()) {
             *h = s.to_native();

@@ -75,6 +75,7 @@ impl JobStatus {
 
 /// What a job did. `total == filtered + sent + errors` once the job is finished.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct JobReport {
     pub job: JobId,
     pub status: JobStatus,
@@ -91,10 +92,12 @@ pub struct JobReport {
     pub accepted_at_ms: Millis,
     /// When the job finished, if it has.
     pub finished_at_ms: Option<Millis>,
-    /// The monotonic instant the job finished in this process: when its last batch was
-    /// delivered, before the report was published. For measuring latency without the
-    /// observer's own wake-up; `None` if unfinished or finished before a restart.
-    pub finished_at: Option<Instant>,
+    /// When the job finished, by this process's monotonic clock (`Instant`, not the
+    /// engine's [`Clock`](crate::Clock)): taken by the worker that delivered the last batch,
+    /// before the report is published, so latency measured with it leaves out the
+    /// observer's own wake-up. `None` if unfinished, or finished before a restart; a job a
+    /// restart's replay finishes gets the replay's instant.
+    pub finished_instant: Option<Instant>,
 }
 
 /// A piece of a job's audience: the ids of `keys` (each a block of 65,536 ids).
@@ -442,7 +445,7 @@ impl Job {
             JobStatus::Done
         };
         let mut report = self.report_with(status, Some(now_ms));
-        report.finished_at = Some(Instant::now());
+        report.finished_instant = Some(Instant::now());
         // The report is in place before the status says finished, so whoever sees a
         // finished status finds the final report.
         let mut finished = self.finished.lock();
@@ -482,7 +485,7 @@ impl Job {
             last_error: self.last_error.lock().clone(),
             accepted_at_ms: self.accepted_at_ms,
             finished_at_ms,
-            finished_at: None,
+            finished_instant: None,
         }
     }
 }

@@ -34,6 +34,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
@@ -134,6 +135,8 @@ impl Pool {
                             *cell.borrow_mut() = Some(ExpressServer {
                                 shared: Arc::clone(&shared),
                                 buf: Vec::new(),
+                                open: false,
+                                nested: Duration::ZERO,
                             })
                         });
                         run_worker(&shared, &local, i)
@@ -337,12 +340,17 @@ fn find_task(
     }
 }
 
-/// Single-chunk jobs go to the express queue.
 /// What a worker thread needs to run express jobs from inside another job's delivery.
 struct ExpressServer {
     shared: Arc<PoolShared>,
     /// Recipients of the express chunk (the outer chunk's are borrowed from the worker).
     buf: Vec<u32>,
+    /// Whether the chunk being delivered may be interrupted: only a big job's (an express
+    /// job must not wait for express jobs that arrived after it).
+    open: bool,
+    /// Time spent in express jobs inside the current chunk, which is not the chunk's own:
+    /// it must not make the chunk's job look slow.
+    nested: Duration,
 }
 
 thread_local! {
@@ -354,10 +362,10 @@ thread_local! {
 /// Express jobs one yield point runs at most, so the chunk it interrupts keeps moving.
 const EXPRESS_PER_YIELD: usize = 4;
 
-/// A yield point for long deliveries: on a fan-out worker, runs waiting express jobs (small
-/// sends) before returning; elsewhere, or inside an express job, does nothing.
+/// A yield point for long deliveries: on a fan-out worker delivering a chunk of a big job,
+/// runs waiting express jobs (small sends) before returning; anywhere else does nothing.
 ///
-/// The embedded inbox calls it between blocks of a chunk, holding no lock, so a small send
+/// The embedded inbox calls it between groups of blocks, holding no lock, so a small send
 /// waits for a few microseconds of a 65,536-recipient chunk instead of all of it. Running
 /// an express job here is what another worker would do with it: it is runnable, so its
 /// account's earlier sends are already done wherever they overlap it.
@@ -366,25 +374,60 @@ pub(crate) fn serve_express() {
         let Ok(mut server) = cell.try_borrow_mut() else {
             return;
         };
-        let Some(server) = server.as_mut() else {
+        let Some(server) = server.as_mut().filter(|s| s.open) else {
             return;
         };
+        let started = Instant::now();
         for _ in 0..EXPRESS_PER_YIELD {
             if server.shared.express.is_empty() {
-                return;
+                break;
             }
             let job = loop {
                 match server.shared.express.steal() {
-                    Steal::Success(job) => break job,
-                    Steal::Empty => return,
+                    Steal::Success(job) => break Some(job),
+                    Steal::Empty => break None,
                     Steal::Retry => {}
                 }
             };
-            run_one_chunk(&server.shared, None, &job, &mut server.buf);
+            let Some(job) = job else { break };
+            let (shared, buf) = (&server.shared, &mut server.buf);
+            // The interrupted chunk is inside its sink call, whose panic guard would take a
+            // panic here for its own and deliver the chunk again from the start: a panic of
+            // the pool's own code here cannot be contained, so it ends the process.
+            if catch_unwind(AssertUnwindSafe(|| run_one_chunk(shared, None, &job, buf))).is_err() {
+                eprintln!("herald: a fan-out worker panicked inside another chunk; aborting");
+                std::process::abort();
+            }
+        }
+        server.nested += started.elapsed();
+    });
+}
+
+/// Opens (for a big job's chunk) or keeps closed the worker's yield point for the chunk it
+/// is about to deliver.
+fn open_yield_point(job: &Job) {
+    EXPRESS.with(|cell| {
+        if let Ok(mut server) = cell.try_borrow_mut()
+            && let Some(server) = server.as_mut()
+        {
+            server.open = !is_express(job);
+            server.nested = Duration::ZERO;
         }
     });
 }
 
+/// Closes the yield point after a chunk; returns the time spent in express jobs inside it.
+fn close_yield_point() -> Duration {
+    EXPRESS.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut server) => server.as_mut().map_or(Duration::ZERO, |server| {
+            server.open = false;
+            std::mem::take(&mut server.nested)
+        }),
+        Err(_) => Duration::ZERO,
+    })
+}
+
+/// Single-chunk jobs go to the express queue.
 fn is_express(job: &Job) -> bool {
     job.chunks.len() == 1
 }
@@ -469,9 +512,19 @@ fn run_one_chunk(
     }
     job.mark_sending();
     let recipients = job.recipients(index, buf);
+    // A worker's own chunk (not one run from inside another) may serve express jobs.
+    let outer = local.is_some();
+    if outer {
+        open_yield_point(job);
+    }
     let started = Instant::now();
     let last = shared.deliver.deliver(job, index, recipients);
-    if started.elapsed() >= SLOW_BATCH {
+    let nested = if outer {
+        close_yield_point()
+    } else {
+        Duration::ZERO
+    };
+    if started.elapsed().saturating_sub(nested) >= SLOW_BATCH {
         job.mark_slow();
     }
     let requeue = {
@@ -488,5 +541,131 @@ fn run_one_chunk(
     }
     if last {
         shared.finish(job);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+
+    use roaring::RoaringBitmap;
+
+    use super::*;
+    use crate::clock::SystemClock;
+    use crate::domain::message::Message;
+    use crate::ids::{AccountId, Seq};
+    use crate::machinery::job::Lanes;
+
+    /// Records the order chunks finish in. The chunk of `big` stops at a yield point: it
+    /// tells the test it is inside, waits for the go-ahead, then yields (as the inbox does)
+    /// and finishes.
+    struct Recorder {
+        big: JobId,
+        inside: Mutex<mpsc::Sender<()>>,
+        go: Mutex<mpsc::Receiver<()>>,
+        /// How long every chunk of other jobs takes.
+        others_take: Duration,
+        /// How long big's chunk waited for the go-ahead (the test thread's own delay).
+        waited: Mutex<Duration>,
+        log: Mutex<Vec<(JobId, u32)>>,
+    }
+
+    impl Deliver for Recorder {
+        fn deliver(&self, job: &Job, index: u32, recipients: &[u32]) -> bool {
+            if job.id == self.big && index == 0 {
+                let t0 = Instant::now();
+                self.inside.lock().send(()).unwrap();
+                self.go.lock().recv().unwrap();
+                *self.waited.lock() = t0.elapsed();
+                serve_express();
+            } else if job.id != self.big {
+                std::thread::sleep(self.others_take);
+            }
+            self.log.lock().push((job.id, index));
+            job.chunk_done(index, recipients.len() as u64, 0, None)
+        }
+    }
+
+    fn job(account: u32, audience: RoaringBitmap) -> Arc<Job> {
+        Job::new(
+            JobId {
+                account: AccountId(account),
+                seq: Seq(1),
+            },
+            Arc::new(Message::Text("t".into())),
+            Arc::new(audience),
+            0,
+            16_384,
+            Arc::new(Mutex::new(Lanes::new())),
+            0,
+            Default::default(),
+            None,
+        )
+    }
+
+    fn submit(pool: &Pool, job: &Arc<Job>) {
+        let shared = pool.shared();
+        shared.reserve_unbounded();
+        shared.register(job);
+        for index in job.enter_lanes() {
+            shared.make_ready(job, index, None);
+        }
+    }
+
+    /// Runs `big` on a one-worker pool, submits a small job while the worker is inside
+    /// big's first chunk, and returns the order chunks finished in.
+    fn run(big: Arc<Job>, small: Arc<Job>, others_take: Duration) -> (Vec<(JobId, u32)>, Duration) {
+        let (inside_tx, inside) = mpsc::channel();
+        let (go, go_rx) = mpsc::channel();
+        let recorder = Arc::new(Recorder {
+            big: big.id,
+            inside: Mutex::new(inside_tx),
+            go: Mutex::new(go_rx),
+            others_take,
+            waited: Mutex::new(Duration::ZERO),
+            log: Mutex::new(Vec::new()),
+        });
+        let (reports, _) = broadcast::channel(16);
+        let pool = Pool::start(1, recorder.clone(), Arc::new(SystemClock), reports);
+        submit(&pool, &big);
+        inside.recv().unwrap();
+        submit(&pool, &small);
+        go.send(()).unwrap();
+        pool.shared().wait_idle();
+        let log = recorder.log.lock().clone();
+        let waited = *recorder.waited.lock();
+        (log, waited)
+    }
+
+    #[test]
+    fn a_small_job_runs_from_inside_a_big_jobs_chunk_without_making_it_slow() {
+        // Two dense blocks: two chunks, a big job. The small job takes longer than
+        // SLOW_BATCH, all of it inside big's chunk, which must not count it.
+        let big = job(1, (0..131_072).collect());
+        let small = job(2, [5, 70_000].into_iter().collect());
+        let (log, waited) = run(Arc::clone(&big), Arc::clone(&small), SLOW_BATCH * 2);
+        assert_eq!(
+            log,
+            vec![(small.id, 0), (big.id, 0), (big.id, 1)],
+            "the small job ran at the yield point, inside big's first chunk"
+        );
+        // Big's chunk is slow only if the test thread itself kept it waiting that long (a
+        // loaded machine); otherwise all of its time over SLOW_BATCH was the small job's.
+        if waited < SLOW_BATCH / 2 {
+            assert!(
+                !big.is_slow(),
+                "time spent in the small job was charged to big"
+            );
+        }
+    }
+
+    #[test]
+    fn an_express_job_is_not_interrupted_by_later_express_jobs() {
+        // One dense block: a single chunk, so an express job itself. A small job accepted
+        // while it runs waits for it, as it arrived later.
+        let first = job(1, (0..65_536).collect());
+        let later = job(2, [5].into_iter().collect());
+        let (log, _) = run(Arc::clone(&first), Arc::clone(&later), Duration::ZERO);
+        assert_eq!(log, vec![(first.id, 0), (later.id, 0)]);
     }
 }
