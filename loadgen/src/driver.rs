@@ -389,6 +389,7 @@ fn progress_bar(duration: Duration) -> ProgressBar {
     bar
 }
 
+#[derive(Default)]
 struct SendTotals {
     attempted: u64,
     accepted: u64,
@@ -400,6 +401,25 @@ struct SendTotals {
     stream_secs: f64,
 }
 
+impl SendTotals {
+    /// Two senders' totals as one.
+    fn merge(mut self, other: SendTotals) -> SendTotals {
+        self.attempted += other.attempted;
+        self.accepted += other.accepted;
+        self.busy += other.busy;
+        self.refused += other.refused;
+        self.first_refusal = self.first_refusal.or(other.first_refusal);
+        for (a, b) in self.by_kind.iter_mut().zip(other.by_kind) {
+            *a += b;
+        }
+        self.lag_max = self.lag_max.max(other.lag_max);
+        self
+    }
+}
+
+/// Makes the stream's sends on `workload.senders` threads until `end` (or `max_sends`):
+/// each thread takes the next send of the one Poisson schedule, waits for its time and
+/// makes it, so sends overlap only when one waits for its answer past the next one's time.
 fn send_loop(
     plan: &Plan,
     system: &dyn System,
@@ -408,23 +428,44 @@ fn send_loop(
     end: Instant,
     made: &AtomicU64,
 ) -> SendTotals {
+    let stream = Mutex::new((SendStream::new(plan), 0u64));
+    let senders = plan.workload.senders.max(1);
+    let mut totals = std::thread::scope(|s| {
+        let threads: Vec<_> = (0..senders)
+            .map(|_| s.spawn(|| sender(plan, system, tracker, start, end, made, &stream)))
+            .collect();
+        threads
+            .into_iter()
+            .map(|t| t.join().expect("sender thread panicked"))
+            .reduce(SendTotals::merge)
+            .expect("at least one sender")
+    });
+    totals.stream_secs = start.elapsed().as_secs_f64();
+    totals
+}
+
+/// One sending thread of [`send_loop`].
+fn sender(
+    plan: &Plan,
+    system: &dyn System,
+    tracker: &Tracker,
+    start: Instant,
+    end: Instant,
+    made: &AtomicU64,
+    stream: &Mutex<(SendStream<'_>, u64)>,
+) -> SendTotals {
     let max_sends = plan.workload.max_sends;
-    let mut stream = SendStream::new(plan);
-    let mut t = SendTotals {
-        attempted: 0,
-        accepted: 0,
-        busy: 0,
-        refused: 0,
-        first_refusal: None,
-        by_kind: [0; 4],
-        lag_max: Duration::ZERO,
-        stream_secs: 0.0,
-    };
+    let mut t = SendTotals::default();
     loop {
-        if max_sends > 0 && t.attempted >= max_sends {
-            break;
-        }
-        let spec = stream.next_send();
+        let (seq, spec) = {
+            let mut stream = stream.lock();
+            if max_sends > 0 && stream.1 >= max_sends {
+                break;
+            }
+            let spec = stream.0.next_send();
+            stream.1 += 1;
+            (stream.1, spec)
+        };
         let due = start + spec.at;
         if due >= end {
             break;
@@ -448,7 +489,7 @@ fn send_loop(
             _ => 3,
         };
         t.by_kind[kind] += 1;
-        match system.send(t.attempted, &spec, tracker) {
+        match system.send(seq, &spec, tracker) {
             SendOutcome::Accepted => t.accepted += 1,
             SendOutcome::Busy => t.busy += 1,
             SendOutcome::Refused(why) => {
@@ -456,9 +497,8 @@ fn send_loop(
                 t.first_refusal.get_or_insert(why);
             }
         }
-        made.store(t.attempted, Ordering::Relaxed);
+        made.fetch_add(1, Ordering::Relaxed);
     }
-    t.stream_secs = start.elapsed().as_secs_f64();
     t
 }
 
@@ -512,4 +552,67 @@ fn churn_loop(
         .elapsed()
         .as_secs_f64()
         .min((end - start).as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stream::Workload;
+
+    /// Records every send's sequence number and spec; accepts all, churns nothing.
+    #[derive(Default)]
+    struct Log(Mutex<Vec<(u64, u32, Duration)>>);
+
+    impl System for Log {
+        fn send(&self, seq: u64, spec: &SendSpec, _: &Tracker) -> SendOutcome {
+            self.0.lock().push((seq, spec.account, spec.at));
+            SendOutcome::Accepted
+        }
+        fn churn(&self, _: ChurnOp) -> bool {
+            true
+        }
+        fn delivered(&self, _: &Tracker) -> u64 {
+            0
+        }
+    }
+
+    /// Several sender threads make exactly the one schedule's sends, each once, whatever
+    /// thread took it: the same sends as one thread makes.
+    #[test]
+    fn senders_share_one_schedule() {
+        let made_by = |senders: usize| {
+            let workload = Workload {
+                accounts: 50,
+                users: 5_000,
+                edges: 20_000,
+                send_rate: 20_000.0,
+                max_sends: 300,
+                senders,
+                ..Workload::default()
+            };
+            let plan = Plan::new(&workload);
+            let log = Log::default();
+            let start = Instant::now();
+            let made = AtomicU64::new(0);
+            let totals = send_loop(
+                &plan,
+                &log,
+                &Tracker::new(),
+                start,
+                start + Duration::from_secs(60),
+                &made,
+            );
+            assert_eq!((totals.attempted, totals.accepted), (300, 300));
+            assert_eq!(made.load(Ordering::Relaxed), 300);
+            let mut sends = log.0.into_inner();
+            sends.sort();
+            sends
+        };
+        let one = made_by(1);
+        assert_eq!(
+            one.iter().map(|s| s.0).collect::<Vec<_>>(),
+            (1..=300).collect::<Vec<_>>()
+        );
+        assert_eq!(made_by(4), one);
+    }
 }

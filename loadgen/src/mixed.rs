@@ -52,6 +52,10 @@ pub struct WorkloadArgs {
     /// offered on the default graph).
     #[arg(long)]
     pub send_rate: Option<f64>,
+    /// Threads making the sends, as concurrent clients (default 1; in durable mode each
+    /// waits for its send's fsync, so raise it to see group commit at work).
+    #[arg(long)]
+    pub senders: Option<usize>,
     /// Share of sends by accounts with >= 1,000,000 followers (default 0.02).
     #[arg(long)]
     pub huge_share: Option<f64>,
@@ -97,6 +101,7 @@ impl WorkloadArgs {
         set!(
             accounts => accounts, users => users, edges => edges, zipf => zipf, seed => seed,
             duration => duration_secs, max_sends => max_sends, send_rate => send_rate,
+            senders => senders,
             huge_share => huge_share, medium_share => medium_share, list_max => list_max,
             tag_min_followers => tag_min_followers, churn_rate => churn_rate,
             churn_threads => churn_threads, threads => threads,
@@ -249,11 +254,16 @@ pub fn print_header(scenario: &str, plan: &Plan, mode: &str, threads: usize, mac
         w.seed,
     );
     println!(
-        "  sends: Poisson {}/s for {} s{} (huge accounts {:.0}%, medium {:.0}%); churn: {} ops/s on {} thread(s); {threads} fan-out threads",
+        "  sends: Poisson {}/s for {} s{}{} (huge accounts {:.0}%, medium {:.0}%); churn: {} ops/s on {} thread(s); {threads} fan-out threads",
         w.send_rate,
         w.duration_secs,
         if w.max_sends > 0 {
             format!(" or {} sends", thousands(w.max_sends))
+        } else {
+            String::new()
+        },
+        if w.senders > 1 {
+            format!(" by {} sender threads", w.senders)
         } else {
             String::new()
         },

@@ -50,6 +50,10 @@ pub struct Workload {
     pub max_sends: u64,
     /// Mean sends per second of the Poisson stream.
     pub send_rate: f64,
+    /// Threads making the stream's sends, each taking the next send when it is free: 1 is
+    /// one client waiting for each send's answer (in durable mode, its fsync); more model
+    /// concurrent clients, whose sends a durable engine commits together.
+    pub senders: usize,
     /// Share of sends made by accounts with at least 1,000,000 followers.
     pub huge_share: f64,
     /// Share of sends made by accounts with 1,001 to 999,999 followers (the rest: by
@@ -110,6 +114,7 @@ impl Default for Workload {
             duration_secs: 20.0,
             max_sends: 0,
             send_rate: 2_400.0,
+            senders: 1,
             huge_share: 0.02,
             medium_share: 0.18,
             audience_weights: AudienceWeights::default(),
@@ -160,6 +165,10 @@ impl Workload {
             "duration must be between 0 and 3,600 seconds"
         );
         ensure!(self.send_rate > 0.0, "send_rate must be positive");
+        ensure!(
+            (1..=1_024).contains(&self.senders),
+            "senders must be 1 to 1,024"
+        );
         ensure!(self.churn_rate >= 0.0, "churn_rate must not be negative");
         ensure!(
             (0.0..=1.0).contains(&self.huge_share)
