@@ -619,10 +619,11 @@ fn dropping_the_engine_interrupts_pending_handles() {
     assert!(job.status().is_finished());
 }
 
-/// Big multi-chunk sends and small ones interleaved on two workers, so small sends run
-/// from inside big chunks (the inbox's yield points; the pool's own tests check that they
-/// do): every inbox still holds each account's entries once and in sequence order, and
-/// every send reached exactly its audience.
+/// Big multi-chunk sends and small ones interleaved on two workers, so that some small
+/// sends run from inside big chunks (the inbox's yield points; 7 of 240 in a run here, a
+/// number that depends on timing, so it is not asserted: the pool's own tests check the
+/// mechanism deterministically): every inbox still holds each account's entries once and in
+/// sequence order, and every send reached exactly its audience.
 #[test]
 fn sends_served_from_inside_chunks_keep_order_and_reach_their_audience_once() {
     const USERS: u32 = 200_000;

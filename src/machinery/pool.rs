@@ -305,12 +305,8 @@ fn find_task(
     me: usize,
     tick: u32,
 ) -> Option<Arc<Job>> {
-    loop {
-        match shared.express.steal() {
-            Steal::Success(job) => return Some(job),
-            Steal::Empty => break,
-            Steal::Retry => {}
-        }
+    if let Some(job) = steal_express(shared) {
+        return Some(job);
     }
     if tick.is_multiple_of(INJECTOR_INTERVAL)
         && let Some(job) = steal_injector(shared, local)
@@ -370,26 +366,15 @@ const EXPRESS_PER_YIELD: usize = 4;
 /// an express job here is what another worker would do with it: it is runnable, so its
 /// account's earlier sends are already done wherever they overlap it.
 pub(crate) fn serve_express() {
-    EXPRESS.with(|cell| {
-        let Ok(mut server) = cell.try_borrow_mut() else {
+    with_server(|server| {
+        if !server.open {
             return;
-        };
-        let Some(server) = server.as_mut().filter(|s| s.open) else {
-            return;
-        };
+        }
         let started = Instant::now();
         for _ in 0..EXPRESS_PER_YIELD {
-            if server.shared.express.is_empty() {
+            let Some(job) = steal_express(&server.shared) else {
                 break;
-            }
-            let job = loop {
-                match server.shared.express.steal() {
-                    Steal::Success(job) => break Some(job),
-                    Steal::Empty => break None,
-                    Steal::Retry => {}
-                }
             };
-            let Some(job) = job else { break };
             let (shared, buf) = (&server.shared, &mut server.buf);
             // The interrupted chunk is inside its sink call, whose panic guard would take a
             // panic here for its own and deliver the chunk again from the start: a panic of
@@ -403,28 +388,38 @@ pub(crate) fn serve_express() {
     });
 }
 
+/// Runs `f` on this thread's express server: `None` off the fan-out workers, and while the
+/// server is already serving (its borrow is what keeps express jobs from nesting).
+fn with_server<R>(f: impl FnOnce(&mut ExpressServer) -> R) -> Option<R> {
+    EXPRESS.with(|cell| cell.try_borrow_mut().ok()?.as_mut().map(f))
+}
+
 /// Opens (for a big job's chunk) or keeps closed the worker's yield point for the chunk it
 /// is about to deliver.
 fn open_yield_point(job: &Job) {
-    EXPRESS.with(|cell| {
-        if let Ok(mut server) = cell.try_borrow_mut()
-            && let Some(server) = server.as_mut()
-        {
-            server.open = !is_express(job);
-            server.nested = Duration::ZERO;
-        }
+    with_server(|server| {
+        server.open = !is_express(job);
+        server.nested = Duration::ZERO;
     });
 }
 
 /// Closes the yield point after a chunk; returns the time spent in express jobs inside it.
 fn close_yield_point() -> Duration {
-    EXPRESS.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut server) => server.as_mut().map_or(Duration::ZERO, |server| {
-            server.open = false;
-            std::mem::take(&mut server.nested)
-        }),
-        Err(_) => Duration::ZERO,
+    with_server(|server| {
+        server.open = false;
+        std::mem::take(&mut server.nested)
     })
+    .unwrap_or_default()
+}
+
+fn steal_express(shared: &PoolShared) -> Option<Arc<Job>> {
+    loop {
+        match shared.express.steal() {
+            Steal::Success(job) => return Some(job),
+            Steal::Empty => return None,
+            Steal::Retry => {}
+        }
+    }
 }
 
 /// Single-chunk jobs go to the express queue.
