@@ -77,10 +77,6 @@ impl AccountGraph {
         self.tags.get(id.0 as usize).and_then(Option::as_ref)
     }
 
-    pub(crate) fn tag_mut(&mut self, id: TagId) -> Option<&mut Tag> {
-        self.tags.get_mut(id.0 as usize).and_then(Option::as_mut)
-    }
-
     pub(crate) fn live_tags(&self) -> impl Iterator<Item = (TagId, &Tag)> {
         self.tags
             .iter()
@@ -141,25 +137,22 @@ impl AccountGraph {
 
     /// Adds or removes `tag` for `users` (all followers); returns how many changed.
     pub(crate) fn retag(&mut self, tag: TagId, users: &[u32], add: bool) -> u64 {
-        let Some(tag) = self.tag_mut(tag) else {
+        let Some(Some(tag)) = self.tags.get_mut(tag.0 as usize) else {
             return 0;
         };
         let members = Arc::make_mut(&mut tag.members);
-        let changed: Vec<u32> = users
-            .iter()
-            .copied()
-            .filter(|&u| {
-                if add {
-                    members.insert(u)
-                } else {
-                    members.remove(u)
-                }
-            })
-            .collect();
-        if add {
-            Arc::make_mut(&mut self.maybe_tagged).extend(changed.iter().copied());
+        if !add {
+            return users.iter().filter(|&&u| members.remove(u)).count() as u64;
         }
-        changed.len() as u64
+        let maybe_tagged = Arc::make_mut(&mut self.maybe_tagged);
+        let mut added = 0;
+        for &u in users {
+            if members.insert(u) {
+                maybe_tagged.insert(u);
+                added += 1;
+            }
+        }
+        added
     }
 
     /// Heap bytes held by this account's bitmaps (serialized size, a close lower bound of
