@@ -12,7 +12,7 @@
 //! unfollows and re-follows only those); list audiences pick only the others, so a listed
 //! follower always still follows when the send is made.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::path::Path;
 use std::time::Duration;
 
@@ -555,10 +555,8 @@ pub struct Churn<'a> {
     redraw_below: u64,
     /// Bit `x` set: slot `x` is unfollowed, waiting in `backlog`.
     out: Vec<u64>,
-    /// The unfollowed slots, oldest first: a ring of `len` entries from `head`.
-    backlog: Box<[Removed]>,
-    head: usize,
-    len: usize,
+    /// The unfollowed slots, oldest first; allocated once, at its largest.
+    backlog: VecDeque<Removed>,
     /// At this many unfollowed, every operation re-follows: `CHURN_BACKLOG` (tests lower it).
     cap: usize,
     /// Unused random bits for the refollow coin, and how many are left.
@@ -578,7 +576,7 @@ struct ChurnAccount {
 
 /// An unfollowed edge in the backlog, kept with its user so that the re-follow costs no
 /// lookup.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 struct Removed {
     slot: u64,
     account: u32,
@@ -654,9 +652,7 @@ impl<'a> Churn<'a> {
                 0
             },
             out: vec![0; total.div_ceil(64) as usize],
-            backlog: vec![Removed::default(); backlog_len].into_boxed_slice(),
-            head: 0,
-            len: 0,
+            backlog: VecDeque::with_capacity(backlog_len),
             cap: CHURN_BACKLOG,
             coins: 0,
             coins_left: 0,
@@ -665,7 +661,7 @@ impl<'a> Churn<'a> {
 
     /// The next operation; `None` if the graph has nothing to churn (for this thread).
     pub fn next_op(&mut self) -> Option<ChurnOp> {
-        let refollow = match self.len {
+        let refollow = match self.backlog.len() {
             0 => false,
             n if n >= self.cap => true,
             _ => self.coin(),
@@ -698,31 +694,18 @@ impl<'a> Churn<'a> {
                 (u64::from(a.start), u64::from(a.stride)),
                 j * CHURN_STRIDE + CHURN_STRIDE - 1,
             );
-            let mut tail = self.head + self.len;
-            if tail >= self.backlog.len() {
-                tail -= self.backlog.len();
-            }
-            self.backlog[tail] = Removed {
+            self.backlog.push_back(Removed {
                 slot: x,
                 account,
                 user,
-            };
-            self.len += 1;
+            });
             return Some(ChurnOp::Unfollow { account, user });
         }
         None
     }
 
     fn refollow(&mut self) -> Option<ChurnOp> {
-        if self.len == 0 {
-            return None;
-        }
-        let e = self.backlog[self.head];
-        self.head += 1;
-        if self.head == self.backlog.len() {
-            self.head = 0;
-        }
-        self.len -= 1;
+        let e = self.backlog.pop_front()?;
         self.out[(e.slot >> 6) as usize] &= !(1u64 << (e.slot & 63));
         Some(ChurnOp::Follow {
             account: e.account,
@@ -961,7 +944,7 @@ mod tests {
                 coin_ops += 1;
                 coin_follows += usize::from(matches!(op, ChurnOp::Follow { .. }));
             }
-            assert_eq!(churn.len, out.len());
+            assert_eq!(churn.backlog.len(), out.len());
         }
         (unfollowed, coin_follows, coin_ops, at_cap)
     }
@@ -1108,7 +1091,7 @@ mod tests {
             let sink = std::hint::black_box(sink);
             println!(
                 "round {round}: {ns:.1} ns/op (backlog {}, sink {sink})",
-                churn.len
+                churn.backlog.len()
             );
         }
     }
