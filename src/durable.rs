@@ -225,9 +225,12 @@ impl Engine {
         };
         let n = self.accounts.len();
         for (shard_index, shard) in self.accounts.iter().enumerate() {
-            let shard = shard.read();
-            for (index, state) in shard.iter().enumerate() {
+            // Written, not read: pending follower changes are applied here, under the lock,
+            // rather than on the captured copy, where applying would copy the bitmaps.
+            let mut shard = shard.write();
+            for (index, state) in shard.iter_mut().enumerate() {
                 let Some(state) = state else { continue };
+                state.graph.settled();
                 let history: Vec<Arc<Job>> = state.history.iter().cloned().collect();
                 history.iter().for_each(&mut take);
                 let keys: Vec<(String, u64, Arc<Job>)> = state
@@ -324,7 +327,7 @@ impl Engine {
                     })
                     .collect::<Result<_, _>>()?,
             );
-            edges += state.graph.followers.len();
+            edges += state.graph.follower_count();
             state.last_seq = account.last_seq.to_native();
             restore_rules(&mut state, &account.rules, &self.config.rules)
                 .map_err(|e| format!("{id}: {e}"))?;
@@ -472,7 +475,7 @@ impl Engine {
             } => {
                 self.check_user(lsn, user)?;
                 self.write_account(AccountId(account), |state| {
-                    if !state.graph.followers.contains(user) {
+                    if !state.graph.is_follower(user) {
                         self.apply_follow(
                             UserId(user),
                             AccountId(account),
@@ -490,35 +493,33 @@ impl Engine {
                 self.write_account(AccountId(account), |state| {
                     users.sort_unstable();
                     users.dedup();
-                    users.retain(|&u| !state.graph.followers.contains(u));
+                    let followers = state.graph.settled().followers();
+                    users.retain(|&u| !followers.contains(u));
                     self.apply_follow_many(AccountId(account), state, &users);
                 })
                 .ok_or_else(|| unknown(account))?;
             }
             Record::Unfollow { user, account } => {
                 self.write_account(AccountId(account), |state| {
-                    self.apply_unfollow(UserId(user), AccountId(account), state);
+                    if state.graph.is_follower(user) {
+                        self.apply_unfollow(UserId(user), AccountId(account), state);
+                    }
                 })
                 .ok_or_else(|| unknown(account))?;
             }
             Record::CreateTag { account, tag, name } => {
                 self.write_account(AccountId(account), |state| {
-                    if state.graph.tags.len() != tag as usize {
+                    if state.graph.next_tag_id() != tag as usize {
                         return Err(format!("record {lsn} creates tag {tag} out of order"));
                     }
-                    state.graph.tags.push(Some(Tag {
-                        name,
-                        members: Default::default(),
-                    }));
+                    state.graph.create_tag(name);
                     Ok(())
                 })
                 .ok_or_else(|| unknown(account))??;
             }
             Record::DeleteTag { account, tag } => {
                 self.write_account(AccountId(account), |state| {
-                    if let Some(slot) = state.graph.tags.get_mut(tag as usize) {
-                        *slot = None;
-                    }
+                    state.graph.delete_tag(crate::ids::TagId(tag));
                 })
                 .ok_or_else(|| unknown(account))?;
             }
@@ -531,9 +532,10 @@ impl Engine {
                 self.write_account(AccountId(account), |state| {
                     // Only followers can carry tags (an unfollow may have raced a retag
                     // in the original order; the log order is the truth).
+                    let followers = state.graph.settled().followers();
                     let users: Vec<u32> = users
                         .into_iter()
-                        .filter(|&u| state.graph.followers.contains(u))
+                        .filter(|&u| followers.contains(u))
                         .collect();
                     state.graph.retag(crate::ids::TagId(tag), &users, add);
                 })
@@ -1105,7 +1107,7 @@ impl Captured {
 
 /// One account as a snapshot stores it.
 fn encode_account(
-    a: CapturedAccount,
+    mut a: CapturedAccount,
     by_account: &HashMap<AccountId, Vec<&(Arc<Job>, JobProgress)>>,
 ) -> AccountSnap {
     let in_history: std::collections::HashSet<u32> = a.history.iter().map(|j| j.id.seq.0).collect();
@@ -1144,13 +1146,14 @@ fn encode_account(
         })
         .collect();
     jobs.sort_unstable_by_key(|j| j.seq);
+    // Settled under the account's lock when captured, so this copies nothing.
+    let graph = a.graph.settled();
     AccountSnap {
         id: a.id.0,
         name: a.name.clone(),
-        followers: portable(&a.graph.followers),
-        tags: a
-            .graph
-            .tags
+        followers: portable(graph.followers()),
+        tags: graph
+            .tag_slots()
             .iter()
             .map(|t| {
                 t.as_ref().map(|t| TagSnap {
@@ -1159,9 +1162,8 @@ fn encode_account(
                 })
             })
             .collect(),
-        sources: a
-            .graph
-            .sources
+        sources: graph
+            .sources()
             .iter()
             .map(|s| SourceSnap {
                 name: s.name.clone(),

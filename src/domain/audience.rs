@@ -5,7 +5,7 @@ use std::sync::Arc;
 use roaring::RoaringBitmap;
 
 use crate::config::Limits;
-use crate::domain::graph::AccountGraph;
+use crate::domain::graph::Settled;
 use crate::domain::openid::{OpenId, OpenIdCodec};
 use crate::error::AudienceError;
 use crate::ids::{AccountId, TagId};
@@ -73,7 +73,7 @@ impl TagExpr {
         count
     }
 
-    fn check(&self, graph: &AccountGraph) -> Result<(), AudienceError> {
+    fn check(&self, graph: Settled<'_>) -> Result<(), AudienceError> {
         match self {
             TagExpr::Tag(id) => graph
                 .tag(*id)
@@ -91,7 +91,7 @@ impl TagExpr {
 
     /// Evaluates a checked expression. Tags only ever hold followers, so every result is a
     /// subset of the followers.
-    fn eval(&self, graph: &AccountGraph) -> RoaringBitmap {
+    fn eval(&self, graph: Settled<'_>) -> RoaringBitmap {
         match self {
             TagExpr::Tag(id) => graph
                 .tag(*id)
@@ -112,7 +112,7 @@ impl TagExpr {
                 acc |= p.eval(graph);
                 acc
             }),
-            TagExpr::Not(inner) => &*graph.followers - inner.eval(graph),
+            TagExpr::Not(inner) => &**graph.followers() - inner.eval(graph),
         }
     }
 }
@@ -142,12 +142,12 @@ fn take_children(expr: &mut TagExpr, into: &mut Vec<TagExpr>) {
 pub(crate) fn resolve(
     audience: &Audience,
     account: AccountId,
-    graph: &AccountGraph,
+    graph: Settled<'_>,
     codec: &OpenIdCodec,
     limits: &Limits,
 ) -> Result<Arc<RoaringBitmap>, AudienceError> {
     match audience {
-        Audience::All => Ok(Arc::clone(&graph.followers)),
+        Audience::All => Ok(Arc::clone(graph.followers())),
         Audience::Tag(id) => graph
             .tag(*id)
             .map(|t| Arc::clone(&t.members))
@@ -178,7 +178,7 @@ pub(crate) fn resolve(
                 let user = codec
                     .decode(account, id)
                     .ok_or(AudienceError::InvalidOpenId(id))?;
-                if !graph.followers.contains(user.0) {
+                if !graph.followers().contains(user.0) {
                     return Err(AudienceError::NotFollowing(id));
                 }
                 set.insert(user.0);

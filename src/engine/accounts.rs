@@ -323,12 +323,12 @@ impl Engine {
             .write()
             .get_mut(index)
             .and_then(Option::take);
-        let Some(state) = state else { return };
-        for user in state.graph.followers.iter() {
+        let Some(mut state) = state else { return };
+        let followers = state.graph.settled().followers();
+        for user in followers.iter() {
             self.reverse.remove(UserId(user), account);
         }
-        self.edges
-            .fetch_sub(state.graph.followers.len(), Ordering::Relaxed);
+        self.edges.fetch_sub(followers.len(), Ordering::Relaxed);
         self.originals.write().remove_account(account);
         if let Some(subject) = state.profile.subject
             && let Some(s) = subjects.get_mut(subject.0 as usize)

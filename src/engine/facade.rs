@@ -35,7 +35,7 @@ use crate::clock::{Clock, Millis, SystemClock};
 use crate::config::EngineConfig;
 use crate::domain::account::AccountState;
 use crate::domain::audience;
-use crate::domain::graph::{ReverseIndex, Tag};
+use crate::domain::graph::ReverseIndex;
 use crate::domain::message::Message;
 use crate::domain::openid::{OpenId, OpenIdCodec};
 use crate::domain::originality::{self, Originals};
@@ -466,13 +466,15 @@ impl Engine {
         let gate = self.begin().map_err(FollowError::Storage)?;
         let lsn = self
             .write_account(account, |state| {
-                let graph = &mut state.graph;
-                if graph.followers.contains(user.0) {
+                let graph = &state.graph;
+                // The reverse index says, in one short list, what the account's bitmap
+                // would say with a search over its containers.
+                if self.reverse.contains(user, account) {
                     return Err(FollowError::AlreadyFollowing { user, account });
                 }
                 if let Some(name) = source
-                    && graph.sources.len() >= limits.sources_per_account
-                    && !graph.sources.iter().any(|s| s.name == name)
+                    && graph.source_count() >= limits.sources_per_account
+                    && !graph.has_source(name)
                 {
                     return Err(FollowError::TooManySources {
                         account,
@@ -504,10 +506,11 @@ impl Engine {
         let gate = self.begin().map_err(FollowError::Storage)?;
         let (added, lsn) = self
             .write_account(account, |state| {
+                let followers = state.graph.settled().followers();
                 let mut new: Vec<u32> = users
                     .iter()
                     .map(|u| u.0)
-                    .filter(|&u| !state.graph.followers.contains(u))
+                    .filter(|&u| !followers.contains(u))
                     .collect();
                 new.sort_unstable();
                 new.dedup();
@@ -531,9 +534,7 @@ impl Engine {
         state: &mut AccountState,
         new: &[u32],
     ) {
-        if let Ok(added) = RoaringBitmap::from_sorted_iter(new.iter().copied()) {
-            *Arc::make_mut(&mut state.graph.followers) |= added;
-        }
+        state.graph.follow_many(new);
         for &user in new {
             self.reverse.insert(UserId(user), account);
         }
@@ -548,7 +549,7 @@ impl Engine {
         let gate = self.begin().map_err(UnfollowError::Storage)?;
         let lsn = self
             .write_account(account, |state| {
-                if !state.graph.followers.contains(user.0) {
+                if !self.reverse.contains(user, account) {
                     return Err(UnfollowError::NotFollowing { user, account });
                 }
                 let lsn = self.log(|| Record::Unfollow {
@@ -571,11 +572,12 @@ impl Engine {
         state: &mut AccountState,
         source: Option<&str>,
     ) {
-        state.graph.add_follower(user, source);
+        state.graph.follow(user, source);
         self.reverse.insert(user, account);
         self.edges.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Removes a follower (the caller checked it follows).
     pub(crate) fn apply_unfollow(
         &self,
         user: UserId,
@@ -583,14 +585,13 @@ impl Engine {
         state: &mut AccountState,
     ) {
         state.interaction.forget(user.0);
-        if state.graph.remove_follower(user) {
-            self.reverse.remove(user, account);
-            self.edges.fetch_sub(1, Ordering::Relaxed);
-            // Entries the user received while following may still be evicted unread: the
-            // inbox remembers the account so that a fetch can name it.
-            if let Some(inbox) = &self.inbox {
-                inbox.depart(user.0, account);
-            }
+        state.graph.unfollow(user);
+        self.reverse.remove(user, account);
+        self.edges.fetch_sub(1, Ordering::Relaxed);
+        // Entries the user received while following may still be evicted unread: the inbox
+        // remembers the account so that a fetch can name it.
+        if let Some(inbox) = &self.inbox {
+            inbox.depart(user.0, account);
         }
     }
 
@@ -598,12 +599,12 @@ impl Engine {
         if !self.user_exists(user) {
             return Err(QueryError::UnknownUser(user));
         }
-        self.read_account(account, |s| s.graph.followers.contains(user.0))
+        self.read_account(account, |s| s.graph.is_follower(user.0))
             .ok_or(QueryError::UnknownAccount(account))
     }
 
     pub fn follower_count(&self, account: AccountId) -> Result<u64, QueryError> {
-        self.read_account(account, |s| s.graph.followers.len())
+        self.read_account(account, |s| s.graph.follower_count())
             .ok_or(QueryError::UnknownAccount(account))
     }
 
@@ -642,8 +643,8 @@ impl Engine {
                 }
             },
         };
-        self.read_account(account, |state| {
-            let followers = &state.graph.followers;
+        self.write_account(account, |state| {
+            let followers = state.graph.settled().followers();
             let mut iter = followers.range(start..);
             let open_ids: Vec<OpenId> = iter
                 .by_ref()
@@ -674,10 +675,11 @@ impl Engine {
 
     /// Follow counts per source, in the order the sources first appeared.
     pub fn follow_sources(&self, account: AccountId) -> Result<Vec<SourceStats>, QueryError> {
-        self.read_account(account, |state| {
+        self.write_account(account, |state| {
             state
                 .graph
-                .sources
+                .settled()
+                .sources()
                 .iter()
                 .map(|s| SourceStats {
                     source: s.name.clone(),
@@ -702,15 +704,15 @@ impl Engine {
         let (id, lsn) = self
             .write_account(account, |state| {
                 let graph = &mut state.graph;
-                if graph.live_tags().any(|(_, t)| t.name == name) {
+                if graph.tag_names().any(|(_, n)| n == name) {
                     return Err(TagError::DuplicateName(name.to_owned()));
                 }
-                if graph.live_tags().count() >= limits.tags_per_account {
+                if graph.tag_names().count() >= limits.tags_per_account {
                     return Err(TagError::TooManyTags {
                         max: limits.tags_per_account,
                     });
                 }
-                let id = u32::try_from(graph.tags.len()).map_err(|_| TagError::TooManyTags {
+                let id = u32::try_from(graph.next_tag_id()).map_err(|_| TagError::TooManyTags {
                     max: limits.tags_per_account,
                 })?;
                 let lsn = self.log(|| Record::CreateTag {
@@ -718,11 +720,7 @@ impl Engine {
                     tag: id,
                     name: name.to_owned(),
                 });
-                graph.tags.push(Some(Tag {
-                    name: name.to_owned(),
-                    members: Default::default(),
-                }));
-                Ok((TagId(id), lsn))
+                Ok((graph.create_tag(name.to_owned()), lsn))
             })
             .unwrap_or(Err(TagError::UnknownAccount(account)))?;
         drop(gate);
@@ -735,17 +733,14 @@ impl Engine {
         let gate = self.begin().map_err(TagError::Storage)?;
         let lsn = self
             .write_account(account, |state| {
-                let slot = state
-                    .graph
-                    .tags
-                    .get_mut(tag.0 as usize)
-                    .filter(|t| t.is_some())
-                    .ok_or(TagError::UnknownTag(tag))?;
+                if !state.graph.has_tag(tag) {
+                    return Err(TagError::UnknownTag(tag));
+                }
                 let lsn = self.log(|| Record::DeleteTag {
                     account: account.0,
                     tag: tag.0,
                 });
-                *slot = None;
+                state.graph.delete_tag(tag);
                 Ok(lsn)
             })
             .unwrap_or(Err(TagError::UnknownAccount(account)))?;
@@ -754,9 +749,10 @@ impl Engine {
     }
 
     pub fn tags(&self, account: AccountId) -> Result<Vec<TagInfo>, QueryError> {
-        self.read_account(account, |state| {
+        self.write_account(account, |state| {
             state
                 .graph
+                .settled()
                 .live_tags()
                 .map(|(id, t)| TagInfo {
                     id,
@@ -805,7 +801,7 @@ impl Engine {
         let gate = self.begin().map_err(TagError::Storage)?;
         let (changed, lsn) = self
             .write_account(account, |state| {
-                let graph = &mut state.graph;
+                let graph = state.graph.settled();
                 let members = &graph.tag(tag).ok_or(TagError::UnknownTag(tag))?.members;
                 // Validate everything before changing anything.
                 let mut users = Vec::with_capacity(open_ids.len());
@@ -814,7 +810,7 @@ impl Engine {
                         .codec
                         .decode(account, id)
                         .ok_or(TagError::InvalidOpenId(id))?;
-                    if !graph.followers.contains(user.0) {
+                    if !graph.followers().contains(user.0) {
                         return Err(TagError::NotFollowing(id));
                     }
                     if add
@@ -834,7 +830,7 @@ impl Engine {
                     add,
                     users: users.clone(),
                 });
-                Ok((graph.retag(tag, &users, add), lsn))
+                Ok((state.graph.retag(tag, &users, add), lsn))
             })
             .unwrap_or(Err(TagError::UnknownAccount(account)))?;
         drop(gate);
@@ -845,8 +841,10 @@ impl Engine {
     /// The tags a follower carries.
     pub fn tags_of(&self, account: AccountId, open_id: OpenId) -> Result<Vec<TagId>, QueryError> {
         let user = self.user_of(account, open_id)?;
-        self.read_account(account, |state| state.graph.tags_of(user).collect())
-            .ok_or(QueryError::UnknownAccount(account))
+        self.write_account(account, |state| {
+            state.graph.settled().tags_of(user).collect()
+        })
+        .ok_or(QueryError::UnknownAccount(account))
     }
 
     // ----- sending ------------------------------------------------------------------------
@@ -1071,14 +1069,20 @@ impl Engine {
         }
         let mut audience = match single {
             Some(user) => {
-                if !state.graph.followers.contains(user.0) {
+                if !state.graph.is_follower(user.0) {
                     return Err(SendError::InvalidAudience(
                         crate::error::AudienceError::NotFollowing(self.codec.encode(account, user)),
                     ));
                 }
                 Arc::new(std::iter::once(user.0).collect::<RoaringBitmap>())
             }
-            None => audience::resolve(&audience, account, &state.graph, &self.codec, limits)?,
+            None => audience::resolve(
+                &audience,
+                account,
+                state.graph.settled(),
+                &self.codec,
+                limits,
+            )?,
         };
         let mut filtered = 0;
         if purpose == SendPurpose::Broadcast && state.profile.kind == Some(AccountKind::Service) {

@@ -43,7 +43,7 @@ impl Engine {
         let gate = self.begin().map_err(InteractError::Storage)?;
         let (auto, lsn) = self
             .write_account(account, |state| {
-                if !state.graph.followers.contains(user.0) {
+                if !state.graph.is_follower(user.0) {
                     return Err(InteractError::NotFollowing { user, account });
                 }
                 let lsn = self.log(|| Record::Inbound {

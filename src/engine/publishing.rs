@@ -119,7 +119,7 @@ impl Engine {
                 crate::domain::audience::resolve(
                     &request.audience,
                     account,
-                    &state.graph,
+                    state.graph.settled(),
                     &self.codec,
                     &self.config.limits,
                 )

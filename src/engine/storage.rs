@@ -146,11 +146,15 @@ impl Engine {
             inbound: u64,
             schedules: u64,
         }
-        let view = self
-            .read_account(account, |state| View {
+        let mut view = self
+            .write_account(account, |state| View {
                 name: state.name.clone(),
                 profile: state.profile.clone(),
-                graph: state.graph.clone(),
+                // Settled under the lock, so that settling the copy below copies nothing.
+                graph: {
+                    state.graph.settled();
+                    state.graph.clone()
+                },
                 history: state.history.iter().cloned().collect(),
                 last_seq: state.last_seq,
                 violations: state.policy.violations.len() as u32,
@@ -210,15 +214,16 @@ impl Engine {
         }
         line(&mut out, a.finish())?;
 
-        let live_tags: Vec<_> = view.graph.live_tags().collect();
+        let graph = view.graph.settled();
+        let live_tags: Vec<_> = graph.live_tags().collect();
         line(
             &mut out,
             Obj::new("statistics")
-                .num("followers", view.graph.followers.len())
+                .num("followers", graph.followers().len())
                 .num("messages_sent", u64::from(view.last_seq))
                 .num("messages_kept", view.history.len() as u64)
                 .num("tags", live_tags.len() as u64)
-                .num("sources", view.graph.sources.len() as u64)
+                .num("sources", graph.sources().len() as u64)
                 .num("stored_bytes", view.storage.used_bytes)
                 .num("violations", u64::from(view.violations))
                 .num("follower_messages_kept", view.inbound)
@@ -273,7 +278,7 @@ impl Engine {
                     .finish(),
             )?;
         }
-        for source in &view.graph.sources {
+        for source in graph.sources() {
             line(
                 &mut out,
                 Obj::new("source")
@@ -284,16 +289,15 @@ impl Engine {
             )?;
         }
         let mut tag_names: Vec<&str> = Vec::new();
-        for user in view.graph.followers.iter() {
+        for user in graph.followers().iter() {
             tag_names.clear();
             for (_, tag) in &live_tags {
                 if tag.members.contains(user) {
                     tag_names.push(&tag.name);
                 }
             }
-            let source = view
-                .graph
-                .sources
+            let source = graph
+                .sources()
                 .iter()
                 .find(|s| s.current.contains(user))
                 .map(|s| s.name.as_str());
@@ -321,9 +325,9 @@ impl Engine {
         out.flush().map_err(io)?;
         Ok(ExportSummary {
             messages: view.history.len() as u64,
-            followers: view.graph.followers.len(),
+            followers: graph.followers().len(),
             tags: live_tags.len() as u64,
-            sources: view.graph.sources.len() as u64,
+            sources: graph.sources().len() as u64,
             bytes,
         })
     }
