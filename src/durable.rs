@@ -286,6 +286,9 @@ impl Engine {
                     ReverseShard::from_parts(
                         s.slots.iter().map(|w| w.to_native()),
                         s.arena.to_vec(),
+                        s.departed
+                            .iter()
+                            .map(|d| (d.0.to_native(), d.1.to_native())),
                     )
                 })
                 .collect(),
@@ -1060,7 +1063,12 @@ impl Captured {
                     .iter()
                     .map(|shard| {
                         let (slots, arena) = shard.to_parts();
-                        ReverseShardSnap { slots, arena }
+                        let departed = shard.departures().collect();
+                        ReverseShardSnap {
+                            slots,
+                            arena,
+                            departed,
+                        }
                     })
                     .collect::<Vec<_>>()
             });

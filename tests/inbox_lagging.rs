@@ -364,7 +364,7 @@ fn a_reader_told_of_evicted_and_expired_messages_learns_where_history_starts() {
 /// then unfollowed was told it missed 4 entries while `missed_from` only accounted for B's 2,
 /// though the messages are still recoverable (`recover` uses the audience fixed at
 /// acceptance). `missed_from` is now derived from the histories; an unfollowed account is a
-/// candidate through the inbox's note of the unfollow.
+/// candidate through the reverse index's note of the unfollow.
 #[test]
 fn regression_unfollowing_drops_the_accounts_missed_entries_from_missed_from() {
     let World {

@@ -5,7 +5,8 @@
 //!   is what fan-out iterates and what audiences are computed from with set algebra;
 //! - reverse, per user, the sorted list of followed account ids (in [`ReverseIndex`]),
 //!   delta- and varint-encoded into a byte arena per shard: an 8-byte slot per user plus
-//!   about two bytes per followed account, with no allocation per user.
+//!   about two bytes per followed account, with no allocation per user. Each shard also
+//!   remembers its users' recent unfollows (*departures*), for the inbox's lag reports.
 //!
 //! **Invariant:** an edge is in the forward index (its bitmap with the account's pending
 //! changes applied, see [`AccountGraph`]) iff it is in the reverse index, whenever no follow
@@ -14,6 +15,7 @@
 //! shard; never the other way round). So the reverse index, under the account's lock, says
 //! whether a follow or an unfollow is valid.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use parking_lot::RwLock;
@@ -357,7 +359,22 @@ pub(crate) struct ReverseShard {
     slots: Vec<Slot>,
     arena: Vec<u8>,
     garbage: usize,
+    /// Recent unfollows of the shard's users, oldest first: (position, account). At most
+    /// [`DEPARTED_PER_USER`] per user of the shard on average (at least
+    /// [`DEPARTED_MIN`]); past that the oldest go, copies included.
+    ///
+    /// Why here: a fetch that finds entries evicted unread must name the accounts they came
+    /// from, and an account the user no longer follows is in no list. The unfollow already
+    /// holds this shard's lock, and one shard's tail is one cache line, so the note costs
+    /// next to nothing; kept per inbox block it cost a lock and two cache misses per
+    /// unfollow. A lagging fetch scans the shard's notes instead.
+    departed: VecDeque<(u32, u32)>,
 }
+
+/// Departures a reverse shard keeps per user, on average.
+pub(crate) const DEPARTED_PER_USER: usize = 4;
+/// Departures a reverse shard keeps however few users it has.
+const DEPARTED_MIN: usize = 64;
 
 /// Where a user's list is. `meta == 0`: empty. `meta == INLINE`: `offset` is the only
 /// account id. Otherwise: bits 0..27 hold the list's length in bytes and bits 27..32 the
@@ -541,6 +558,20 @@ impl ReverseShard {
         }
     }
 
+    fn depart(self: &mut Arc<Self>, pos: usize, account: u32) {
+        let cap = (self.slots.len() * DEPARTED_PER_USER).max(DEPARTED_MIN);
+        let shard = Arc::make_mut(self);
+        while shard.departed.len() >= cap {
+            shard.departed.pop_front();
+        }
+        shard.departed.push_back((pos as u32, account));
+    }
+
+    /// Recorded departures, oldest first, as (position, account).
+    pub(crate) fn departures(&self) -> impl ExactSizeIterator<Item = (u32, u32)> + '_ {
+        self.departed.iter().copied()
+    }
+
     /// The shard as a snapshot stores it: slots packed as `offset << 32 | meta` (plain
     /// words, which the archive copies in one block) and a compacted arena.
     pub(crate) fn to_parts(&self) -> (Vec<u64>, Vec<u8>) {
@@ -560,7 +591,11 @@ impl ReverseShard {
         (slots, arena)
     }
 
-    pub(crate) fn from_parts(slots: impl Iterator<Item = u64>, arena: Vec<u8>) -> Self {
+    pub(crate) fn from_parts(
+        slots: impl Iterator<Item = u64>,
+        arena: Vec<u8>,
+        departed: impl Iterator<Item = (u32, u32)>,
+    ) -> Self {
         ReverseShard {
             slots: slots
                 .map(|packed| Slot {
@@ -570,6 +605,7 @@ impl ReverseShard {
                 .collect(),
             arena,
             garbage: 0,
+            departed: departed.collect(),
         }
     }
 
@@ -584,6 +620,13 @@ impl ReverseShard {
             {
                 return Err("a user list lies outside its shard's arena".into());
             }
+        }
+        if self
+            .departed
+            .iter()
+            .any(|&(pos, _)| pos as usize >= self.slots.len())
+        {
+            return Err("a departure names a user outside its shard".into());
         }
         Ok(())
     }
@@ -643,17 +686,42 @@ impl ReverseIndex {
         }
     }
 
+    /// Removes an edge (for a terminated account: no departure is noted).
     pub(crate) fn remove(&self, user: UserId, account: AccountId) {
         let (s, pos) = self.locate(user);
+        Self::remove_at(&mut self.shards[s].write(), pos, account);
+    }
+
+    /// `user` unfollows `account`: removes the edge and notes the departure.
+    pub(crate) fn unfollow(&self, user: UserId, account: AccountId) {
+        let (s, pos) = self.locate(user);
         let mut shard = self.shards[s].write();
+        Self::remove_at(&mut shard, pos, account);
+        shard.depart(pos, account.0);
+    }
+
+    fn remove_at(shard: &mut Arc<ReverseShard>, pos: usize, account: AccountId) {
         if shard.edit_in_place(pos, account.0, false).is_some() {
             return;
         }
         let mut values = shard.list(pos);
         if let Ok(at) = values.binary_search(&account.0) {
             values.remove(at);
-            Arc::make_mut(&mut shard).store(pos, &values);
+            Arc::make_mut(shard).store(pos, &values);
         }
+    }
+
+    /// Accounts `user` unfollowed that its shard still remembers, oldest first (copies
+    /// possible). Scans the shard's notes: for lagging fetches, not for every read.
+    pub(crate) fn departed_of(&self, user: UserId) -> Vec<AccountId> {
+        let (s, pos) = self.locate(user);
+        self.shards[s]
+            .read()
+            .departed
+            .iter()
+            .filter(|d| d.0 as usize == pos)
+            .map(|d| AccountId(d.1))
+            .collect()
     }
 
     /// Whether `user` follows `account`: one short list walked, where the forward index
@@ -695,6 +763,14 @@ impl ReverseIndex {
         self.grow(users);
         let old = shards.len();
         for (i, theirs) in shards.iter().enumerate() {
+            for &(pos, account) in &theirs.departed {
+                let user = pos as u64 * old as u64 + i as u64;
+                if user >= users {
+                    return Err(format!("user {user} departed but is past the user count"));
+                }
+                let (s, p) = self.locate(UserId(user as u32));
+                self.shards[s].write().depart(p, account);
+            }
             for pos in 0..theirs.slots.len() {
                 let user = (pos * old + i) as u64;
                 let list = theirs.list(pos);
@@ -884,22 +960,39 @@ mod tests {
 
     proptest! {
         /// The reverse index against a `BTreeSet` per user, through inlining, growth,
-        /// shrinking and compaction.
+        /// shrinking and compaction; its departure notes against a ring per shard that keeps
+        /// the newest notes, copies included (op 2 unfollows; op 1 removes without a note,
+        /// as terminating an account does).
         #[test]
         fn reverse_index_behaves_like_sets(ops in proptest::collection::vec(
-            (any::<bool>(), 0u32..20, prop_oneof![0u32..300, any::<u32>()]), 0..400)
+            (0u8..3, 0u32..20, prop_oneof![0u32..300, any::<u32>()]), 0..400)
         ) {
             let index = ReverseIndex::new(3);
             index.grow(20);
-            let mut model = vec![std::collections::BTreeSet::new(); 20];
-            for (insert, user, account) in ops {
+            let mut model = vec![BTreeSet::new(); 20];
+            // Per shard (user % 3), its notes oldest first; a shard holds 7 or 6 users, so
+            // its limit is DEPARTED_MIN.
+            let mut notes: Vec<VecDeque<(u32, u32)>> = vec![VecDeque::new(); 3];
+            for (op, user, account) in ops {
                 let (u, a) = (UserId(user), AccountId(account));
-                if insert {
-                    index.insert(u, a);
-                    model[user as usize].insert(account);
-                } else {
-                    index.remove(u, a);
-                    model[user as usize].remove(&account);
+                match op {
+                    0 => {
+                        index.insert(u, a);
+                        model[user as usize].insert(account);
+                    }
+                    1 => {
+                        index.remove(u, a);
+                        model[user as usize].remove(&account);
+                    }
+                    _ => {
+                        index.unfollow(u, a);
+                        model[user as usize].remove(&account);
+                        let ring = &mut notes[user as usize % 3];
+                        if ring.len() == DEPARTED_MIN {
+                            ring.pop_front();
+                        }
+                        ring.push_back((user, account));
+                    }
                 }
                 let got: Vec<u32> = index.accounts_of(u).into_iter().map(|a| a.0).collect();
                 prop_assert_eq!(got, model[user as usize].iter().copied().collect::<Vec<_>>());
@@ -910,6 +1003,16 @@ mod tests {
                     );
                 }
             }
+            let departed = |user: u32| -> Vec<AccountId> {
+                notes[user as usize % 3]
+                    .iter()
+                    .filter(|n| n.0 == user)
+                    .map(|n| AccountId(n.1))
+                    .collect()
+            };
+            for user in 0..20 {
+                prop_assert_eq!(index.departed_of(UserId(user)), departed(user));
+            }
             for shard in index.shards.iter() {
                 let mut shard = shard.write();
                 Arc::make_mut(&mut shard).compact();
@@ -918,14 +1021,15 @@ mod tests {
                 let got: Vec<u32> = index.accounts_of(UserId(user as u32)).into_iter().map(|a| a.0).collect();
                 prop_assert_eq!(got, set.iter().copied().collect::<Vec<_>>());
             }
-            // Through a snapshot's parts, into the same shard count and into others.
+            // Through a snapshot's parts, into the same shard count and into others. Another
+            // shard count has other limits: a user's notes may lose their oldest, no more.
             for shards in [3, 1, 5, 64] {
                 let parts: Vec<ReverseShard> = index
                     .capture()
                     .iter()
                     .map(|s| {
                         let (slots, arena) = s.to_parts();
-                        ReverseShard::from_parts(slots.into_iter(), arena)
+                        ReverseShard::from_parts(slots.into_iter(), arena, s.departures())
                     })
                     .collect();
                 let restored = ReverseIndex::new(shards);
@@ -933,8 +1037,30 @@ mod tests {
                 for (user, set) in model.iter().enumerate() {
                     let got: Vec<u32> = restored.accounts_of(UserId(user as u32)).into_iter().map(|a| a.0).collect();
                     prop_assert_eq!(got, set.iter().copied().collect::<Vec<_>>(), "{} shards", shards);
+                    let kept = restored.departed_of(UserId(user as u32));
+                    let all = departed(user as u32);
+                    if shards == 3 {
+                        prop_assert_eq!(&kept, &all);
+                    }
+                    prop_assert!(all.ends_with(&kept), "{} shards: {:?} of {:?}", shards, kept, all);
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_full_shard_drops_its_oldest_departures() {
+        let index = ReverseIndex::new(1);
+        index.grow(100);
+        let cap = 100 * DEPARTED_PER_USER;
+        for account in 0..cap as u32 + 10 {
+            index.insert(UserId(7), AccountId(account));
+            index.unfollow(UserId(7), AccountId(account));
+        }
+        let kept = index.departed_of(UserId(7));
+        assert_eq!(kept.len(), cap);
+        assert_eq!(kept[0], AccountId(10), "the ten oldest went");
+        assert_eq!(kept.last(), Some(&AccountId(cap as u32 + 9)));
+        assert!(index.departed_of(UserId(8)).is_empty());
     }
 }

@@ -586,13 +586,10 @@ impl Engine {
     ) {
         state.interaction.forget(user.0);
         state.graph.unfollow(user);
-        self.reverse.remove(user, account);
+        // Entries the user received while following may still be evicted unread: the
+        // reverse index notes the departure so that a fetch can name the account.
+        self.reverse.unfollow(user, account);
         self.edges.fetch_sub(1, Ordering::Relaxed);
-        // Entries the user received while following may still be evicted unread: the inbox
-        // remembers the account so that a fetch can name it.
-        if let Some(inbox) = &self.inbox {
-            inbox.depart(user.0, account);
-        }
     }
 
     pub fn is_following(&self, user: UserId, account: AccountId) -> Result<bool, QueryError> {
@@ -1327,7 +1324,7 @@ impl Engine {
         }
         let mut candidates = self.reverse.accounts_of(user);
         candidates.extend(first.oldest_retained.iter().map(|(a, _)| *a));
-        candidates.extend(first.departed.iter().copied());
+        candidates.extend(self.reverse.departed_of(user));
         candidates.sort_unstable();
         candidates.dedup();
         // Per candidate, its sends to the user in the history, newest first, with whether

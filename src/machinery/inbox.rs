@@ -28,8 +28,8 @@
 //! head alone; which accounts they came from, and up to which sequence, the engine derives
 //! at read time from the account histories (see `Engine::fetch`), which hold each send's
 //! audience. Candidates are the accounts the user follows, the accounts of its retained
-//! entries, and the accounts it recently unfollowed, which the block keeps as *departures*
-//! (at most [`DEPARTED_PER_BLOCK`] per block: copies go first, then the oldest).
+//! entries, and the accounts it recently unfollowed, which the reverse index keeps as
+//! *departures* (see `ReverseShard`).
 //!
 //! **Invariant:** a block is only read or written under its own mutex; the fan-out pool takes
 //! each block's mutex once per batch (recipients are ascending), not once per recipient.
@@ -72,8 +72,6 @@ struct Block {
     heads: [u64; BLOCK_USERS],
     /// `capacity * BLOCK_USERS` entries, slot-major.
     slots: Box<[Entry]>,
-    /// Accounts that users of this block unfollowed, oldest first: (user offset, account).
-    departed: Vec<(u8, u32)>,
 }
 
 /// Block visits between two yield points of a delivery, where a fan-out worker runs waiting
@@ -82,9 +80,6 @@ const YIELD_EVERY_BLOCKS: usize = 32;
 
 /// Block visits a block's pending log holds before it is applied to the rings.
 const PENDING_PER_BLOCK: usize = 64;
-
-/// Departures a block keeps; past this, the oldest are dropped.
-pub(crate) const DEPARTED_PER_BLOCK: usize = 256;
 
 /// What [`InboxStore::read`] found for one user.
 #[derive(Debug, Default)]
@@ -95,8 +90,6 @@ pub(crate) struct RawFetch {
     pub(crate) head: u64,
     /// Entries after the cursor that were evicted before this read.
     pub(crate) missed: u64,
-    /// Accounts the user unfollowed, as the block remembers them (copies possible).
-    pub(crate) departed: Vec<AccountId>,
     /// Per account of the retained entries, its oldest retained sequence.
     pub(crate) oldest_retained: Vec<(AccountId, Seq)>,
 }
@@ -166,7 +159,6 @@ impl InboxStore {
             pending: [(unused, 0); PENDING_PER_BLOCK],
             heads: [0; BLOCK_USERS],
             slots: vec![unused; self.capacity * BLOCK_USERS].into_boxed_slice(),
-            departed: Vec::new(),
         })
     }
 
@@ -286,7 +278,7 @@ impl InboxStore {
                     continue;
                 };
                 block.apply_pending(self.capacity as u64);
-                if block.heads.iter().all(|&h| h == 0) && block.departed.is_empty() {
+                if block.heads.iter().all(|&h| h == 0) {
                     continue;
                 }
                 out.push(BlockSnap {
@@ -294,7 +286,6 @@ impl InboxStore {
                     applied_lsn: block.applied_lsn,
                     heads: block.heads.to_vec(),
                     slots: block.slots.iter().map(|e| (e.account, e.seq)).collect(),
-                    departed: block.departed.clone(),
                 });
             }
         }
@@ -326,11 +317,6 @@ impl InboxStore {
                 seq: s.1.to_native(),
             };
         }
-        block.departed = snap
-            .departed
-            .iter()
-            .map(|d| (d.0, d.1.to_native()))
-            .collect();
         Ok(())
     }
 
@@ -355,7 +341,6 @@ impl InboxStore {
         let entries = (start..end).map(|i| (i, block.slots[slot(i)])).collect();
         let missed = oldest.saturating_sub(cursor);
         let mut oldest_retained: Vec<(AccountId, Seq)> = Vec::new();
-        let mut departed = Vec::new();
         if missed > 0 {
             oldest_retained = (oldest..head)
                 .map(|i| {
@@ -366,48 +351,13 @@ impl InboxStore {
             // Stable: per account the ring order, oldest first, which dedup keeps.
             oldest_retained.sort_by_key(|(a, _)| *a);
             oldest_retained.dedup_by_key(|(a, _)| *a);
-            departed = block
-                .departed
-                .iter()
-                .filter(|d| usize::from(d.0) == off)
-                .map(|d| AccountId(d.1))
-                .collect();
         }
         RawFetch {
             entries,
             head,
             missed,
-            departed,
             oldest_retained,
         }
-    }
-
-    /// Remembers that `user` unfollowed `account`: entries of the account it received may
-    /// still be evicted before it reads them, and a fetch must be able to name the account.
-    pub(crate) fn depart(&self, user: u32, account: AccountId) {
-        // The block may not exist yet (a replayed log allocates blocks on first delivery),
-        // and a delivery of a job accepted before the unfollow may still create it.
-        let mut guard = self.block((user >> BLOCK_SHIFT) as usize).lock();
-        let block = guard.get_or_insert_with(|| self.new_block());
-        // Appended without looking for an earlier copy: that look is a cache miss on the
-        // unfollow path. Copies go when the block reaches its limit; only past that do the
-        // oldest departures go.
-        if block.departed.len() >= DEPARTED_PER_BLOCK {
-            let mut seen = std::collections::HashSet::with_capacity(block.departed.len());
-            let mut newest_first: Vec<(u8, u32)> = block
-                .departed
-                .iter()
-                .rev()
-                .filter(|d| seen.insert(**d))
-                .copied()
-                .collect();
-            newest_first.truncate(DEPARTED_PER_BLOCK * 3 / 4);
-            newest_first.reverse();
-            block.departed = newest_first;
-        }
-        block
-            .departed
-            .push(((user as usize & (BLOCK_USERS - 1)) as u8, account.0));
     }
 
     /// Heap bytes held by allocated blocks (departures not included).
@@ -544,47 +494,5 @@ mod tests {
         let snaps = store.capture();
         let block = snaps.iter().find(|b| b.index == 0).expect("block 0");
         assert_eq!(block.heads[3], model[3].len() as u64 + 1);
-    }
-
-    #[test]
-    fn departures_are_kept_per_user_and_bounded() {
-        let store = InboxStore::new(2);
-        // A departure before the user's block exists (a replayed log allocates blocks on
-        // first delivery) is kept for the entries that arrive after it.
-        store.depart(70, AccountId(3));
-        for seq in 1..=3 {
-            store.append(AccountId(3), Seq(seq), &[70]);
-        }
-        assert_eq!(store.read(70, 0, 1).departed, vec![AccountId(3)]);
-        store.reserve(0..64);
-        store.append(AccountId(1), Seq(1), &[5, 6]);
-        store.append(AccountId(1), Seq(2), &[5, 6]);
-        store.append(AccountId(1), Seq(3), &[5, 6]);
-        store.depart(5, AccountId(1));
-        store.depart(5, AccountId(1));
-        store.depart(6, AccountId(2));
-        let read = store.read(5, 0, 1);
-        assert_eq!(read.missed, 1);
-        assert_eq!(read.departed, [AccountId(1); 2], "only user 5's");
-        // A reader that kept up is not told about departures at all.
-        assert!(store.read(5, 1, 1).departed.is_empty());
-        assert_eq!(store.read(6, 0, 1).departed, vec![AccountId(2)]);
-        // Copies of one departure do not crowd out other users' departures.
-        for _ in 0..4 * DEPARTED_PER_BLOCK {
-            store.depart(6, AccountId(2));
-        }
-        // (User 5's note survives; its copy went with the others at the limit.)
-        assert_eq!(store.read(5, 0, 1).departed, vec![AccountId(1)]);
-        // The block keeps at most DEPARTED_PER_BLOCK, dropping the oldest.
-        for a in 0..2 * DEPARTED_PER_BLOCK as u32 {
-            store.depart(6, AccountId(100 + a));
-        }
-        let kept = store.read(6, 0, 1).departed;
-        assert!(kept.len() <= DEPARTED_PER_BLOCK);
-        assert!(!kept.contains(&AccountId(100)), "the oldest went first");
-        assert_eq!(
-            kept.last(),
-            Some(&AccountId(100 + 2 * DEPARTED_PER_BLOCK as u32 - 1))
-        );
     }
 }

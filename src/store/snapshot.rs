@@ -29,7 +29,7 @@ use rkyv::ser::writer::IoWriter;
 use crate::error::StoreError;
 
 const MAGIC: &[u8; 8] = b"HERALDSN";
-pub(crate) const SNAPSHOT_VERSION: u32 = 4;
+pub(crate) const SNAPSHOT_VERSION: u32 = 5;
 const HEADER: usize = 32;
 
 #[derive(Debug, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
@@ -150,6 +150,8 @@ pub(crate) struct ReverseShardSnap {
     /// `offset << 32 | meta` per user slot.
     pub(crate) slots: Vec<u64>,
     pub(crate) arena: Vec<u8>,
+    /// Recent unfollows of the shard's users, oldest first: (position, account).
+    pub(crate) departed: Vec<(u32, u32)>,
 }
 
 #[derive(Debug, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
@@ -159,8 +161,6 @@ pub(crate) struct BlockSnap {
     pub(crate) heads: Vec<u64>,
     /// (account, seq) per slot, slot-major.
     pub(crate) slots: Vec<(u32, u32)>,
-    /// Accounts the block's users unfollowed: (user offset, account), oldest first.
-    pub(crate) departed: Vec<(u8, u32)>,
 }
 
 fn snapshot_path(dir: &Path, lsn: u64) -> PathBuf {
