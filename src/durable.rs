@@ -478,14 +478,15 @@ impl Engine {
             } => {
                 self.check_user(lsn, user)?;
                 self.write_account(AccountId(account), |state| {
-                    if !state.graph.is_follower(user) {
-                        self.apply_follow(
-                            UserId(user),
-                            AccountId(account),
-                            state,
-                            source.as_deref(),
-                        );
-                    }
+                    // A repeat follow is skipped, as the live call refused it.
+                    let new = |following: bool| if following { Err(()) } else { Ok(()) };
+                    let _ = self.apply_follow(
+                        UserId(user),
+                        AccountId(account),
+                        state,
+                        source.as_deref(),
+                        new,
+                    );
                 })
                 .ok_or_else(|| unknown(account))?;
             }
@@ -504,9 +505,8 @@ impl Engine {
             }
             Record::Unfollow { user, account } => {
                 self.write_account(AccountId(account), |state| {
-                    if state.graph.is_follower(user) {
-                        self.apply_unfollow(UserId(user), AccountId(account), state);
-                    }
+                    let following = |following: bool| if following { Ok(()) } else { Err(()) };
+                    let _ = self.apply_unfollow(UserId(user), AccountId(account), state, following);
                 })
                 .ok_or_else(|| unknown(account))?;
             }

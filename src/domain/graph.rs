@@ -70,10 +70,11 @@ pub(crate) struct AccountGraph {
     /// tags only on a hit, which saves a bitmap search per tag for the untagged majority.
     /// Derived from `tags`, never stored.
     maybe_tagged: Arc<RoaringBitmap>,
-    /// Follows (`true`) and unfollows (`false`) not yet applied to the bitmaps, oldest
-    /// first. Each one changed the edge (the caller checked), so a follow means "was not
-    /// following" and an unfollow "was following".
-    pending: Vec<(u32, bool)>,
+    /// Follows and unfollows not yet applied to the bitmaps, oldest first, each packed as
+    /// `user << 32 | position << 1 | follows`: sorting the words orders them by user and,
+    /// for one user, in log order. Each one changed the edge (the caller checked), so a
+    /// follow means "was not following" and an unfollow "was following".
+    pending: Vec<u64>,
     /// Length at which `pending` is applied: [`PENDING_PER_FOLLOWERS`] of the followers,
     /// within [`PENDING_MIN`]..=[`PENDING_MAX`] (set when settling; 0 until the first).
     pending_cap: u32,
@@ -154,14 +155,14 @@ impl AccountGraph {
     // ----- exact without settling ---------------------------------------------------------
 
     pub(crate) fn is_follower(&self, user: u32) -> bool {
-        match self.pending.iter().rev().find(|(u, _)| *u == user) {
-            Some(&(_, follows)) => follows,
+        match self.pending.iter().rev().find(|&&c| (c >> 32) as u32 == user) {
+            Some(&change) => change & 1 == 1,
             None => self.followers.contains(user),
         }
     }
 
     pub(crate) fn follower_count(&self) -> u64 {
-        let follows = self.pending.iter().filter(|(_, f)| *f).count() as u64;
+        let follows = self.pending.iter().filter(|&&c| c & 1 == 1).count() as u64;
         let unfollows = self.pending.len() as u64 - follows;
         self.followers.len() + follows - unfollows
     }
@@ -238,35 +239,38 @@ impl AccountGraph {
     }
 
     fn push(&mut self, user: u32, follows: bool) {
-        self.pending.push((user, follows));
+        let position = self.pending.len() as u64;
+        self.pending
+            .push(u64::from(user) << 32 | position << 1 | u64::from(follows));
         if self.pending.len() >= (self.pending_cap as usize).max(PENDING_MIN) {
             self.settle();
         }
     }
 
-    /// Applies the pending follows and unfollows, sorted by user (stable, so each user's
-    /// changes keep their order). A user who unfollowed at any point in the log leaves its
-    /// tags and sources: a later follow in the same log is a new follow, with none.
+    /// Applies the pending follows and unfollows, sorted by user (each user's changes in
+    /// log order). A user who unfollowed at any point in the log leaves its tags and
+    /// sources: a later follow in the same log is a new follow, with none.
     fn settle(&mut self) {
         if self.pending.is_empty() {
             return;
         }
         let mut log = std::mem::take(&mut self.pending);
-        log.sort_by_key(|&(user, _)| user);
+        log.sort_unstable();
         let followers = Arc::make_mut(&mut self.followers);
         let mut left = Vec::new();
-        for changes in log.chunk_by(|a, b| a.0 == b.0) {
-            let user = changes[0].0;
-            if changes.iter().any(|&(_, follows)| !follows) {
+        for changes in log.chunk_by(|a, b| a >> 32 == b >> 32) {
+            let user = (changes[0] >> 32) as u32;
+            if changes.iter().any(|&c| c & 1 == 0) {
                 left.push(user);
             }
-            if changes[changes.len() - 1].1 {
+            if changes[changes.len() - 1] & 1 == 1 {
                 followers.insert(user);
             } else {
                 followers.remove(user);
             }
         }
-        for &user in &left {
+        let tagged = !self.maybe_tagged.is_empty();
+        for &user in left.iter().filter(|_| tagged) {
             if self.maybe_tagged.contains(user) {
                 Arc::make_mut(&mut self.maybe_tagged).remove(user);
                 for tag in self.tags.iter_mut().flatten() {
@@ -341,7 +345,7 @@ impl AccountGraph {
     pub(crate) fn bitmap_bytes(&self) -> usize {
         self.followers.serialized_size()
             + self.maybe_tagged.serialized_size()
-            + self.pending.capacity() * size_of::<(u32, bool)>()
+            + self.pending.capacity() * size_of::<u64>()
             + self
                 .tags
                 .iter()
@@ -691,29 +695,46 @@ impl ReverseIndex {
 
     pub(crate) fn insert(&self, user: UserId, account: AccountId) {
         let (s, pos) = self.locate(user);
-        let mut shard = self.shards[s].write();
+        Self::insert_at(&mut self.shards[s].write(), pos, account);
+    }
+
+    fn insert_at(shard: &mut Arc<ReverseShard>, pos: usize, account: AccountId) {
         if shard.edit_in_place(pos, account.0, true).is_some() {
             return;
         }
         let mut values = shard.list(pos);
         if let Err(at) = values.binary_search(&account.0) {
             values.insert(at, account.0);
-            Arc::make_mut(&mut shard).store(pos, &values);
+            Arc::make_mut(shard).store(pos, &values);
         }
+    }
+
+    /// Follows (`follow`) or unfollows if `check`, called under the user's shard lock with
+    /// whether the user follows `account` now, allows. An unfollow notes the departure.
+    /// One lock and one walk of the user's list both decide and change.
+    pub(crate) fn change<E>(
+        &self,
+        user: UserId,
+        account: AccountId,
+        follow: bool,
+        check: impl FnOnce(bool) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let (s, pos) = self.locate(user);
+        let mut shard = self.shards[s].write();
+        check(shard.contains(pos, account.0))?;
+        if follow {
+            Self::insert_at(&mut shard, pos, account);
+        } else {
+            Self::remove_at(&mut shard, pos, account);
+            shard.depart(pos, account.0);
+        }
+        Ok(())
     }
 
     /// Removes an edge (for a terminated account: no departure is noted).
     pub(crate) fn remove(&self, user: UserId, account: AccountId) {
         let (s, pos) = self.locate(user);
         Self::remove_at(&mut self.shards[s].write(), pos, account);
-    }
-
-    /// `user` unfollows `account`: removes the edge and notes the departure.
-    pub(crate) fn unfollow(&self, user: UserId, account: AccountId) {
-        let (s, pos) = self.locate(user);
-        let mut shard = self.shards[s].write();
-        Self::remove_at(&mut shard, pos, account);
-        shard.depart(pos, account.0);
     }
 
     fn remove_at(shard: &mut Arc<ReverseShard>, pos: usize, account: AccountId) {
@@ -740,9 +761,8 @@ impl ReverseIndex {
             .collect()
     }
 
-    /// Whether `user` follows `account`: one short list walked, where the forward index
-    /// would search the account's containers.
-    pub(crate) fn contains(&self, user: UserId, account: AccountId) -> bool {
+    #[cfg(test)]
+    fn contains(&self, user: UserId, account: AccountId) -> bool {
         let (s, pos) = self.locate(user);
         self.shards[s].read().contains(pos, account.0)
     }
@@ -993,7 +1013,12 @@ mod tests {
                 let (u, a) = (UserId(user), AccountId(account));
                 match op {
                     0 => {
-                        index.insert(u, a);
+                        let mut seen = None;
+                        index.change(u, a, true, |following| {
+                            seen = Some(following);
+                            Ok::<_, ()>(())
+                        }).unwrap();
+                        prop_assert_eq!(seen, Some(model[user as usize].contains(&account)));
                         model[user as usize].insert(account);
                     }
                     1 => {
@@ -1001,7 +1026,12 @@ mod tests {
                         model[user as usize].remove(&account);
                     }
                     _ => {
-                        index.unfollow(u, a);
+                        let mut seen = None;
+                        index.change(u, a, false, |following| {
+                            seen = Some(following);
+                            Ok::<_, ()>(())
+                        }).unwrap();
+                        prop_assert_eq!(seen, Some(model[user as usize].contains(&account)));
                         model[user as usize].remove(&account);
                         let ring = &mut notes[user as usize % 3];
                         if ring.len() == DEPARTED_MIN {
@@ -1071,7 +1101,10 @@ mod tests {
         let cap = 100 * DEPARTED_PER_USER;
         for account in 0..cap as u32 + 10 {
             index.insert(UserId(7), AccountId(account));
-            index.unfollow(UserId(7), AccountId(account));
+            let following = |f: bool| if f { Ok(()) } else { Err(()) };
+            index
+                .change(UserId(7), AccountId(account), false, following)
+                .unwrap();
         }
         let kept = index.departed_of(UserId(7));
         assert_eq!(kept.len(), cap);

@@ -79,6 +79,9 @@ impl Interaction {
 
     /// Forgets a follower's window (after an unfollow the account cannot reply).
     pub(crate) fn forget(&mut self, user: u32) {
-        self.last_message.remove(&user);
+        // Most accounts have no open window: skip hashing the id on every unfollow.
+        if !self.last_message.is_empty() {
+            self.last_message.remove(&user);
+        }
     }
 }

@@ -466,27 +466,31 @@ impl Engine {
         let gate = self.begin().map_err(FollowError::Storage)?;
         let lsn = self
             .write_account(account, |state| {
+                let mut lsn = None;
                 let graph = &state.graph;
-                // The reverse index says, in one short list, what the account's bitmap
-                // would say with a search over its containers.
-                if self.reverse.contains(user, account) {
-                    return Err(FollowError::AlreadyFollowing { user, account });
-                }
-                if let Some(name) = source
-                    && graph.source_count() >= limits.sources_per_account
-                    && !graph.has_source(name)
-                {
-                    return Err(FollowError::TooManySources {
-                        account,
-                        max: limits.sources_per_account,
-                    });
-                }
-                let lsn = self.log(|| Record::Follow {
-                    user: user.0,
-                    account: account.0,
-                    source: source.map(str::to_owned),
+                let no_room_for_source = source.is_some_and(|name| {
+                    graph.source_count() >= limits.sources_per_account && !graph.has_source(name)
                 });
-                self.apply_follow(user, account, state, source);
+                // Decided under the user's reverse-index lock, which says in one short list
+                // what the account's bitmap would say after a search over its containers.
+                let check = |following: bool| {
+                    if following {
+                        return Err(FollowError::AlreadyFollowing { user, account });
+                    }
+                    if no_room_for_source {
+                        return Err(FollowError::TooManySources {
+                            account,
+                            max: limits.sources_per_account,
+                        });
+                    }
+                    lsn = self.log(|| Record::Follow {
+                        user: user.0,
+                        account: account.0,
+                        source: source.map(str::to_owned),
+                    });
+                    Ok(())
+                };
+                self.apply_follow(user, account, state, source, check)?;
                 Ok(lsn)
             })
             .unwrap_or(Err(FollowError::UnknownAccount(account)))?;
@@ -549,14 +553,18 @@ impl Engine {
         let gate = self.begin().map_err(UnfollowError::Storage)?;
         let lsn = self
             .write_account(account, |state| {
-                if !self.reverse.contains(user, account) {
-                    return Err(UnfollowError::NotFollowing { user, account });
-                }
-                let lsn = self.log(|| Record::Unfollow {
-                    user: user.0,
-                    account: account.0,
-                });
-                self.apply_unfollow(user, account, state);
+                let mut lsn = None;
+                let check = |following: bool| {
+                    if !following {
+                        return Err(UnfollowError::NotFollowing { user, account });
+                    }
+                    lsn = self.log(|| Record::Unfollow {
+                        user: user.0,
+                        account: account.0,
+                    });
+                    Ok(())
+                };
+                self.apply_unfollow(user, account, state, check)?;
                 Ok(lsn)
             })
             .unwrap_or(Err(UnfollowError::UnknownAccount(account)))?;
@@ -564,32 +572,38 @@ impl Engine {
         self.commit(lsn).map_err(UnfollowError::Storage)
     }
 
-    /// Adds a follower (the caller checked it is new, and that a new source fits).
-    pub(crate) fn apply_follow(
+    /// `user` follows `account` if `check` allows: it is called under the user's
+    /// reverse-index lock with whether the user follows already, and logs the change (live)
+    /// or refuses a repeat (replay). Live calls and replay share this path.
+    pub(crate) fn apply_follow<E>(
         &self,
         user: UserId,
         account: AccountId,
         state: &mut AccountState,
         source: Option<&str>,
-    ) {
+        check: impl FnOnce(bool) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.reverse.change(user, account, true, check)?;
         state.graph.follow(user, source);
-        self.reverse.insert(user, account);
         self.edges.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 
-    /// Removes a follower (the caller checked it follows).
-    pub(crate) fn apply_unfollow(
+    /// `user` unfollows `account` if `check` allows (see [`apply_follow`](Self::apply_follow)).
+    /// Entries the user received while following may still be evicted unread: the reverse
+    /// index notes the departure so that a fetch can name the account.
+    pub(crate) fn apply_unfollow<E>(
         &self,
         user: UserId,
         account: AccountId,
         state: &mut AccountState,
-    ) {
+        check: impl FnOnce(bool) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.reverse.change(user, account, false, check)?;
         state.interaction.forget(user.0);
         state.graph.unfollow(user);
-        // Entries the user received while following may still be evicted unread: the
-        // reverse index notes the departure so that a fetch can name the account.
-        self.reverse.unfollow(user, account);
         self.edges.fetch_sub(1, Ordering::Relaxed);
+        Ok(())
     }
 
     pub fn is_following(&self, user: UserId, account: AccountId) -> Result<bool, QueryError> {
