@@ -283,6 +283,17 @@ pub enum UnfollowError {
     Storage(StoreError),
 }
 
+/// Why one change of [`Engine::change_follows`](crate::Engine::change_follows) failed: the
+/// error its single call would have returned.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum FollowChangeError {
+    #[error(transparent)]
+    Follow(#[from] FollowError),
+    #[error(transparent)]
+    Unfollow(#[from] UnfollowError),
+}
+
 /// Why a tag operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]

@@ -36,14 +36,14 @@ pub use domain::subject::{AccountKind, Category, Registration, SubjectKind};
 pub use durable::SnapshotStats;
 pub use engine::{
     AccountProfile, ArticleInfo, Content, Engine, EngineBuilder, ExportSummary, Fetched, Fired,
-    FollowerPage, InboundMessage, InboxItem, MemoryUsage, Recovered, ScheduledSend, SourceStats,
-    StorageUsage, SubjectInfo, TagInfo, Ticker,
+    FollowChange, FollowerPage, InboundMessage, InboxItem, MemoryUsage, Recovered, ScheduledSend,
+    SourceStats, StorageUsage, SubjectInfo, TagInfo, Ticker,
 };
 pub use error::{
-    AccountError, AddUsersError, AudienceError, CorrectError, ExportError, FetchError, FollowError,
-    InteractError, MessageError, ParseOpenIdError, QueryError, RegisterError, RegistrationError,
-    RetractError, ScheduleError, SendError, StoreError, SubjectError, TagError, TerminateError,
-    UnfollowError,
+    AccountError, AddUsersError, AudienceError, CorrectError, ExportError, FetchError,
+    FollowChangeError, FollowError, InteractError, MessageError, ParseOpenIdError, QueryError,
+    RegisterError, RegistrationError, RetractError, ScheduleError, SendError, StoreError,
+    SubjectError, TagError, TerminateError, UnfollowError,
 };
 pub use ids::{AccountId, JobId, ScheduleId, Seq, SubjectId, TagId, UserId};
 pub use machinery::job::{JobHandle, JobReport, JobStatus};

@@ -8,8 +8,9 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::thread;
 
 use herald::{
-    AccountId, Audience, Engine, EngineConfig, FollowError, JobHandle, JobId, JobStatus, Message,
-    SendRequest, Seq, TagError, TagExpr, TagId, UnfollowError, UserId,
+    AccountId, Audience, Engine, EngineConfig, FollowChange, FollowChangeError, FollowError,
+    JobHandle, JobId, JobStatus, Message, SendRequest, Seq, TagError, TagExpr, TagId,
+    UnfollowError, UserId,
 };
 
 /// A small, fast, seedable generator (xorshift64*), so runs can be replayed by seed.
@@ -49,6 +50,29 @@ fn toggle(engine: &Engine, user: UserId, account: AccountId) {
         match engine.follow(user, account, Some("qr:churn")) {
             Ok(_) | Err(FollowError::AlreadyFollowing { .. }) => {}
             Err(e) => panic!("follow {user} {account}: {e:?}"),
+        }
+    }
+}
+
+/// `toggle` for several users in one `change_follows` batch (no source, so these follows
+/// go through the account's pending log while `toggle`'s sourced ones apply at once).
+fn toggle_batch(engine: &Engine, users: &[UserId], account: AccountId) {
+    let changes: Vec<FollowChange> = users
+        .iter()
+        .map(|&user| {
+            if engine.is_following(user, account).unwrap() {
+                FollowChange::Unfollow { user, account }
+            } else {
+                FollowChange::Follow { user, account }
+            }
+        })
+        .collect();
+    for (change, result) in changes.iter().zip(engine.change_follows(&changes)) {
+        match result {
+            Ok(())
+            | Err(FollowChangeError::Follow(FollowError::AlreadyFollowing { .. }))
+            | Err(FollowChangeError::Unfollow(UnfollowError::NotFollowing { .. })) => {}
+            Err(e) => panic!("{change:?}: {e:?}"),
         }
     }
 }
@@ -100,23 +124,32 @@ fn send_to_all_reaches_exactly_the_followers_at_acceptance_despite_churn() {
             );
             thread::spawn(move || {
                 let mut rng = Rng::new(0xC0FFEE + t);
+                // Thread 0 makes single calls, thread 1 batches of 8.
+                let per_call = if t == 0 { 1 } else { 8 };
+                let mut batch = Vec::with_capacity(per_call);
                 while !stop.load(Ordering::Relaxed) {
                     let _paused_while_held = gate.read().unwrap();
                     let users = engine.user_count() as u32;
-                    let user = match rng.below(10) {
-                        0..5 => rng.below(INITIAL),
-                        5..8 => INITIAL + rng.below(OUTSIDE),
-                        _ if users > INITIAL + OUTSIDE => {
-                            INITIAL + OUTSIDE + rng.below(users - INITIAL - OUTSIDE)
-                        }
-                        _ => rng.below(users),
-                    };
-                    toggle(&engine, UserId(user), account);
+                    batch.clear();
+                    batch.extend((0..per_call).map(|_| {
+                        UserId(match rng.below(10) {
+                            0..5 => rng.below(INITIAL),
+                            5..8 => INITIAL + rng.below(OUTSIDE),
+                            _ if users > INITIAL + OUTSIDE => {
+                                INITIAL + OUTSIDE + rng.below(users - INITIAL - OUTSIDE)
+                            }
+                            _ => rng.below(users),
+                        })
+                    }));
+                    match batch[..] {
+                        [user] => toggle(&engine, user, account),
+                        _ => toggle_batch(&engine, &batch, account),
+                    }
                     if rng.below(2_000) == 0 {
                         // New users, who may then follow.
                         engine.add_users(50).unwrap();
                     }
-                    churned.fetch_add(1, Ordering::Relaxed);
+                    churned.fetch_add(per_call as u64, Ordering::Relaxed);
                 }
             })
         })

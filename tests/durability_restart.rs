@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use herald::{
-    AccountId, Audience, Content, Engine, EngineConfig, Message, SendRequest, StoreError,
-    SyncPolicy, TagExpr, UserId,
+    AccountId, Audience, Content, Engine, EngineConfig, FollowChange, FollowChangeError,
+    FollowError, Message, SendRequest, StoreError, SyncPolicy, TagExpr, UserId,
 };
 
 fn config() -> EngineConfig {
@@ -157,6 +157,28 @@ fn workload(engine: &Engine, round: u32) {
     engine.tag_followers(a, gone, &open_ids[..3]).unwrap();
     engine.untag_followers(a, vip, &open_ids[..2]).unwrap();
     engine.delete_tag(a, gone).unwrap();
+    // A batch: some leave (out of their tags and sources), come back and leave again; one
+    // change is refused and must change nothing.
+    let mut batch = vec![FollowChange::Follow {
+        user: UserId(first + 1),
+        account: a,
+    }];
+    for u in
+        (first + 1..first + 50).filter(|u| (u - first) % 5 == 1 && !(u - first).is_multiple_of(7))
+    {
+        let (user, account) = (UserId(u), a);
+        batch.push(FollowChange::Unfollow { user, account });
+        batch.push(FollowChange::Follow { user, account });
+        batch.push(FollowChange::Unfollow { user, account });
+    }
+    let results = engine.change_follows(&batch);
+    assert!(matches!(
+        results[0],
+        Err(FollowChangeError::Follow(
+            FollowError::AlreadyFollowing { .. }
+        ))
+    ));
+    assert!(results[1..].iter().all(Result::is_ok), "{results:?}");
     for u in (first..first + 50).step_by(7) {
         engine.unfollow(UserId(u), a).unwrap();
     }

@@ -8,9 +8,10 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use herald::{
-    AccountId, Audience, AudienceError, Content, Engine, EngineConfig, FollowError, JobHandle,
-    JobId, JobStatus, Limits, Message, MessageError, OpenId, SendError, SendRequest, Seq,
-    SourceStats, TagError, TagExpr, TagId, TagInfo, UnfollowError, UserId,
+    AccountId, Audience, AudienceError, Content, Engine, EngineConfig, FollowChange,
+    FollowChangeError, FollowError, JobHandle, JobId, JobStatus, Limits, Message, MessageError,
+    OpenId, SendError, SendRequest, Seq, SourceStats, TagError, TagExpr, TagId, TagInfo,
+    UnfollowError, UserId,
 };
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
@@ -118,6 +119,8 @@ enum Op {
         user: UserRef,
         account: u32,
     },
+    /// `Engine::change_follows`: (follow?, user, account) in order.
+    ChangeFollows(Vec<(bool, UserRef, u32)>),
     CreateTag {
         account: u32,
         name: usize,
@@ -202,6 +205,8 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (account(), prop::collection::vec(user(), 0..16))
             .prop_map(|(account, users)| Op::FollowMany { account, users }),
         3 => (user_ref(), account()).prop_map(|(user, account)| Op::Unfollow { user, account }),
+        2 => prop::collection::vec((any::<bool>(), user_ref(), account()), 0..40)
+            .prop_map(Op::ChangeFollows),
         4 => (account(), 0..TAG_NAMES.len())
             .prop_map(|(account, name)| Op::CreateTag { account, name }),
         1 => (account(), tag_ref()).prop_map(|(account, tag)| Op::DeleteTag { account, tag }),
@@ -580,6 +585,57 @@ fn apply(
                 Ok(())
             };
             let got = engine.unfollow(UserId(*user), AccountId(*account));
+            prop_assert_eq!(got, expected, "op {}: {:?}", op_index, op);
+        }
+        Op::ChangeFollows(changes) => {
+            let mut batch = Vec::new();
+            let mut expected: Vec<Result<(), FollowChangeError>> = Vec::new();
+            for &(follow, user, account) in changes {
+                // Resolved against the model as the changes before it in the batch left it.
+                let user = model.resolve_user(account, user);
+                let (u, a) = (UserId(user), AccountId(account));
+                let result = if follow {
+                    batch.push(FollowChange::Follow {
+                        user: u,
+                        account: a,
+                    });
+                    if user >= USERS {
+                        Err(FollowError::UnknownUser(u).into())
+                    } else if account >= ACCOUNTS {
+                        Err(FollowError::UnknownAccount(a).into())
+                    } else if model.follows(account, user) {
+                        Err(FollowError::AlreadyFollowing {
+                            user: u,
+                            account: a,
+                        }
+                        .into())
+                    } else {
+                        model.followers.entry(account).or_default().insert(user);
+                        Ok(())
+                    }
+                } else {
+                    batch.push(FollowChange::Unfollow {
+                        user: u,
+                        account: a,
+                    });
+                    if user >= USERS {
+                        Err(UnfollowError::UnknownUser(u).into())
+                    } else if account >= ACCOUNTS {
+                        Err(UnfollowError::UnknownAccount(a).into())
+                    } else if !model.follows(account, user) {
+                        Err(UnfollowError::NotFollowing {
+                            user: u,
+                            account: a,
+                        }
+                        .into())
+                    } else {
+                        model.remove_follower(account, user);
+                        Ok(())
+                    }
+                };
+                expected.push(result);
+            }
+            let got = engine.change_follows(&batch);
             prop_assert_eq!(got, expected, "op {}: {:?}", op_index, op);
         }
         Op::CreateTag { account, name } => {

@@ -45,6 +45,11 @@ pub trait System: Sync {
     fn send(&self, seq: u64, spec: &SendSpec, tracker: &Tracker) -> SendOutcome;
     /// Makes one follow or unfollow; false if the system refused it.
     fn churn(&self, op: ChurnOp) -> bool;
+    /// Makes follows and unfollows in order; returns how many the system refused. One
+    /// `churn` call each, unless the system has a batch call.
+    fn churn_batch(&self, ops: &[ChurnOp]) -> u64 {
+        ops.iter().filter(|&&op| !self.churn(op)).count() as u64
+    }
     /// Deliveries made so far, including those of jobs still running.
     fn delivered(&self, tracker: &Tracker) -> u64;
     /// Called once the stream has stopped and the drain deadline has passed: stop work.
@@ -516,7 +521,9 @@ fn churn_loop(
     refused: &AtomicU64,
 ) -> f64 {
     let rate = plan.workload.churn_rate / f64::from(threads.max(1));
+    let per_call = plan.workload.churn_batch.max(1);
     let mut churn = Churn::new(plan, thread, threads);
+    let mut batch = Vec::with_capacity(CHURN_BATCH as usize);
     let mut done = 0u64;
     loop {
         let now = Instant::now();
@@ -530,18 +537,20 @@ fn churn_loop(
                 continue;
             }
         }
-        let mut bad = 0;
-        let mut made = 0;
-        for _ in 0..CHURN_BATCH {
-            let Some(op) = churn.next_op() else { break };
-            made += 1;
-            if !system.churn(op) {
-                bad += 1;
-            }
-        }
+        batch.clear();
+        batch.extend((0..CHURN_BATCH).map_while(|_| churn.next_op()));
+        let made = batch.len() as u64;
         if made == 0 {
             break;
         }
+        let bad: u64 = if per_call == 1 {
+            batch.iter().filter(|&&op| !system.churn(op)).count() as u64
+        } else {
+            batch
+                .chunks(per_call)
+                .map(|ops| system.churn_batch(ops))
+                .sum()
+        };
         done += made;
         ops.fetch_add(made, Ordering::Relaxed);
         if bad > 0 {

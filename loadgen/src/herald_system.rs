@@ -12,8 +12,8 @@ use std::time::Instant;
 
 use anyhow::Context;
 use herald::{
-    AccountId, Audience, Engine, EngineConfig, JobId, Message, SendError, SendRequest, SyncPolicy,
-    TagExpr, TagId, UserId,
+    AccountId, Audience, Engine, EngineConfig, FollowChange, JobId, Message, SendError,
+    SendRequest, SyncPolicy, TagExpr, TagId, UserId,
 };
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::broadcast::error::RecvError;
@@ -279,6 +279,24 @@ impl System for HeraldSystem {
                 .unfollow(UserId(user), AccountId(account))
                 .is_ok(),
         }
+    }
+
+    fn churn_batch(&self, ops: &[ChurnOp]) -> u64 {
+        let changes: Vec<FollowChange> = ops
+            .iter()
+            .map(|op| match *op {
+                ChurnOp::Follow { account, user } => FollowChange::Follow {
+                    user: UserId(user),
+                    account: AccountId(account),
+                },
+                ChurnOp::Unfollow { account, user } => FollowChange::Unfollow {
+                    user: UserId(user),
+                    account: AccountId(account),
+                },
+            })
+            .collect();
+        let results = self.engine.change_follows(&changes);
+        results.iter().filter(|r| r.is_err()).count() as u64
     }
 
     fn delivered(&self, tracker: &Tracker) -> u64 {

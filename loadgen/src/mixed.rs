@@ -75,6 +75,10 @@ pub struct WorkloadArgs {
     /// Threads making follows and unfollows (default 1; 0 = no churn).
     #[arg(long)]
     pub churn_threads: Option<usize>,
+    /// Follows and unfollows per call, 1..4,096: 1 makes single `follow`/`unfollow` calls,
+    /// more uses the batch call `Engine::change_follows` (default 64).
+    #[arg(long)]
+    pub churn_batch: Option<usize>,
     /// Fan-out worker threads (default: one per core).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -104,7 +108,7 @@ impl WorkloadArgs {
             senders => senders,
             huge_share => huge_share, medium_share => medium_share, list_max => list_max,
             tag_min_followers => tag_min_followers, churn_rate => churn_rate,
-            churn_threads => churn_threads, threads => threads,
+            churn_threads => churn_threads, churn_batch => churn_batch, threads => threads,
             inbox_capacity => inbox_capacity, drain => drain_secs,
         );
         w.check()?;
@@ -254,7 +258,7 @@ pub fn print_header(scenario: &str, plan: &Plan, mode: &str, threads: usize, mac
         w.seed,
     );
     println!(
-        "  sends: Poisson {}/s for {} s{}{} (huge accounts {:.0}%, medium {:.0}%); churn: {} ops/s on {} thread(s); {threads} fan-out threads",
+        "  sends: Poisson {}/s for {} s{}{} (huge accounts {:.0}%, medium {:.0}%); churn: {} ops/s on {} thread(s), {}; {threads} fan-out threads",
         w.send_rate,
         w.duration_secs,
         if w.max_sends > 0 {
@@ -275,6 +279,11 @@ pub fn print_header(scenario: &str, plan: &Plan, mode: &str, threads: usize, mac
             "max".to_owned()
         },
         w.churn_threads,
+        if w.churn_batch > 1 {
+            format!("{} per batch call", w.churn_batch)
+        } else {
+            "single calls".to_owned()
+        },
     );
     println!(
         "  accounts by followers: {} huge (>= 1M), {} medium, {} small (<= 1,000)",

@@ -74,6 +74,9 @@ pub struct Workload {
     pub churn_rate: f64,
     /// Threads making follow/unfollow calls.
     pub churn_threads: usize,
+    /// Follows and unfollows per call: 1 makes single calls; more hands them to the
+    /// system's batch call (herald's `Engine::change_follows`) that many at a time.
+    pub churn_batch: usize,
     /// Fan-out worker threads (0: one per core).
     pub threads: usize,
     /// Entries kept per user inbox.
@@ -123,6 +126,7 @@ impl Default for Workload {
             tag_fractions: vec![0.1, 0.05, 0.02, 0.01],
             churn_rate: 1_200_000.0,
             churn_threads: 1,
+            churn_batch: 64,
             threads: 0,
             inbox_capacity: 32,
             drain_secs: 10.0,
@@ -170,6 +174,10 @@ impl Workload {
             "senders must be 1 to 1,024"
         );
         ensure!(self.churn_rate >= 0.0, "churn_rate must not be negative");
+        ensure!(
+            (1..=4_096).contains(&self.churn_batch),
+            "churn_batch must be 1 to 4,096"
+        );
         ensure!(
             (0.0..=1.0).contains(&self.huge_share)
                 && (0.0..=1.0).contains(&self.medium_share)

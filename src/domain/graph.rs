@@ -22,6 +22,7 @@ use parking_lot::RwLock;
 use roaring::RoaringBitmap;
 
 use crate::ids::{AccountId, TagId, UserId};
+use crate::machinery::prefetch::prefetch;
 
 /// One tag of an account.
 #[derive(Debug, Clone)]
@@ -155,10 +156,20 @@ impl AccountGraph {
     // ----- exact without settling ---------------------------------------------------------
 
     pub(crate) fn is_follower(&self, user: u32) -> bool {
-        match self.pending.iter().rev().find(|&&c| (c >> 32) as u32 == user) {
+        match self
+            .pending
+            .iter()
+            .rev()
+            .find(|&&c| (c >> 32) as u32 == user)
+        {
             Some(&change) => change & 1 == 1,
             None => self.followers.contains(user),
         }
+    }
+
+    /// Starts loading where the next pending change goes (see [`prefetch`]).
+    pub(crate) fn prefetch_pending(&self) {
+        prefetch(self.pending.as_ptr().wrapping_add(self.pending.len()));
     }
 
     pub(crate) fn follower_count(&self) -> u64 {
@@ -729,6 +740,21 @@ impl ReverseIndex {
             shard.depart(pos, account.0);
         }
         Ok(())
+    }
+
+    /// Starts loading `user`'s slot (see [`prefetch`]): the first of a batch's two steps.
+    pub(crate) fn prefetch_slot(&self, user: UserId) {
+        let (s, pos) = self.locate(user);
+        prefetch(self.shards[s].read().slots.as_ptr().wrapping_add(pos));
+    }
+
+    /// Starts loading the start of `user`'s list, once its slot has arrived: the second step.
+    pub(crate) fn prefetch_list(&self, user: UserId) {
+        let (s, pos) = self.locate(user);
+        let shard = self.shards[s].read();
+        if let Some((offset, _, _)) = shard.slots.get(pos).and_then(|slot| slot.region()) {
+            prefetch(shard.arena.as_ptr().wrapping_add(offset));
+        }
     }
 
     /// Removes an edge (for a terminated account: no departure is noted).

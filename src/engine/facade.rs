@@ -42,14 +42,15 @@ use crate::domain::originality::{self, Originals};
 use crate::domain::send::{SendMeta, SendPurpose, SendRequest};
 use crate::domain::subject::{AccountKind, Subject};
 use crate::error::{
-    AddUsersError, FetchError, FollowError, QueryError, RegisterError, SendError, StoreError,
-    TagError, UnfollowError,
+    AddUsersError, FetchError, FollowChangeError, FollowError, QueryError, RegisterError,
+    SendError, StoreError, TagError, UnfollowError,
 };
 use crate::ids::{AccountId, JobId, Seq, TagId, UserId};
 use crate::machinery::deliver::Delivery;
 use crate::machinery::inbox::{InboxStore, RawFetch};
 use crate::machinery::job::{Job, JobHandle, JobReport};
 use crate::machinery::pool::{Pool, PoolShared};
+use crate::machinery::prefetch::prefetch;
 use crate::sink::Sink;
 use crate::store::Durable;
 use crate::store::record::Record;
@@ -260,6 +261,43 @@ impl std::fmt::Debug for Engine {
     }
 }
 
+/// Changes a batch applies at a time: the lines of these changes are requested together
+/// (see [`Engine::change_follows`]). Enough to keep the CPU's outstanding misses busy, few
+/// enough that the first lines are still in cache when the group is applied.
+const PREFETCH_GROUP: usize = 16;
+
+/// One change of a follow edge, for [`Engine::change_follows`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FollowChange {
+    /// As [`Engine::follow`] without a source.
+    Follow { user: UserId, account: AccountId },
+    /// As [`Engine::unfollow`].
+    Unfollow { user: UserId, account: AccountId },
+}
+
+impl FollowChange {
+    pub fn user(&self) -> UserId {
+        match *self {
+            FollowChange::Follow { user, .. } | FollowChange::Unfollow { user, .. } => user,
+        }
+    }
+
+    pub fn account(&self) -> AccountId {
+        match *self {
+            FollowChange::Follow { account, .. } | FollowChange::Unfollow { account, .. } => {
+                account
+            }
+        }
+    }
+
+    fn storage_error(&self, e: StoreError) -> FollowChangeError {
+        match self {
+            FollowChange::Follow { .. } => FollowError::Storage(e).into(),
+            FollowChange::Unfollow { .. } => UnfollowError::Storage(e).into(),
+        }
+    }
+}
+
 impl Engine {
     /// An engine delivering to the embedded inbox, on the system clock.
     pub fn new(config: EngineConfig) -> Engine {
@@ -464,39 +502,50 @@ impl Engine {
             });
         }
         let gate = self.begin().map_err(FollowError::Storage)?;
-        let lsn = self
-            .write_account(account, |state| {
-                let mut lsn = None;
-                let graph = &state.graph;
-                let no_room_for_source = source.is_some_and(|name| {
-                    graph.source_count() >= limits.sources_per_account && !graph.has_source(name)
-                });
-                // Decided under the user's reverse-index lock, which says in one short list
-                // what the account's bitmap would say after a search over its containers.
-                let check = |following: bool| {
-                    if following {
-                        return Err(FollowError::AlreadyFollowing { user, account });
-                    }
-                    if no_room_for_source {
-                        return Err(FollowError::TooManySources {
-                            account,
-                            max: limits.sources_per_account,
-                        });
-                    }
-                    lsn = self.log(|| Record::Follow {
-                        user: user.0,
-                        account: account.0,
-                        source: source.map(str::to_owned),
-                    });
-                    Ok(())
-                };
-                self.apply_follow(user, account, state, source, check)?;
-                Ok(lsn)
-            })
-            .unwrap_or(Err(FollowError::UnknownAccount(account)))?;
+        let lsn = self.follow_logged(user, account, source)?;
         drop(gate);
         self.commit(lsn).map_err(FollowError::Storage)?;
         Ok(self.codec.encode(account, user))
+    }
+
+    /// A follow, validated, logged and applied, but not yet committed (the caller holds the
+    /// snapshot gate and waits for the returned record to be durable).
+    fn follow_logged(
+        &self,
+        user: UserId,
+        account: AccountId,
+        source: Option<&str>,
+    ) -> Result<Option<u64>, FollowError> {
+        let limits = &self.config.limits;
+        self.write_account(account, |state| {
+            let mut lsn = None;
+            let graph = &state.graph;
+            let no_room_for_source = source.is_some_and(|name| {
+                graph.source_count() >= limits.sources_per_account && !graph.has_source(name)
+            });
+            // Decided under the user's reverse-index lock, which says in one short list
+            // what the account's bitmap would say after a search over its containers.
+            let check = |following: bool| {
+                if following {
+                    return Err(FollowError::AlreadyFollowing { user, account });
+                }
+                if no_room_for_source {
+                    return Err(FollowError::TooManySources {
+                        account,
+                        max: limits.sources_per_account,
+                    });
+                }
+                lsn = self.log(|| Record::Follow {
+                    user: user.0,
+                    account: account.0,
+                    source: source.map(str::to_owned),
+                });
+                Ok(())
+            };
+            self.apply_follow(user, account, state, source, check)?;
+            Ok(lsn)
+        })
+        .unwrap_or(Err(FollowError::UnknownAccount(account)))
     }
 
     /// Bulk import: every user in `users` follows `account` (users already following are
@@ -551,25 +600,102 @@ impl Engine {
             return Err(UnfollowError::UnknownUser(user));
         }
         let gate = self.begin().map_err(UnfollowError::Storage)?;
-        let lsn = self
-            .write_account(account, |state| {
-                let mut lsn = None;
-                let check = |following: bool| {
-                    if !following {
-                        return Err(UnfollowError::NotFollowing { user, account });
-                    }
-                    lsn = self.log(|| Record::Unfollow {
-                        user: user.0,
-                        account: account.0,
-                    });
-                    Ok(())
-                };
-                self.apply_unfollow(user, account, state, check)?;
-                Ok(lsn)
-            })
-            .unwrap_or(Err(UnfollowError::UnknownAccount(account)))?;
+        let lsn = self.unfollow_logged(user, account)?;
         drop(gate);
         self.commit(lsn).map_err(UnfollowError::Storage)
+    }
+
+    /// An unfollow, validated, logged and applied, but not yet committed.
+    fn unfollow_logged(
+        &self,
+        user: UserId,
+        account: AccountId,
+    ) -> Result<Option<u64>, UnfollowError> {
+        self.write_account(account, |state| {
+            let mut lsn = None;
+            let check = |following: bool| {
+                if !following {
+                    return Err(UnfollowError::NotFollowing { user, account });
+                }
+                lsn = self.log(|| Record::Unfollow {
+                    user: user.0,
+                    account: account.0,
+                });
+                Ok(())
+            };
+            self.apply_unfollow(user, account, state, check)?;
+            Ok(lsn)
+        })
+        .unwrap_or(Err(UnfollowError::UnknownAccount(account)))
+    }
+
+    /// Applies follows (without a source) and unfollows in order, each exactly as
+    /// [`follow`](Self::follow) or [`unfollow`](Self::unfollow) would, and returns each
+    /// one's result; a refused change changes nothing and does not stop the others.
+    ///
+    /// Faster than the same calls one at a time, for two reasons:
+    /// - the cache lines each change will touch (the user's reverse-index slot and list, the
+    ///   account's state and pending log) are requested for a group of changes before the
+    ///   group is applied, so their misses overlap instead of following one another;
+    /// - in durable mode the batch waits for one commit, not one per change (the results
+    ///   are returned once all of it is durable; if that fails, every applied change reports
+    ///   the storage error, as the single calls do).
+    pub fn change_follows(&self, changes: &[FollowChange]) -> Vec<Result<(), FollowChangeError>> {
+        let gate = match self.begin() {
+            Ok(gate) => gate,
+            Err(e) => {
+                return changes
+                    .iter()
+                    .map(|c| Err(c.storage_error(e.clone())))
+                    .collect();
+            }
+        };
+        let mut results = Vec::with_capacity(changes.len());
+        let mut last = None;
+        for group in changes.chunks(PREFETCH_GROUP) {
+            for change in group {
+                self.reverse.prefetch_slot(change.user());
+                self.prefetch_account(change.account());
+            }
+            for change in group {
+                self.reverse.prefetch_list(change.user());
+                self.read_account(change.account(), |state| state.graph.prefetch_pending());
+            }
+            for change in group {
+                let user = change.user();
+                let logged = if !self.user_exists(user) {
+                    Err(match change {
+                        FollowChange::Follow { .. } => FollowError::UnknownUser(user).into(),
+                        FollowChange::Unfollow { .. } => UnfollowError::UnknownUser(user).into(),
+                    })
+                } else {
+                    match *change {
+                        FollowChange::Follow { user, account } => self
+                            .follow_logged(user, account, None)
+                            .map_err(FollowChangeError::from),
+                        FollowChange::Unfollow { user, account } => self
+                            .unfollow_logged(user, account)
+                            .map_err(FollowChangeError::from),
+                    }
+                };
+                results.push(logged.map(|lsn| last = last.max(lsn)));
+            }
+        }
+        drop(gate);
+        if let Err(e) = self.commit(last) {
+            for (result, change) in results.iter_mut().zip(changes) {
+                if result.is_ok() {
+                    *result = Err(change.storage_error(e.clone()));
+                }
+            }
+        }
+        results
+    }
+
+    /// Starts loading an account's state (see [`change_follows`](Self::change_follows)).
+    fn prefetch_account(&self, account: AccountId) {
+        let (shard, index) = self.account_slot(account);
+        prefetch(self.accounts[shard].read().as_ptr().wrapping_add(index));
     }
 
     /// `user` follows `account` if `check` allows: it is called under the user's

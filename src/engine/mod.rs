@@ -11,8 +11,8 @@ mod storage;
 
 pub(crate) use facade::{Accept, purpose_code, purpose_of, valid_name};
 pub use facade::{
-    Content, Engine, EngineBuilder, Fetched, FollowerPage, InboxItem, MemoryUsage, Recovered,
-    SourceStats, TagInfo,
+    Content, Engine, EngineBuilder, Fetched, FollowChange, FollowerPage, InboxItem, MemoryUsage,
+    Recovered, SourceStats, TagInfo,
 };
 
 pub use accounts::{AccountProfile, SubjectInfo};

@@ -4,3 +4,4 @@ pub(crate) mod deliver;
 pub(crate) mod inbox;
 pub(crate) mod job;
 pub(crate) mod pool;
+pub(crate) mod prefetch;
