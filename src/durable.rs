@@ -497,7 +497,7 @@ impl Engine {
                 self.write_account(AccountId(account), |state| {
                     users.sort_unstable();
                     users.dedup();
-                    let followers = state.graph.settled().followers();
+                    let followers = state.graph.current_followers();
                     users.retain(|&u| !followers.contains(u));
                     self.apply_follow_many(AccountId(account), state, &users);
                 })

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use roaring::RoaringBitmap;
 
 use crate::config::Limits;
-use crate::domain::graph::Settled;
+use crate::domain::graph::{AccountGraph, Settled};
 use crate::domain::openid::{OpenId, OpenIdCodec};
 use crate::error::AudienceError;
 use crate::ids::{AccountId, TagId};
@@ -142,13 +142,15 @@ fn take_children(expr: &mut TagExpr, into: &mut Vec<TagExpr>) {
 pub(crate) fn resolve(
     audience: &Audience,
     account: AccountId,
-    graph: Settled<'_>,
+    graph: &mut AccountGraph,
     codec: &OpenIdCodec,
     limits: &Limits,
 ) -> Result<Arc<RoaringBitmap>, AudienceError> {
     match audience {
-        Audience::All => Ok(Arc::clone(graph.followers())),
+        // The followers alone: the tags' pending cleanup can wait.
+        Audience::All => Ok(Arc::clone(graph.current_followers())),
         Audience::Tag(id) => graph
+            .settled()
             .tag(*id)
             .map(|t| Arc::clone(&t.members))
             .ok_or(AudienceError::UnknownTag(*id)),
@@ -161,6 +163,7 @@ pub(crate) fn resolve(
                     max: limits.tag_expr_max_nodes,
                 });
             }
+            let graph = graph.settled();
             expr.check(graph)?;
             Ok(Arc::new(expr.eval(graph)))
         }
@@ -178,7 +181,7 @@ pub(crate) fn resolve(
                 let user = codec
                     .decode(account, id)
                     .ok_or(AudienceError::InvalidOpenId(id))?;
-                if !graph.followers().contains(user.0) {
+                if !graph.current_followers().contains(user.0) {
                     return Err(AudienceError::NotFollowing(id));
                 }
                 set.insert(user.0);

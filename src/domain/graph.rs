@@ -56,9 +56,16 @@ pub(crate) struct Source {
 /// reverse index's to say (one short list per user), so the engine validates a follow or an
 /// unfollow there and never needs the bitmap on that path.
 ///
-/// Member sets are read only through [`AccountGraph::settled`], which applies the log
-/// first; the type makes a stale read impossible to write. What does not depend on the
-/// members (tag names, counts, whether one user follows) is exact without settling.
+/// Leaving an account also means leaving its tags and sources. That cleanup waits longer
+/// still: applying the log only collects the users who left (`left`), and they are taken
+/// out of the tags and sources with set operations, a walk over the containers for all of
+/// them at once, when a tag or source is next read (or `left` grows past its limit). A
+/// broadcast to all followers reads no tag, so it never waits for that.
+///
+/// Member sets are read only through [`AccountGraph::settled`], which applies both, or
+/// [`AccountGraph::current_followers`], which applies the log; the types make a stale read
+/// impossible to write. What does not depend on the members (tag names, counts, whether one
+/// user follows) is exact without either.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct AccountGraph {
     followers: Arc<RoaringBitmap>,
@@ -76,6 +83,9 @@ pub(crate) struct AccountGraph {
     /// for one user, in log order. Each one changed the edge (the caller checked), so a
     /// follow means "was not following" and an unfollow "was following".
     pending: Vec<u64>,
+    /// Users who unfollowed since the tags and sources were last cleaned (copies and users
+    /// who followed again possible): those sets are exact except for these users.
+    left: Vec<u32>,
     /// Length at which `pending` is applied: [`PENDING_PER_FOLLOWERS`] of the followers,
     /// within [`PENDING_MIN`]..=[`PENDING_MAX`] (set when settling; 0 until the first).
     pending_cap: u32,
@@ -91,6 +101,11 @@ const PENDING_MIN: usize = 64;
 /// Followers per allowed pending change: the log's memory stays below an eighth of a byte
 /// per edge (8 bytes per change), plus 512 bytes per account.
 const PENDING_PER_FOLLOWERS: u64 = 64;
+/// Followers per user allowed in `left` before the tags are cleaned without a read: at most
+/// an eighth of a byte per edge (4 bytes per user), plus 256 bytes per account.
+const LEFT_PER_FOLLOWERS: u64 = 32;
+/// Users allowed in `left` however few followers an account has.
+const LEFT_MIN: usize = 64;
 
 /// An account graph with no pending changes: the only way to read member sets.
 #[derive(Debug, Clone, Copy)]
@@ -143,14 +158,23 @@ impl AccountGraph {
             sources,
             maybe_tagged: Arc::new(maybe_tagged),
             pending: Vec::new(),
+            left: Vec::new(),
             pending_cap: 0,
         }
     }
 
-    /// Applies the pending changes; the graph can then be read.
+    /// Applies the pending changes and cleans the tags and sources; the graph can then be
+    /// read.
     pub(crate) fn settled(&mut self) -> Settled<'_> {
         self.settle();
+        self.clean_tags();
         Settled(self)
+    }
+
+    /// The followers, exact: applies the pending changes, not the tag cleanup.
+    pub(crate) fn current_followers(&mut self) -> &Arc<RoaringBitmap> {
+        self.settle();
+        &self.followers
     }
 
     // ----- exact without settling ---------------------------------------------------------
@@ -218,6 +242,7 @@ impl AccountGraph {
         // Rare: applied at once, after whatever is pending, so that the source's set stays
         // in order with the unfollows before it.
         self.settle();
+        self.clean_tags();
         Arc::make_mut(&mut self.followers).insert(user.0);
         let i = match self.sources.iter().position(|s| s.name == name) {
             Some(i) => i,
@@ -259,8 +284,8 @@ impl AccountGraph {
     }
 
     /// Applies the pending follows and unfollows, sorted by user (each user's changes in
-    /// log order). A user who unfollowed at any point in the log leaves its tags and
-    /// sources: a later follow in the same log is a new follow, with none.
+    /// log order). A user who unfollowed at any point in the log goes to `left`, to leave
+    /// its tags and sources: a later follow in the same log is a new follow, with none.
     fn settle(&mut self) {
         if self.pending.is_empty() {
             return;
@@ -268,11 +293,10 @@ impl AccountGraph {
         let mut log = std::mem::take(&mut self.pending);
         log.sort_unstable();
         let followers = Arc::make_mut(&mut self.followers);
-        let mut left = Vec::new();
         for changes in log.chunk_by(|a, b| a >> 32 == b >> 32) {
             let user = (changes[0] >> 32) as u32;
             if changes.iter().any(|&c| c & 1 == 0) {
-                left.push(user);
+                self.left.push(user);
             }
             if changes[changes.len() - 1] & 1 == 1 {
                 followers.insert(user);
@@ -280,34 +304,46 @@ impl AccountGraph {
                 followers.remove(user);
             }
         }
-        let tagged = !self.maybe_tagged.is_empty();
-        for &user in left.iter().filter(|_| tagged) {
-            if self.maybe_tagged.contains(user) {
-                Arc::make_mut(&mut self.maybe_tagged).remove(user);
-                for tag in self.tags.iter_mut().flatten() {
-                    if tag.members.contains(user) {
-                        Arc::make_mut(&mut tag.members).remove(user);
-                    }
-                }
-            }
-        }
-        if !self.sources.is_empty() && !left.is_empty() {
-            for source in &mut self.sources {
-                for &user in &left {
-                    if source.current.contains(user) {
-                        Arc::make_mut(&mut source.current).remove(user);
-                    }
-                }
-            }
-        }
         log.clear();
         self.pending = log;
-        let cap = (self.followers.len() / PENDING_PER_FOLLOWERS) as usize;
+        let followers = self.followers.len();
+        let cap = (followers / PENDING_PER_FOLLOWERS) as usize;
         self.pending_cap = cap.clamp(PENDING_MIN, PENDING_MAX) as u32;
         // A log that grew for a larger following gives the memory back.
         if self.pending.capacity() > 2 * self.pending_cap as usize {
             self.pending.shrink_to(self.pending_cap as usize);
         }
+        if self.left.len() > ((followers / LEFT_PER_FOLLOWERS) as usize).max(LEFT_MIN) {
+            self.clean_tags();
+        }
+    }
+
+    /// Takes the users in `left` out of every tag and source, with one set operation per
+    /// set they touch.
+    fn clean_tags(&mut self) {
+        if self.left.is_empty() {
+            return;
+        }
+        let mut left = std::mem::take(&mut self.left);
+        left.sort_unstable();
+        left.dedup();
+        let left_set = RoaringBitmap::from_sorted_iter(left.iter().copied()).unwrap_or_default();
+        if !self.maybe_tagged.is_disjoint(&left_set) {
+            let untag = &left_set & &*self.maybe_tagged;
+            *Arc::make_mut(&mut self.maybe_tagged) -= &untag;
+            for tag in self.tags.iter_mut().flatten() {
+                if !tag.members.is_disjoint(&untag) {
+                    *Arc::make_mut(&mut tag.members) -= &untag;
+                }
+            }
+        }
+        for source in &mut self.sources {
+            if !source.current.is_disjoint(&left_set) {
+                *Arc::make_mut(&mut source.current) -= &left_set;
+            }
+        }
+        left.clear();
+        self.left = left;
     }
 
     /// Creates a tag with the next id; returns it.
@@ -332,7 +368,9 @@ impl AccountGraph {
 
     /// Adds or removes `tag` for `users` (all followers); returns how many changed.
     pub(crate) fn retag(&mut self, tag: TagId, users: &[u32], add: bool) -> u64 {
+        // Cleaned first: a user who left and came back must not lose a tag given now.
         self.settle();
+        self.clean_tags();
         let Some(Some(tag)) = self.tags.get_mut(tag.0 as usize) else {
             return 0;
         };
@@ -357,6 +395,7 @@ impl AccountGraph {
         self.followers.serialized_size()
             + self.maybe_tagged.serialized_size()
             + self.pending.capacity() * size_of::<u64>()
+            + self.left.capacity() * size_of::<u32>()
             + self
                 .tags
                 .iter()
@@ -952,7 +991,7 @@ mod tests {
                 .collect();
             prop_assert_eq!(current, want, "source {}", &source.name);
         }
-        prop_assert!(graph.pending.is_empty());
+        prop_assert!(graph.pending.is_empty() && graph.left.is_empty());
         Ok(())
     }
 
@@ -966,7 +1005,7 @@ mod tests {
         /// pending log.
         #[test]
         fn graph_with_pending_changes_behaves_like_plain_sets(
-            ops in proptest::collection::vec((0u8..7, 0u32..3, 0u32..40), 0..400),
+            ops in proptest::collection::vec((0u8..8, 0u32..3, 0u32..40), 0..400),
             restart_at in 0usize..500,
         ) {
             let mut graph = AccountGraph::default();
@@ -1011,6 +1050,11 @@ mod tests {
                         prop_assert_eq!(removed, u64::from(model.tags[t as usize].remove(&user)));
                     }
                     5 => check_settled(&mut graph, &model)?,
+                    // A broadcast to all reads the followers alone: tags stay uncleaned.
+                    6 => {
+                        let followers: Vec<u32> = graph.current_followers().iter().collect();
+                        prop_assert_eq!(followers, model.followers.iter().copied().collect::<Vec<_>>());
+                    }
                     _ => {}
                 }
                 prop_assert_eq!(graph.is_follower(user), model.followers.contains(&user));

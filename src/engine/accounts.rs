@@ -324,7 +324,7 @@ impl Engine {
             .get_mut(index)
             .and_then(Option::take);
         let Some(mut state) = state else { return };
-        let followers = state.graph.settled().followers();
+        let followers = state.graph.current_followers();
         for user in followers.iter() {
             self.reverse.remove(UserId(user), account);
         }

@@ -559,7 +559,7 @@ impl Engine {
         let gate = self.begin().map_err(FollowError::Storage)?;
         let (added, lsn) = self
             .write_account(account, |state| {
-                let followers = state.graph.settled().followers();
+                let followers = state.graph.current_followers();
                 let mut new: Vec<u32> = users
                     .iter()
                     .map(|u| u.0)
@@ -781,7 +781,7 @@ impl Engine {
             },
         };
         self.write_account(account, |state| {
-            let followers = state.graph.settled().followers();
+            let followers = state.graph.current_followers();
             let mut iter = followers.range(start..);
             let open_ids: Vec<OpenId> = iter
                 .by_ref()
@@ -1213,13 +1213,7 @@ impl Engine {
                 }
                 Arc::new(std::iter::once(user.0).collect::<RoaringBitmap>())
             }
-            None => audience::resolve(
-                &audience,
-                account,
-                state.graph.settled(),
-                &self.codec,
-                limits,
-            )?,
+            None => audience::resolve(&audience, account, &mut state.graph, &self.codec, limits)?,
         };
         let mut filtered = 0;
         if purpose == SendPurpose::Broadcast && state.profile.kind == Some(AccountKind::Service) {

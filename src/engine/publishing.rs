@@ -119,7 +119,7 @@ impl Engine {
                 crate::domain::audience::resolve(
                     &request.audience,
                     account,
-                    state.graph.settled(),
+                    &mut state.graph,
                     &self.codec,
                     &self.config.limits,
                 )
