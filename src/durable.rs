@@ -225,12 +225,9 @@ impl Engine {
         };
         let n = self.accounts.len();
         for (shard_index, shard) in self.accounts.iter().enumerate() {
-            // Written, not read: pending follower changes are applied here, under the lock,
-            // rather than on the captured copy, where applying would copy the bitmaps.
-            let mut shard = shard.write();
-            for (index, state) in shard.iter_mut().enumerate() {
+            let shard = shard.read();
+            for (index, state) in shard.iter().enumerate() {
                 let Some(state) = state else { continue };
-                state.graph.settled();
                 let history: Vec<Arc<Job>> = state.history.iter().cloned().collect();
                 history.iter().for_each(&mut take);
                 let keys: Vec<(String, u64, Arc<Job>)> = state
@@ -329,7 +326,18 @@ impl Engine {
                         })
                     })
                     .collect::<Result<_, _>>()?,
+                account.pending.iter().map(|c| c.to_native()).collect(),
+                account.left.iter().map(|u| u.to_native()).collect(),
             );
+            if let Some(u) = state
+                .graph
+                .unapplied_users()
+                .find(|&u| u64::from(u) >= users)
+            {
+                return Err(format!(
+                    "{id}: a pending change names user {u}, past the user count"
+                ));
+            }
             edges += state.graph.follower_count();
             state.last_seq = account.last_seq.to_native();
             restore_rules(&mut state, &account.rules, &self.config.rules)
@@ -1115,7 +1123,7 @@ impl Captured {
 
 /// One account as a snapshot stores it.
 fn encode_account(
-    mut a: CapturedAccount,
+    a: CapturedAccount,
     by_account: &HashMap<AccountId, Vec<&(Arc<Job>, JobProgress)>>,
 ) -> AccountSnap {
     let in_history: std::collections::HashSet<u32> = a.history.iter().map(|j| j.id.seq.0).collect();
@@ -1154,14 +1162,16 @@ fn encode_account(
         })
         .collect();
     jobs.sort_unstable_by_key(|j| j.seq);
-    // Settled under the account's lock when captured, so this copies nothing.
-    let graph = a.graph.settled();
+    // As it is: the changes not yet applied are stored beside the sets.
+    let graph = a.graph.stored();
     AccountSnap {
         id: a.id.0,
         name: a.name.clone(),
-        followers: portable(graph.followers()),
+        followers: portable(graph.followers),
+        pending: graph.pending.to_vec(),
+        left: graph.left.to_vec(),
         tags: graph
-            .tag_slots()
+            .tags
             .iter()
             .map(|t| {
                 t.as_ref().map(|t| TagSnap {
@@ -1171,7 +1181,7 @@ fn encode_account(
             })
             .collect(),
         sources: graph
-            .sources()
+            .sources
             .iter()
             .map(|s| SourceSnap {
                 name: s.name.clone(),

@@ -198,6 +198,39 @@ fn workload(engine: &Engine, round: u32) {
             )
             .unwrap();
     }
+    // Left unapplied at the end, for a snapshot to store: two tagged followers leave, a
+    // broadcast to all applies that to the followers but leaves the tags to clean; two more
+    // leave and stay in the account's pending log.
+    let leaving: Vec<UserId> = (first + 4..first + 50)
+        .step_by(2)
+        .map(UserId)
+        .filter(|&u| engine.is_following(u, a).unwrap())
+        .take(4)
+        .collect();
+    let unfollow = |users: &[UserId]| -> Vec<FollowChange> {
+        users
+            .iter()
+            .map(|&user| FollowChange::Unfollow { user, account: a })
+            .collect()
+    };
+    assert!(
+        engine
+            .change_follows(&unfollow(&leaving[..2]))
+            .iter()
+            .all(Result::is_ok)
+    );
+    engine
+        .send(
+            a,
+            SendRequest::new(text(&format!("r{round} after")), Audience::All),
+        )
+        .unwrap();
+    assert!(
+        engine
+            .change_follows(&unfollow(&leaving[2..]))
+            .iter()
+            .all(Result::is_ok)
+    );
 }
 
 fn reopen(dir: &Path) -> Engine {

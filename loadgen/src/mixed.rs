@@ -75,7 +75,7 @@ pub struct WorkloadArgs {
     /// Threads making follows and unfollows (default 1; 0 = no churn).
     #[arg(long)]
     pub churn_threads: Option<usize>,
-    /// Follows and unfollows per call, 1..4,096: 1 makes single `follow`/`unfollow` calls,
+    /// Follows and unfollows per call, 1..256: 1 makes single `follow`/`unfollow` calls,
     /// more uses the batch call `Engine::change_follows` (default 64).
     #[arg(long)]
     pub churn_batch: Option<usize>,

@@ -175,8 +175,8 @@ impl Workload {
         );
         ensure!(self.churn_rate >= 0.0, "churn_rate must not be negative");
         ensure!(
-            (1..=4_096).contains(&self.churn_batch),
-            "churn_batch must be 1 to 4,096"
+            (1..=256).contains(&self.churn_batch),
+            "churn_batch must be 1 to 256"
         );
         ensure!(
             (0.0..=1.0).contains(&self.huge_share)

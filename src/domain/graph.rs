@@ -107,6 +107,16 @@ const LEFT_PER_FOLLOWERS: u64 = 32;
 /// Users allowed in `left` however few followers an account has.
 const LEFT_MIN: usize = 64;
 
+/// An account graph's parts as a snapshot stores them (see [`AccountGraph::stored`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Stored<'a> {
+    pub(crate) followers: &'a RoaringBitmap,
+    pub(crate) tags: &'a [Option<Tag>],
+    pub(crate) sources: &'a [Source],
+    pub(crate) pending: &'a [u64],
+    pub(crate) left: &'a [u32],
+}
+
 /// An account graph with no pending changes: the only way to read member sets.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Settled<'a>(&'a AccountGraph);
@@ -131,22 +141,20 @@ impl<'a> Settled<'a> {
             .map(|(id, _)| id)
     }
 
-    /// Tags, deleted ones as `None`, indexed by id (for snapshots).
-    pub(crate) fn tag_slots(self) -> &'a [Option<Tag>] {
-        &self.0.tags
-    }
-
     pub(crate) fn sources(self) -> &'a [Source] {
         &self.0.sources
     }
 }
 
 impl AccountGraph {
-    /// A graph from its stored parts (a snapshot); derives what is not stored.
+    /// A graph from its stored parts (a snapshot, see [`stored`](Self::stored)); derives
+    /// what is not stored.
     pub(crate) fn from_parts(
         followers: Arc<RoaringBitmap>,
         tags: Vec<Option<Tag>>,
         sources: Vec<Source>,
+        pending: Vec<u64>,
+        left: Vec<u32>,
     ) -> Self {
         let mut maybe_tagged = RoaringBitmap::new();
         for tag in tags.iter().flatten() {
@@ -157,10 +165,29 @@ impl AccountGraph {
             tags,
             sources,
             maybe_tagged: Arc::new(maybe_tagged),
-            pending: Vec::new(),
-            left: Vec::new(),
+            pending,
+            left,
             pending_cap: 0,
         }
+    }
+
+    /// The graph as a snapshot stores it: the sets as they are, with the changes not yet
+    /// applied to them, so that capturing a snapshot applies nothing (it holds every
+    /// change back meanwhile). Not a way to read members: see [`settled`](Self::settled).
+    pub(crate) fn stored(&self) -> Stored<'_> {
+        Stored {
+            followers: &self.followers,
+            tags: &self.tags,
+            sources: &self.sources,
+            pending: &self.pending,
+            left: &self.left,
+        }
+    }
+
+    /// Users named by the changes not yet applied (to check a snapshot against the user
+    /// count).
+    pub(crate) fn unapplied_users(&self) -> impl Iterator<Item = u32> + '_ {
+        (self.pending.iter().map(|&c| (c >> 32) as u32)).chain(self.left.iter().copied())
     }
 
     /// Applies the pending changes and cleans the tags and sources; the graph can then be
@@ -416,6 +443,8 @@ pub(crate) struct ReverseIndex {
     /// Shard `i` holds users `u` with `u % shards == i`, at position `u / shards`.
     /// Writers: follow and unfollow (under the account shard lock, taken first).
     shards: Box<[RwLock<Arc<ReverseShard>>]>,
+    /// Whether unfollows leave departure notes (only the embedded inbox reads them).
+    notes: bool,
 }
 
 /// One shard of the reverse index: an 8-byte slot per user pointing into one byte arena.
@@ -431,7 +460,10 @@ pub(crate) struct ReverseShard {
     garbage: usize,
     /// Recent unfollows of the shard's users, oldest first: (position, account). At most
     /// [`DEPARTED_PER_USER`] per user of the shard on average (at least
-    /// [`DEPARTED_MIN`]); past that the oldest go, copies included.
+    /// [`DEPARTED_MIN`]); past that the oldest go, copies included: unlike the per-block
+    /// notes before them, which dropped copies first, one user who unfollows and follows
+    /// again very often can push the shard's older notes out. Finding copies in a ring this
+    /// size, under the lock every unfollow of the shard takes, costs more than it saves.
     ///
     /// Why here: a fetch that finds entries evicted unread must name the accounts they came
     /// from, and an account the user no longer follows is in no list. The unfollow already
@@ -716,11 +748,11 @@ impl ReverseShard {
 }
 
 impl ReverseIndex {
-    pub(crate) fn new(shards: usize) -> Self {
+    pub(crate) fn new(shards: usize, notes: bool) -> Self {
         let shards = (0..shards.max(1))
             .map(|_| RwLock::new(Arc::new(ReverseShard::default())))
             .collect();
-        ReverseIndex { shards }
+        ReverseIndex { shards, notes }
     }
 
     fn locate(&self, user: UserId) -> (usize, usize) {
@@ -776,7 +808,9 @@ impl ReverseIndex {
             Self::insert_at(&mut shard, pos, account);
         } else {
             Self::remove_at(&mut shard, pos, account);
-            shard.depart(pos, account.0);
+            if self.notes {
+                shard.depart(pos, account.0);
+            }
         }
         Ok(())
     }
@@ -890,13 +924,16 @@ impl ReverseIndex {
         Ok(())
     }
 
-    /// Heap bytes held: the per-user slots plus the arenas (garbage included).
+    /// Heap bytes held: the per-user slots plus the arenas (garbage included), and the
+    /// departure notes.
     pub(crate) fn heap_bytes(&self) -> usize {
         self.shards
             .iter()
             .map(|s| {
                 let s = s.read();
-                s.slots.capacity() * size_of::<Slot>() + s.arena.capacity()
+                s.slots.capacity() * size_of::<Slot>()
+                    + s.arena.capacity()
+                    + s.departed.capacity() * size_of::<(u32, u32)>()
             })
             .sum()
     }
@@ -1005,7 +1042,7 @@ mod tests {
         /// pending log.
         #[test]
         fn graph_with_pending_changes_behaves_like_plain_sets(
-            ops in proptest::collection::vec((0u8..8, 0u32..3, 0u32..40), 0..400),
+            ops in proptest::collection::vec((0u8..9, 0u32..3, 0u32..40), 0..400),
             restart_at in 0usize..500,
         ) {
             let mut graph = AccountGraph::default();
@@ -1016,11 +1053,14 @@ mod tests {
             }
             for (i, &(op, t, user)) in ops.iter().enumerate() {
                 if i == restart_at {
-                    let settled = graph.settled();
+                    // As a snapshot stores it: unapplied changes included.
+                    let stored = graph.stored();
                     graph = AccountGraph::from_parts(
-                        Arc::clone(settled.followers()),
-                        settled.tag_slots().to_vec(),
-                        settled.sources().to_vec(),
+                        Arc::new(stored.followers.clone()),
+                        stored.tags.to_vec(),
+                        stored.sources.to_vec(),
+                        stored.pending.to_vec(),
+                        stored.left.to_vec(),
                     );
                 }
                 let follows = model.followers.contains(&user);
@@ -1050,6 +1090,12 @@ mod tests {
                         prop_assert_eq!(removed, u64::from(model.tags[t as usize].remove(&user)));
                     }
                     5 => check_settled(&mut graph, &model)?,
+                    // Bulk import of users not following yet.
+                    7 if !follows => {
+                        let new: Vec<u32> = (user..40).filter(|u| !model.followers.contains(u)).take(3).collect();
+                        model.followers.extend(&new);
+                        graph.follow_many(&new);
+                    }
                     // A broadcast to all reads the followers alone: tags stay uncleaned.
                     6 => {
                         let followers: Vec<u32> = graph.current_followers().iter().collect();
@@ -1073,7 +1119,7 @@ mod tests {
         fn reverse_index_behaves_like_sets(ops in proptest::collection::vec(
             (0u8..3, 0u32..20, prop_oneof![0u32..300, any::<u32>()]), 0..400)
         ) {
-            let index = ReverseIndex::new(3);
+            let index = ReverseIndex::new(3, true);
             index.grow(20);
             let mut model = vec![BTreeSet::new(); 20];
             // Per shard (user % 3), its notes oldest first; a shard holds 7 or 6 users, so
@@ -1148,7 +1194,7 @@ mod tests {
                         ReverseShard::from_parts(slots.into_iter(), arena, s.departures())
                     })
                     .collect();
-                let restored = ReverseIndex::new(shards);
+                let restored = ReverseIndex::new(shards, true);
                 restored.restore(parts, 20).map_err(TestCaseError::fail)?;
                 for (user, set) in model.iter().enumerate() {
                     let got: Vec<u32> = restored.accounts_of(UserId(user as u32)).into_iter().map(|a| a.0).collect();
@@ -1166,7 +1212,7 @@ mod tests {
 
     #[test]
     fn a_full_shard_drops_its_oldest_departures() {
-        let index = ReverseIndex::new(1);
+        let index = ReverseIndex::new(1, true);
         index.grow(100);
         let cap = 100 * DEPARTED_PER_USER;
         for account in 0..cap as u32 + 10 {

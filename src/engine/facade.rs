@@ -122,8 +122,10 @@ pub struct Fetched {
     /// account whose evicted entries were all read before the cursor may be named too, and
     /// recovering after what the reader saw then returns nothing. Entries whose sends left
     /// the account's history window count in `missed` but cannot be named or recovered.
-    /// Accounts the user no longer follows are named from the inbox's notes of recent
-    /// unfollows, of which each block of 64 users keeps the latest 256 distinct ones.
+    /// Accounts the user no longer follows are named from the reverse index's notes of
+    /// recent unfollows: per shard of users, the newest 4 per user on average, copies
+    /// included, so a user who unfollows and follows again very often can push other users'
+    /// older notes out.
     pub missed_from: Vec<(AccountId, Seq)>,
 }
 
@@ -209,7 +211,8 @@ impl EngineBuilder {
             next_account: Mutex::new(0),
             users: AtomicU64::new(0),
             users_lock: Mutex::new(()),
-            reverse: ReverseIndex::new(shards),
+            // Departure notes only serve the embedded inbox's lag reports.
+            reverse: ReverseIndex::new(shards, inbox.is_some()),
             edges: AtomicU64::new(0),
             inbox,
             reports,
@@ -287,6 +290,13 @@ impl FollowChange {
             FollowChange::Follow { account, .. } | FollowChange::Unfollow { account, .. } => {
                 account
             }
+        }
+    }
+
+    fn unknown_user(&self) -> FollowChangeError {
+        match *self {
+            FollowChange::Follow { user, .. } => FollowError::UnknownUser(user).into(),
+            FollowChange::Unfollow { user, .. } => UnfollowError::UnknownUser(user).into(),
         }
     }
 
@@ -643,10 +653,14 @@ impl Engine {
     pub fn change_follows(&self, changes: &[FollowChange]) -> Vec<Result<(), FollowChangeError>> {
         let gate = match self.begin() {
             Ok(gate) => gate,
+            // As the single calls: an unknown user is reported before the storage error.
             Err(e) => {
                 return changes
                     .iter()
-                    .map(|c| Err(c.storage_error(e.clone())))
+                    .map(|c| match self.user_exists(c.user()) {
+                        true => Err(c.storage_error(e.clone())),
+                        false => Err(c.unknown_user()),
+                    })
                     .collect();
             }
         };
@@ -664,10 +678,7 @@ impl Engine {
             for change in group {
                 let user = change.user();
                 let logged = if !self.user_exists(user) {
-                    Err(match change {
-                        FollowChange::Follow { .. } => FollowError::UnknownUser(user).into(),
-                        FollowChange::Unfollow { .. } => UnfollowError::UnknownUser(user).into(),
-                    })
+                    Err(change.unknown_user())
                 } else {
                     match *change {
                         FollowChange::Follow { user, account } => self

@@ -360,7 +360,7 @@ impl InboxStore {
         }
     }
 
-    /// Heap bytes held by allocated blocks (departures not included).
+    /// Heap bytes held by allocated blocks.
     pub(crate) fn heap_bytes(&self) -> usize {
         // `size_of::<Block>()` includes the pending log.
         let per_block = size_of::<Block>() + self.capacity * BLOCK_USERS * size_of::<Entry>();

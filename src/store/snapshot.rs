@@ -29,7 +29,7 @@ use rkyv::ser::writer::IoWriter;
 use crate::error::StoreError;
 
 const MAGIC: &[u8; 8] = b"HERALDSN";
-pub(crate) const SNAPSHOT_VERSION: u32 = 5;
+pub(crate) const SNAPSHOT_VERSION: u32 = 6;
 const HEADER: usize = 32;
 
 #[derive(Debug, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
@@ -95,6 +95,10 @@ pub(crate) struct AccountSnap {
     pub(crate) id: u32,
     pub(crate) name: String,
     pub(crate) followers: Vec<u8>,
+    /// Follows and unfollows not yet applied to `followers` (see `AccountGraph`).
+    pub(crate) pending: Vec<u64>,
+    /// Users who left since the tags and sources were last cleaned.
+    pub(crate) left: Vec<u32>,
     pub(crate) tags: Vec<Option<TagSnap>>,
     pub(crate) sources: Vec<SourceSnap>,
     pub(crate) last_seq: u32,
