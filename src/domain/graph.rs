@@ -268,8 +268,7 @@ impl AccountGraph {
         };
         // Rare: applied at once, after whatever is pending, so that the source's set stays
         // in order with the unfollows before it.
-        self.settle();
-        self.clean_tags();
+        self.settled();
         Arc::make_mut(&mut self.followers).insert(user.0);
         let i = match self.sources.iter().position(|s| s.name == name) {
             Some(i) => i,
@@ -396,8 +395,7 @@ impl AccountGraph {
     /// Adds or removes `tag` for `users` (all followers); returns how many changed.
     pub(crate) fn retag(&mut self, tag: TagId, users: &[u32], add: bool) -> u64 {
         // Cleaned first: a user who left and came back must not lose a tag given now.
-        self.settle();
-        self.clean_tags();
+        self.settled();
         let Some(Some(tag)) = self.tags.get_mut(tag.0 as usize) else {
             return 0;
         };
@@ -504,38 +502,78 @@ impl Slot {
     }
 }
 
+/// Where an account is, or would go, in a user's list in the arena (see
+/// `ReverseShard::find`): byte ranges are relative to the list's start.
+#[derive(Debug, Clone, Copy)]
+struct Place {
+    /// The list's length in bytes and its region's capacity.
+    len: usize,
+    cap: usize,
+    /// Accounts in the list.
+    count: usize,
+    /// The last account before the place.
+    prev: Option<u32>,
+    /// (start, end, account) of the first account at or after it, and of the one after that.
+    at: Option<(usize, usize, u32)>,
+    after: Option<(usize, usize, u32)>,
+}
+
 impl ReverseShard {
-    /// Inserts or removes `account` in the user's list in place: the varints around it are
-    /// rewritten and the tail shifted within the region, with no allocation. `Some(changed)`
-    /// if done; `None` when the list must be re-encoded instead (it is inline or empty, it
-    /// would shrink to one account or outgrow its region).
-    fn edit_in_place(self: &mut Arc<Self>, pos: usize, account: u32, insert: bool) -> Option<bool> {
-        let slot = *self.slots.get(pos)?;
-        let (offset, len, cap) = slot.region()?;
-        // Walk the varints: the element before `account`'s place, and the one at it.
-        let bytes = &self.arena[offset..offset + len];
-        let mut prev: Option<u32> = None;
-        let mut at: Option<(usize, usize, u32)> = None; // (start, end, value) of first >= account
-        let mut after: Option<(usize, usize, u32)> = None; // the element after `at`
-        let mut count = 0usize;
-        let (mut value, mut shift, mut start, mut last) = (0u32, 0, 0usize, None::<u32>);
-        for (i, &b) in bytes.iter().enumerate() {
-            value |= u32::from(b & 0x7f) << shift;
-            if b & 0x80 != 0 {
-                shift += 7;
-                continue;
-            }
-            let v = last.map_or(value, |p| p + value + 1);
-            count += 1;
-            match at {
-                None if v >= account => at = Some((start, i + 1, v)),
-                None => prev = Some(v),
-                Some(_) if after.is_none() => after = Some((start, i + 1, v)),
+    /// Where `account` is, or would go, in the user's list, and whether the list holds it:
+    /// one walk of its varints. No place for a list that is inline or empty.
+    fn find(&self, pos: usize, account: u32) -> (bool, Option<Place>) {
+        let Some(&slot) = self.slots.get(pos) else {
+            return (false, None);
+        };
+        if slot.meta == INLINE {
+            return (slot.offset == account, None);
+        }
+        let Some((offset, len, cap)) = slot.region() else {
+            return (false, None);
+        };
+        let mut place = Place {
+            len,
+            cap,
+            count: 0,
+            prev: None,
+            at: None,
+            after: None,
+        };
+        for (start, end, id) in ids(&self.arena[offset..offset + len]) {
+            place.count += 1;
+            match place.at {
+                None if id >= account => place.at = Some((start, end, id)),
+                None => place.prev = Some(id),
+                Some(_) if place.after.is_none() => place.after = Some((start, end, id)),
                 Some(_) => {}
             }
-            last = Some(v);
-            (value, shift, start) = (0, 0, i + 1);
         }
+        (
+            place.at.is_some_and(|(_, _, id)| id == account),
+            Some(place),
+        )
+    }
+
+    /// Inserts or removes `account` at its `place` in the user's list (found by
+    /// [`find`](Self::find) under the same lock): the varints around it are rewritten and
+    /// the tail shifted within the region, with no allocation. `Some(changed)` if done;
+    /// `None` when the list must be re-encoded instead (it would shrink to one account or
+    /// outgrow its region).
+    fn edit_in_place(
+        self: &mut Arc<Self>,
+        pos: usize,
+        account: u32,
+        insert: bool,
+        place: &Place,
+    ) -> Option<bool> {
+        let &Place {
+            len,
+            cap,
+            count,
+            prev,
+            at,
+            after,
+        } = place;
         let gap_from = |p: Option<u32>, v: u32| p.map_or(v, |p| v - p - 1);
         let mut new = [0u8; 10];
         let (replace, n) = if insert {
@@ -568,39 +606,13 @@ impl ReverseShard {
             return None;
         }
         let shard = Arc::make_mut(self);
+        let offset = shard.slots[pos].offset as usize;
         let region = &mut shard.arena[offset..offset + cap];
         region.copy_within(e0..len, s0 + n);
         region[s0..s0 + n].copy_from_slice(&new[..n]);
         let log2 = shard.slots[pos].meta >> LEN_BITS;
         shard.slots[pos].meta = (log2 << LEN_BITS) | new_len as u32;
         Some(true)
-    }
-
-    fn contains(&self, pos: usize, account: u32) -> bool {
-        let Some(&slot) = self.slots.get(pos) else {
-            return false;
-        };
-        if slot.meta == INLINE {
-            return slot.offset == account;
-        }
-        let Some((offset, len, _)) = slot.region() else {
-            return false;
-        };
-        let (mut value, mut shift, mut last) = (0u32, 0, None::<u32>);
-        for &b in &self.arena[offset..offset + len] {
-            value |= u32::from(b & 0x7f) << shift;
-            if b & 0x80 != 0 {
-                shift += 7;
-                continue;
-            }
-            let v = last.map_or(value, |p| p + value + 1);
-            if v >= account {
-                return v == account;
-            }
-            last = Some(v);
-            (value, shift) = (0, 0);
-        }
-        false
     }
 
     fn list(&self, pos: usize) -> Vec<u32> {
@@ -777,11 +789,20 @@ impl ReverseIndex {
 
     pub(crate) fn insert(&self, user: UserId, account: AccountId) {
         let (s, pos) = self.locate(user);
-        Self::insert_at(&mut self.shards[s].write(), pos, account);
+        let mut shard = self.shards[s].write();
+        let (_, place) = shard.find(pos, account.0);
+        Self::insert_at(&mut shard, pos, account, place);
     }
 
-    fn insert_at(shard: &mut Arc<ReverseShard>, pos: usize, account: AccountId) {
-        if shard.edit_in_place(pos, account.0, true).is_some() {
+    fn insert_at(
+        shard: &mut Arc<ReverseShard>,
+        pos: usize,
+        account: AccountId,
+        place: Option<Place>,
+    ) {
+        if let Some(place) = place
+            && shard.edit_in_place(pos, account.0, true, &place).is_some()
+        {
             return;
         }
         let mut values = shard.list(pos);
@@ -803,11 +824,12 @@ impl ReverseIndex {
     ) -> Result<(), E> {
         let (s, pos) = self.locate(user);
         let mut shard = self.shards[s].write();
-        check(shard.contains(pos, account.0))?;
+        let (following, place) = shard.find(pos, account.0);
+        check(following)?;
         if follow {
-            Self::insert_at(&mut shard, pos, account);
+            Self::insert_at(&mut shard, pos, account, place);
         } else {
-            Self::remove_at(&mut shard, pos, account);
+            Self::remove_at(&mut shard, pos, account, place);
             if self.notes {
                 shard.depart(pos, account.0);
             }
@@ -833,11 +855,20 @@ impl ReverseIndex {
     /// Removes an edge (for a terminated account: no departure is noted).
     pub(crate) fn remove(&self, user: UserId, account: AccountId) {
         let (s, pos) = self.locate(user);
-        Self::remove_at(&mut self.shards[s].write(), pos, account);
+        let mut shard = self.shards[s].write();
+        let (_, place) = shard.find(pos, account.0);
+        Self::remove_at(&mut shard, pos, account, place);
     }
 
-    fn remove_at(shard: &mut Arc<ReverseShard>, pos: usize, account: AccountId) {
-        if shard.edit_in_place(pos, account.0, false).is_some() {
+    fn remove_at(
+        shard: &mut Arc<ReverseShard>,
+        pos: usize,
+        account: AccountId,
+        place: Option<Place>,
+    ) {
+        if let Some(place) = place
+            && shard.edit_in_place(pos, account.0, false, &place).is_some()
+        {
             return;
         }
         let mut values = shard.list(pos);
@@ -863,7 +894,7 @@ impl ReverseIndex {
     #[cfg(test)]
     fn contains(&self, user: UserId, account: AccountId) -> bool {
         let (s, pos) = self.locate(user);
-        self.shards[s].read().contains(pos, account.0)
+        self.shards[s].read().find(pos, account.0).0
     }
 
     /// The accounts `user` follows, in id order.
@@ -942,24 +973,26 @@ impl ReverseIndex {
 /// Decodes a sorted list of ids stored as LEB128 varints of the gaps between them (the
 /// first value as it is, later ones as the gap minus one, since ids are distinct).
 fn decode(bytes: &[u8]) -> Vec<u32> {
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut value: u32 = 0;
-    let mut shift = 0;
-    for &b in bytes {
-        value |= u32::from(b & 0x7f) << shift;
-        if b & 0x80 != 0 {
+    ids(bytes).map(|(_, _, id)| id).collect()
+}
+
+/// The ids of an encoded list, in order, each with the byte range of its varint.
+fn ids(bytes: &[u8]) -> impl Iterator<Item = (usize, usize, u32)> + '_ {
+    let (mut at, mut last) = (0, None::<u32>);
+    std::iter::from_fn(move || {
+        let (start, mut value, mut shift) = (at, 0u32, 0);
+        while let Some(&b) = bytes.get(at) {
+            at += 1;
+            value |= u32::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                let id = last.map_or(value, |p| p + value + 1);
+                last = Some(id);
+                return Some((start, at, id));
+            }
             shift += 7;
-            continue;
         }
-        let id = match out.last() {
-            None => value,
-            Some(prev) => prev + value + 1,
-        };
-        out.push(id);
-        value = 0;
-        shift = 0;
-    }
-    out
+        None
+    })
 }
 
 /// Writes `v` as a LEB128 varint at the start of `out`; returns its length (1 to 5).
