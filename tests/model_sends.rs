@@ -294,6 +294,61 @@ struct Model {
 }
 
 impl Model {
+    /// What `follow(user, account, source)` must return; applied to the model if it
+    /// succeeds.
+    fn follow(&mut self, user: u32, account: u32, source: Option<&str>) -> Result<(), FollowError> {
+        let (u, a) = (UserId(user), AccountId(account));
+        if user >= USERS {
+            return Err(FollowError::UnknownUser(u));
+        }
+        if account >= ACCOUNTS {
+            return Err(FollowError::UnknownAccount(a));
+        }
+        if self.follows(account, user) {
+            return Err(FollowError::AlreadyFollowing {
+                user: u,
+                account: a,
+            });
+        }
+        self.followers.entry(account).or_default().insert(user);
+        if let Some(name) = source {
+            let sources = self.sources.entry(account).or_default();
+            let at = match sources.iter().position(|s| s.name == name) {
+                Some(at) => at,
+                None => {
+                    sources.push(ModelSource {
+                        name: name.to_owned(),
+                        current: BTreeSet::new(),
+                        total: 0,
+                    });
+                    sources.len() - 1
+                }
+            };
+            sources[at].current.insert(user);
+            sources[at].total += 1;
+        }
+        Ok(())
+    }
+
+    /// What `unfollow(user, account)` must return; applied to the model if it succeeds.
+    fn unfollow(&mut self, user: u32, account: u32) -> Result<(), UnfollowError> {
+        let (u, a) = (UserId(user), AccountId(account));
+        if user >= USERS {
+            return Err(UnfollowError::UnknownUser(u));
+        }
+        if account >= ACCOUNTS {
+            return Err(UnfollowError::UnknownAccount(a));
+        }
+        if !self.follows(account, user) {
+            return Err(UnfollowError::NotFollowing {
+                user: u,
+                account: a,
+            });
+        }
+        self.remove_follower(account, user);
+        Ok(())
+    }
+
     fn follows(&self, account: u32, user: u32) -> bool {
         self.followers
             .get(&account)
@@ -524,35 +579,9 @@ fn apply(
             source,
         } => {
             let source = source.map(|s| SOURCES[s]);
-            let expected = if *user >= USERS {
-                Err(FollowError::UnknownUser(UserId(*user)))
-            } else if *account >= ACCOUNTS {
-                Err(FollowError::UnknownAccount(AccountId(*account)))
-            } else if model.follows(*account, *user) {
-                Err(FollowError::AlreadyFollowing {
-                    user: UserId(*user),
-                    account: AccountId(*account),
-                })
-            } else {
-                model.followers.entry(*account).or_default().insert(*user);
-                if let Some(name) = source {
-                    let sources = model.sources.entry(*account).or_default();
-                    let at = match sources.iter().position(|s| s.name == name) {
-                        Some(at) => at,
-                        None => {
-                            sources.push(ModelSource {
-                                name: name.to_owned(),
-                                current: BTreeSet::new(),
-                                total: 0,
-                            });
-                            sources.len() - 1
-                        }
-                    };
-                    sources[at].current.insert(*user);
-                    sources[at].total += 1;
-                }
-                Ok(engine.open_id(AccountId(*account), UserId(*user)).unwrap())
-            };
+            let expected = model
+                .follow(*user, *account, source)
+                .map(|()| engine.open_id(AccountId(*account), UserId(*user)).unwrap());
             let got = engine.follow(UserId(*user), AccountId(*account), source);
             prop_assert_eq!(got, expected, "op {}: {:?}", op_index, op);
         }
@@ -570,21 +599,9 @@ fn apply(
             prop_assert_eq!(got, expected, "op {}: {:?}", op_index, op);
         }
         Op::Unfollow { user, account } => {
-            let user = &model.resolve_user(*account, *user);
-            let expected = if *user >= USERS {
-                Err(UnfollowError::UnknownUser(UserId(*user)))
-            } else if *account >= ACCOUNTS {
-                Err(UnfollowError::UnknownAccount(AccountId(*account)))
-            } else if !model.follows(*account, *user) {
-                Err(UnfollowError::NotFollowing {
-                    user: UserId(*user),
-                    account: AccountId(*account),
-                })
-            } else {
-                model.remove_follower(*account, *user);
-                Ok(())
-            };
-            let got = engine.unfollow(UserId(*user), AccountId(*account));
+            let user = model.resolve_user(*account, *user);
+            let expected = model.unfollow(user, *account);
+            let got = engine.unfollow(UserId(user), AccountId(*account));
             prop_assert_eq!(got, expected, "op {}: {:?}", op_index, op);
         }
         Op::ChangeFollows(changes) => {
@@ -594,46 +611,19 @@ fn apply(
                 // Resolved against the model as the changes before it in the batch left it.
                 let user = model.resolve_user(account, user);
                 let (u, a) = (UserId(user), AccountId(account));
-                let result = if follow {
+                if follow {
                     batch.push(FollowChange::Follow {
                         user: u,
                         account: a,
                     });
-                    if user >= USERS {
-                        Err(FollowError::UnknownUser(u).into())
-                    } else if account >= ACCOUNTS {
-                        Err(FollowError::UnknownAccount(a).into())
-                    } else if model.follows(account, user) {
-                        Err(FollowError::AlreadyFollowing {
-                            user: u,
-                            account: a,
-                        }
-                        .into())
-                    } else {
-                        model.followers.entry(account).or_default().insert(user);
-                        Ok(())
-                    }
+                    expected.push(model.follow(user, account, None).map_err(Into::into));
                 } else {
                     batch.push(FollowChange::Unfollow {
                         user: u,
                         account: a,
                     });
-                    if user >= USERS {
-                        Err(UnfollowError::UnknownUser(u).into())
-                    } else if account >= ACCOUNTS {
-                        Err(UnfollowError::UnknownAccount(a).into())
-                    } else if !model.follows(account, user) {
-                        Err(UnfollowError::NotFollowing {
-                            user: u,
-                            account: a,
-                        }
-                        .into())
-                    } else {
-                        model.remove_follower(account, user);
-                        Ok(())
-                    }
-                };
-                expected.push(result);
+                    expected.push(model.unfollow(user, account).map_err(Into::into));
+                }
             }
             let got = engine.change_follows(&batch);
             prop_assert_eq!(got, expected, "op {}: {:?}", op_index, op);
