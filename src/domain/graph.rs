@@ -473,7 +473,7 @@ pub(crate) struct ReverseShard {
 }
 
 /// Departures a reverse shard keeps per user, on average.
-pub(crate) const DEPARTED_PER_USER: usize = 4;
+const DEPARTED_PER_USER: usize = 4;
 /// Departures a reverse shard keeps however few users it has.
 const DEPARTED_MIN: usize = 64;
 
