@@ -38,6 +38,8 @@ fn position(reports: &[JobReport], job: JobId) -> usize {
         .unwrap_or_else(|| panic!("{job} was never reported: {reports:?}"))
 }
 
+/// Through the pool: small sends here are not delivered by their caller, so this is about
+/// the express queue and the yield points.
 #[test]
 fn a_small_send_finishes_while_a_huge_one_is_still_running() {
     const BIG: u32 = 5_000_000;
@@ -45,6 +47,7 @@ fn a_small_send_finishes_while_a_huge_one_is_still_running() {
     let engine = Engine::new(EngineConfig {
         threads: 2,
         inbox_capacity: 2,
+        inline_max_recipients: 0,
         openid_secret: *b"fairness-test-01",
         ..Default::default()
     });
@@ -135,6 +138,8 @@ struct Call {
     recipients: Vec<u32>,
     attempt: u32,
     message: Message,
+    /// Whether a fan-out worker made the call.
+    on_worker: bool,
 }
 
 /// A sink that behaves per account as scripted and records every call.
@@ -164,6 +169,9 @@ impl Sink for ScriptedSink {
             recipients: batch.recipients.to_vec(),
             attempt: batch.attempt,
             message: batch.message.as_ref().clone(),
+            on_worker: std::thread::current()
+                .name()
+                .is_some_and(|n| n.starts_with("herald-fanout")),
         });
         assert_eq!(batch.users().len(), batch.recipients.len());
         match self
@@ -626,10 +634,22 @@ fn dropping_the_engine_interrupts_pending_handles() {
 /// sequence order, and every send reached exactly its audience.
 #[test]
 fn sends_served_from_inside_chunks_keep_order_and_reach_their_audience_once() {
+    interleaved_sends_keep_order_and_reach_their_audience_once(0);
+}
+
+/// The same with the small sends delivered by their caller, into blocks the workers are
+/// writing (so some go through the inbox's mailbox).
+#[test]
+fn sends_delivered_in_the_call_keep_order_and_reach_their_audience_once() {
+    interleaved_sends_keep_order_and_reach_their_audience_once(1_024);
+}
+
+fn interleaved_sends_keep_order_and_reach_their_audience_once(inline_max_recipients: u32) {
     const USERS: u32 = 200_000;
     let engine = Engine::new(EngineConfig {
         threads: 2,
         inbox_capacity: 256,
+        inline_max_recipients,
         openid_secret: *b"fairness-test-03",
         ..Default::default()
     });
@@ -693,4 +713,86 @@ fn sends_served_from_inside_chunks_keep_order_and_reach_their_audience_once() {
         }
         assert!(seqs.is_empty(), "user {user} got sends of {seqs:?}");
     }
+}
+
+/// A small send is in the inboxes when `send` returns, unless something holds it back: an
+/// earlier send of its account still on the way to its recipients (order), or a sink the
+/// engine cannot vouch for.
+#[test]
+fn small_sends_are_delivered_in_the_call_unless_something_holds_them_back() {
+    const USERS: u32 = 4_000_000;
+    let engine = Engine::new(EngineConfig {
+        threads: 2,
+        inbox_capacity: 4,
+        openid_secret: *b"fairness-test-04",
+        ..Default::default()
+    });
+    assert_eq!(engine.config().inline_max_recipients, 1_024);
+    engine.add_users(USERS).unwrap();
+    let shop = engine.register_account("corner shop").unwrap();
+    let customers: Vec<UserId> = (0..1_024).map(|i| UserId(i * 3_000 + 1)).collect();
+    engine.follow_many(shop, &customers).unwrap();
+    let handle = send_all(&engine, shop, "open late tonight");
+    let report = handle.report();
+    assert_eq!(
+        (report.status, report.sent, report.total),
+        (JobStatus::Done, 1_024, 1_024),
+        "delivered before send returned"
+    );
+    assert_eq!(engine.fetch(customers[700], 0, 4).unwrap().items.len(), 1);
+
+    // One follower more than the limit: the workers deliver it, as every big send.
+    engine.follow(UserId(5), shop, None).unwrap();
+    let handle = send_all(&engine, shop, "closed on monday");
+    assert_eq!(handle.wait().sent, 1_025);
+
+    // Behind a send of the same account that has not reached the recipient yet, a small
+    // send waits its turn: the recipient (in the last block) gets both, in order.
+    let paper = engine.register_account("daily paper").unwrap();
+    let everyone: Vec<UserId> = (0..USERS).map(UserId).collect();
+    engine.follow_many(paper, &everyone).unwrap();
+    let last = UserId(USERS - 1);
+    let open_ids = vec![
+        engine.open_id(paper, UserId(USERS - 2)).unwrap(),
+        engine.open_id(paper, last).unwrap(),
+    ];
+    for round in 0..3 {
+        let big = send_all(&engine, paper, &format!("edition {round}"));
+        let small = engine
+            .send(
+                paper,
+                SendRequest::new(
+                    Message::Text(format!("your renewal {round}")),
+                    Audience::OpenIds(open_ids.clone()),
+                ),
+            )
+            .unwrap();
+        assert_eq!(small.wait().sent, 2);
+        assert_eq!(big.wait().sent, u64::from(USERS));
+        let got: Vec<u32> = engine
+            .fetch(last, 0, 4)
+            .unwrap()
+            .items
+            .iter()
+            .map(|i| i.seq.0)
+            .collect();
+        assert_eq!(got[got.len() - 2..], [big.id().seq.0, small.id().seq.0]);
+    }
+
+    // An external sink is always called from a worker.
+    let sink = ScriptedSink::new([]);
+    let engine = Engine::builder(EngineConfig {
+        threads: 1,
+        openid_secret: *b"fairness-test-05",
+        ..Default::default()
+    })
+    .sink(sink.clone())
+    .build();
+    engine.add_users(10).unwrap();
+    let shop = engine.register_account("corner shop").unwrap();
+    engine.follow(UserId(3), shop, None).unwrap();
+    assert_eq!(send_all(&engine, shop, "hello").wait().sent, 1);
+    let calls = sink.calls();
+    assert_eq!(calls.len(), 1);
+    assert!(calls[0].on_worker, "{calls:?}");
 }

@@ -65,6 +65,7 @@ impl HeraldSystem {
         let config = |sync: SyncPolicy| EngineConfig {
             threads,
             inbox_capacity: w.inbox_capacity,
+            inline_max_recipients: w.inline_max,
             report_channel_capacity: REPORT_CHANNEL,
             openid_secret: *b"loadgen-mixed-00",
             sync,

@@ -82,6 +82,10 @@ pub struct WorkloadArgs {
     /// Fan-out worker threads (default: one per core).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// herald delivers sends to at most N recipients on the sending thread, inside the send
+    /// call, instead of handing them to a fan-out worker (default 1,024; 0 = never).
+    #[arg(long, value_name = "N")]
+    pub inline_max: Option<u32>,
     /// Entries kept per user inbox (default 32).
     #[arg(long)]
     pub inbox_capacity: Option<usize>,
@@ -108,7 +112,7 @@ impl WorkloadArgs {
             senders => senders,
             huge_share => huge_share, medium_share => medium_share, list_max => list_max,
             tag_min_followers => tag_min_followers, churn_rate => churn_rate,
-            churn_threads => churn_threads, churn_batch => churn_batch, threads => threads,
+            churn_threads => churn_threads, churn_batch => churn_batch, threads => threads, inline_max => inline_max,
             inbox_capacity => inbox_capacity, drain => drain_secs,
         );
         w.check()?;
@@ -258,7 +262,7 @@ pub fn print_header(scenario: &str, plan: &Plan, mode: &str, threads: usize, mac
         w.seed,
     );
     println!(
-        "  sends: Poisson {}/s for {} s{}{} (huge accounts {:.0}%, medium {:.0}%); churn: {} ops/s on {} thread(s), {}; {threads} fan-out threads",
+        "  sends: Poisson {}/s for {} s{}{} (huge accounts {:.0}%, medium {:.0}%); churn: {} ops/s on {} thread(s), {}; {threads} fan-out threads; sends to <= {} delivered in the call",
         w.send_rate,
         w.duration_secs,
         if w.max_sends > 0 {
@@ -284,6 +288,7 @@ pub fn print_header(scenario: &str, plan: &Plan, mode: &str, threads: usize, mac
         } else {
             "single calls".to_owned()
         },
+        thousands(w.inline_max.into()),
     );
     println!(
         "  accounts by followers: {} huge (>= 1M), {} medium, {} small (<= 1,000)",

@@ -79,6 +79,10 @@ pub struct Workload {
     pub churn_batch: usize,
     /// Fan-out worker threads (0: one per core).
     pub threads: usize,
+    /// herald delivers sends to at most this many recipients on the sending thread, inside
+    /// the send call (`EngineConfig::inline_max_recipients`; 0: every send through the
+    /// fan-out workers).
+    pub inline_max: u32,
     /// Entries kept per user inbox.
     pub inbox_capacity: usize,
     /// After the stream stops, how long to wait for jobs still running, in seconds.
@@ -128,6 +132,7 @@ impl Default for Workload {
             churn_threads: 1,
             churn_batch: 64,
             threads: 0,
+            inline_max: herald::EngineConfig::default().inline_max_recipients,
             inbox_capacity: 32,
             drain_secs: 10.0,
         }

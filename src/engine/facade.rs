@@ -1060,7 +1060,13 @@ impl Engine {
             return Err(SendError::Storage(e));
         }
         if let Some(ready) = ready {
-            self.start(&job, ready);
+            let pool = self.pool();
+            if ready == [0] && pool.may_run_here(&job, self.config.inline_max_recipients) {
+                // A small send runnable at once: delivered here, without a hand-off.
+                pool.run_here(&job, 0);
+            } else {
+                self.start(&job, ready);
+            }
         }
         Ok(JobHandle { job })
     }

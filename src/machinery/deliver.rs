@@ -23,6 +23,13 @@ use crate::store::record::Record;
 pub(crate) trait Deliver: Send + Sync + 'static {
     /// Delivers chunk `index` of `job` to `recipients`; true if it was the job's last chunk.
     fn deliver(&self, job: &Job, index: u32, recipients: &[u32]) -> bool;
+    /// Whether a delivery takes time the engine bounds (the embedded inbox's), so that a
+    /// caller's thread may make a small one itself ([`PoolShared::run_here`]).
+    ///
+    /// [`PoolShared::run_here`]: crate::machinery::pool::PoolShared::run_here
+    fn bounded(&self) -> bool {
+        false
+    }
 }
 
 pub(crate) struct Delivery {
@@ -68,6 +75,10 @@ fn chunk_record(job: &Job, index: u32, sent: u64, errors: u64) -> Record {
 }
 
 impl Deliver for Delivery {
+    fn bounded(&self) -> bool {
+        self.inbox.is_some()
+    }
+
     fn deliver(&self, job: &Job, index: u32, recipients: &[u32]) -> bool {
         let n = recipients.len() as u64;
         match (self.store.get(), &self.inbox) {
