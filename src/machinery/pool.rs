@@ -15,6 +15,13 @@
 //! [`serve_express`] between groups of blocks, and a worker runs waiting express jobs there
 //! before it goes on with the chunk.
 //!
+//! Most small sends never come here: `Engine::send` delivers a send of at most
+//! `inline_max_recipients` recipients itself ([`PoolShared::run_here`]) when its only chunk
+//! may run at once, the sink is the embedded inbox and the account has no speed tier. On a
+//! busy machine a worker may wait for a core for a scheduler time slice, and the caller is
+//! already running. The express queue serves the rest: small sends held back by their
+//! account's earlier sends, sends to external sinks, and jobs resumed after a restart.
+//!
 //! A job whose batches are slow (a slow sink) is limited to one worker at a time, so the
 //! other workers stay free for other jobs.
 //!
@@ -292,8 +299,9 @@ impl PoolShared {
         next
     }
 
-    /// Whether a job of `recipients` recipients may be delivered by its caller
-    /// ([`run_here`](Self::run_here)), given the engine's `max` for that.
+    /// Whether `job` may be delivered by its caller ([`run_here`](Self::run_here)): one
+    /// chunk of at most `max` recipients, no delivery speed limit, a bounded sink. Whether
+    /// the chunk may run now is the caller's to know (its lanes).
     pub(crate) fn may_run_here(&self, job: &Job, max: u32) -> bool {
         is_express(job)
             && job.rate.is_none()
