@@ -835,6 +835,12 @@ mod tests {
             }
         }
         assert!(seen >= 1);
+        let spelled_out = Workload::from_toml_file(&Path::new(dir).join("mixed.toml")).unwrap();
+        assert_eq!(
+            spelled_out,
+            Workload::default(),
+            "mixed.toml is the defaults"
+        );
     }
 
     #[test]
