@@ -201,18 +201,25 @@ impl InboxStore {
         if page.mailbox.waiting[i / 64].load(Ordering::Acquire) & bit == 0 {
             return guard;
         }
-        let mut letters = page.mailbox.letters.lock();
+        // Taken out under the mailbox's lock, written into the block after it: deliveries to
+        // the page's other blocks may be waiting to post, and applying a full pending log
+        // takes microseconds. Nobody else can take this block's letters: we hold the block.
+        let mut mine = Vec::new();
+        {
+            let mut letters = page.mailbox.letters.lock();
+            letters.retain(|&(b, entry, mask)| {
+                let ours = usize::from(b) == i;
+                if ours {
+                    mine.push((entry, mask));
+                }
+                !ours
+            });
+            page.mailbox.waiting[i / 64].fetch_and(!bit, Ordering::Release);
+        }
         let block = guard.get_or_insert_with(|| self.new_block());
-        let cap = self.capacity as u64;
-        letters.retain(|&(b, entry, mask)| {
-            let mine = usize::from(b) == i;
-            if mine {
-                block.push_mask(entry, mask, cap);
-            }
-            !mine
-        });
-        page.mailbox.waiting[i / 64].fetch_and(!bit, Ordering::Release);
-        drop(letters);
+        for (entry, mask) in mine {
+            block.push_mask(entry, mask, self.capacity as u64);
+        }
         guard
     }
 
