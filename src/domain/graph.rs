@@ -974,7 +974,10 @@ impl ReverseIndex {
 /// Decodes a sorted list of ids stored as LEB128 varints of the gaps between them (the
 /// first value as it is, later ones as the gap minus one, since ids are distinct).
 fn decode(bytes: &[u8]) -> Vec<u32> {
-    ids(bytes).map(|(_, _, id)| id).collect()
+    // At most one id per byte; `ids` gives no size hint.
+    let mut out = Vec::with_capacity(bytes.len());
+    out.extend(ids(bytes).map(|(_, _, id)| id));
+    out
 }
 
 /// The ids of an encoded list, in order, each with the byte range of its varint.

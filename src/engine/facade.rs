@@ -1061,6 +1061,8 @@ impl Engine {
         }
         if let Some(ready) = ready {
             let pool = self.pool();
+            // Only here, in the caller's `send`: jobs resumed at open (`start` from
+            // `resume`) go to the workers, so opening an engine does not deliver on its own.
             if ready == [0] && pool.may_run_here(&job, self.config.inline_max_recipients) {
                 // A small send runnable at once: delivered here, without a hand-off.
                 pool.run_here(&job, 0);
