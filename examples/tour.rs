@@ -192,7 +192,7 @@ fn main() {
         "a second correction: {}",
         err(engine.correct_article(first.id(), too_much))
     ));
-    engine.wait_idle();
+    engine.wait_idle().unwrap();
     if let Content::Message(m) = &engine.fetch(UserId(users.start), 0, 10).unwrap().items[1].content
         && let Message::Article(a) = &**m
     {

@@ -70,25 +70,31 @@ impl EngineBuilder {
     /// another format version, or if no intact snapshot and log can rebuild the state.
     pub fn open(self, dir: impl AsRef<Path>) -> Result<Engine, StoreError> {
         let dir = dir.as_ref();
-        fs::create_dir_all(dir).map_err(|e| StoreError::io("creating the data directory", &e))?;
+        fs::create_dir_all(dir).map_err(|e| StoreError::io("creating the data directory", e))?;
         let lock = File::options()
             .create(true)
             .truncate(false)
             .write(true)
             .open(dir.join("LOCK"))
-            .map_err(|e| StoreError::io("opening the lock file", &e))?;
+            .map_err(|e| StoreError::io("opening the lock file", e))?;
         match lock.try_lock() {
             Ok(()) => {}
             Err(fs::TryLockError::WouldBlock) => {
                 return Err(StoreError::Locked(dir.display().to_string()));
             }
             Err(fs::TryLockError::Error(e)) => {
-                return Err(StoreError::io("locking the data directory", &e));
+                return Err(StoreError::io("locking the data directory", e));
             }
         }
         let mut engine = self.build();
         check_secret(dir, engine.codec.fingerprint())?;
         let mut warnings = Vec::new();
+        for (path, len) in snapshot::remove_temporaries(dir)? {
+            warnings.push(format!(
+                "removed unfinished snapshot {} ({len} bytes)",
+                path.display()
+            ));
+        }
         let mut from_lsn = 0;
         let snapshots = snapshot::list(dir)?;
         for (lsn, path) in &snapshots {
@@ -104,17 +110,10 @@ impl EngineBuilder {
         }
         let policy = engine.config.sync;
         let segment_bytes = engine.config.segment_bytes;
-        let mut replay_error = None;
         let (wal, recovery) = Wal::open(dir, policy, segment_bytes, from_lsn, |lsn, record| {
-            if replay_error.is_none()
-                && let Err(e) = engine.replay(lsn, record)
-            {
-                replay_error = Some(e);
-            }
-        })?;
-        if let Some(e) = replay_error {
-            return Err(StoreError::Corrupt(e));
-        }
+            engine.replay(lsn, record)
+        })?
+        .map_err(StoreError::Corrupt)?;
         if from_lsn > 0 && wal.next_lsn() < from_lsn {
             return Err(StoreError::Unrecoverable(format!(
                 "the snapshot covers the log up to record {from_lsn}, the log ends at {}",
@@ -130,6 +129,14 @@ impl EngineBuilder {
             snapshotting: Mutex::new(()),
             _lock: lock,
         };
+        // Sends accepted while the log failed start once a retry writes their records.
+        let pool = Arc::downgrade(engine.pool_arc());
+        let parked = Arc::downgrade(&engine.parked);
+        durable.wal.on_recovered(Box::new(move |durable_up_to| {
+            if let (Some(pool), Some(parked)) = (pool.upgrade(), parked.upgrade()) {
+                crate::engine::start_parked(&pool, &parked, durable_up_to);
+            }
+        }));
         if engine.store.set(durable).is_err() {
             unreachable!("a freshly built engine has no store");
         }
@@ -168,10 +175,7 @@ impl Engine {
     /// snapshot and the log after it are kept, as the fallback if the newest is damaged).
     pub fn snapshot(&self) -> Result<SnapshotStats, StoreError> {
         let Some(store) = self.store.get() else {
-            return Err(StoreError::Io {
-                what: "taking a snapshot".into(),
-                detail: "this engine is in memory only; open it on a data directory".into(),
-            });
+            return Err(StoreError::InMemory);
         };
         let _one = store.snapshotting.lock();
         let started = Instant::now();
@@ -193,7 +197,7 @@ impl Engine {
             segments_removed = store.wal.remove_before(*previous)?;
         }
         for (_, path) in snapshots.iter().skip(2) {
-            fs::remove_file(path).map_err(|e| StoreError::io("removing an old snapshot", &e))?;
+            fs::remove_file(path).map_err(|e| StoreError::io("removing an old snapshot", e))?;
         }
         Ok(SnapshotStats {
             lsn: data.lsn,
@@ -467,7 +471,10 @@ impl Engine {
                 if self.user_count() + u64::from(count) > u64::from(u32::MAX) + 1 {
                     return Err(format!("record {lsn} adds users past the id space"));
                 }
-                self.apply_add_users(count, false);
+                self.reverse
+                    .try_reserve(self.user_count() + u64::from(count))
+                    .map_err(|_| format!("record {lsn}: out of memory adding {count} users"))?;
+                self.apply_add_users(count);
             }
             Record::RegisterAccount { account, name } => {
                 let mut next = self.next_account.lock();
@@ -615,9 +622,17 @@ impl Engine {
                     account: AccountId(account),
                     seq: Seq(seq),
                 };
-                let job = self.pool().inflight_job(id).ok_or_else(|| {
-                    format!("record {lsn} finishes a chunk of {id}, which is not in flight")
-                })?;
+                let Some(job) = self.pool().inflight_job(id) else {
+                    // A chunk being delivered when its account was terminated finishes and
+                    // logs its record after the termination; a snapshot taken after the
+                    // termination no longer holds the job. Nothing is left to record.
+                    if self.is_terminated(id.account) {
+                        return Ok(());
+                    }
+                    return Err(format!(
+                        "record {lsn} finishes a chunk of {id}, which is not in flight"
+                    ));
+                };
                 if chunk as usize >= job.chunks.len() {
                     return Err(format!(
                         "record {lsn} names chunk {chunk} of {id}, which has {}",
@@ -812,6 +827,11 @@ impl Engine {
         Ok(())
     }
 
+    /// Whether `account` was registered and then terminated.
+    fn is_terminated(&self, account: AccountId) -> bool {
+        u64::from(account.0) < self.account_count() && self.read_account(account, |_| ()).is_none()
+    }
+
     fn check_user(&self, lsn: u64, user: u32) -> Result<(), String> {
         if u64::from(user) >= self.user_count() {
             return Err(format!("record {lsn} names unknown user {user}"));
@@ -847,7 +867,7 @@ fn check_secret(dir: &Path, fingerprint: u64) -> Result<(), StoreError> {
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let io =
-                |e: std::io::Error| StoreError::io("recording the OpenID secret's fingerprint", &e);
+                |e: std::io::Error| StoreError::io("recording the OpenID secret's fingerprint", e);
             let tmp = dir.join("SECRET.tmp");
             let mut file = File::create(&tmp).map_err(io)?;
             std::io::Write::write_all(&mut file, &fingerprint.to_le_bytes()).map_err(io)?;
@@ -855,10 +875,7 @@ fn check_secret(dir: &Path, fingerprint: u64) -> Result<(), StoreError> {
             fs::rename(&tmp, &path).map_err(io)?;
             File::open(dir).and_then(|d| d.sync_all()).map_err(io)
         }
-        Err(e) => Err(StoreError::io(
-            "reading the OpenID secret's fingerprint",
-            &e,
-        )),
+        Err(e) => Err(StoreError::io("reading the OpenID secret's fingerprint", e)),
     }
 }
 

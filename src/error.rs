@@ -2,8 +2,10 @@
 //!
 //! **Invariant:** every error below is returned *before* the operation changed anything: the
 //! caller is left with the engine exactly as it was, and may correct the input and retry.
-//! The one exception is documented on [`SendError::Busy`]: nothing changed either, but the
-//! same call may succeed later without any correction.
+//! Two kinds need no correction to succeed later: [`SendError::Busy`] and
+//! [`StorageError::Refused`] (nothing changed either). The one error returned *after* a
+//! change is [`StorageError::NotDurable`], in every operation's `Storage` variant: the change
+//! happened in memory and its durability is not known yet; [`StorageError`] says what to do.
 
 use thiserror::Error;
 
@@ -69,10 +71,10 @@ pub enum RegisterError {
     },
     #[error("invalid registration: {0}")]
     InvalidRegistration(#[from] RegistrationError),
-    /// The change was applied in memory but could not be made durable: it may be lost in
-    /// a crash. The engine refuses further changes until reopened.
+    /// A storage failure: the change was refused, or happened but is not durable yet (see
+    /// [`StorageError`] for which, and what to do).
     #[error("storage: {0}")]
-    Storage(StoreError),
+    Storage(StorageError),
 }
 
 /// Registration information that is present but not valid.
@@ -95,9 +97,10 @@ pub enum SubjectError {
     UnknownSubject(SubjectId),
     #[error("subject id space is exhausted")]
     IdsExhausted,
-    /// The change was applied in memory but could not be made durable.
+    /// A storage failure: the change was refused, or happened but is not durable yet (see
+    /// [`StorageError`] for which, and what to do).
     #[error("storage: {0}")]
-    Storage(StoreError),
+    Storage(StorageError),
 }
 
 /// Why changing an account's profile or settings failed (registration, verification,
@@ -124,9 +127,10 @@ pub enum AccountError {
     UnknownKeyword(String),
     #[error("invalid auto-reply: {0}")]
     InvalidMessage(#[from] MessageError),
-    /// The change was applied in memory but could not be made durable.
+    /// A storage failure: the change was refused, or happened but is not durable yet (see
+    /// [`StorageError`] for which, and what to do).
     #[error("storage: {0}")]
-    Storage(StoreError),
+    Storage(StorageError),
 }
 
 /// Why terminating an account failed.
@@ -135,9 +139,10 @@ pub enum AccountError {
 pub enum TerminateError {
     #[error("unknown {0}")]
     UnknownAccount(AccountId),
-    /// The change was applied in memory but could not be made durable.
+    /// A storage failure: the change was refused, or happened but is not durable yet (see
+    /// [`StorageError`] for which, and what to do).
     #[error("storage: {0}")]
-    Storage(StoreError),
+    Storage(StorageError),
 }
 
 /// Why scheduling or cancelling a send failed.
@@ -155,9 +160,10 @@ pub enum ScheduleError {
     /// The send itself is invalid (message, audience, options).
     #[error("invalid send: {0}")]
     Invalid(SendError),
-    /// The change was applied in memory but could not be made durable.
+    /// A storage failure: the change was refused, or happened but is not durable yet (see
+    /// [`StorageError`] for which, and what to do).
     #[error("storage: {0}")]
-    Storage(StoreError),
+    Storage(StorageError),
 }
 
 /// Why retracting a send failed.
@@ -173,9 +179,10 @@ pub enum RetractError {
     NotRetractable,
     #[error("{0} is already retracted")]
     AlreadyRetracted(JobId),
-    /// The change was applied in memory but could not be made durable.
+    /// A storage failure: the change was refused, or happened but is not durable yet (see
+    /// [`StorageError`] for which, and what to do).
     #[error("storage: {0}")]
-    Storage(StoreError),
+    Storage(StorageError),
 }
 
 /// Why correcting an article failed.
@@ -200,9 +207,10 @@ pub enum CorrectError {
     Unchanged,
     #[error("invalid body: {0}")]
     InvalidMessage(#[from] MessageError),
-    /// The change was applied in memory but could not be made durable.
+    /// A storage failure: the change was refused, or happened but is not durable yet (see
+    /// [`StorageError`] for which, and what to do).
     #[error("storage: {0}")]
-    Storage(StoreError),
+    Storage(StorageError),
 }
 
 /// Why a follower's message to an account failed.
@@ -219,9 +227,10 @@ pub enum InteractError {
     UnsupportedKind,
     #[error("invalid message: {0}")]
     InvalidMessage(#[from] MessageError),
-    /// The change was applied in memory but could not be made durable.
+    /// A storage failure: the change was refused, or happened but is not durable yet (see
+    /// [`StorageError`] for which, and what to do).
     #[error("storage: {0}")]
-    Storage(StoreError),
+    Storage(StorageError),
 }
 
 /// Why exporting an account failed (the file may be partly written; the engine is
@@ -232,7 +241,7 @@ pub enum ExportError {
     #[error("unknown {0}")]
     UnknownAccount(AccountId),
     #[error("writing the export: {0}")]
-    Io(String),
+    Io(IoError),
 }
 
 /// Why adding users failed.
@@ -241,10 +250,14 @@ pub enum ExportError {
 pub enum AddUsersError {
     #[error("adding {asked} users would pass the id space of 2^32 ({existing} exist)")]
     IdsExhausted { existing: u64, asked: u64 },
-    /// The change was applied in memory but could not be made durable: it may be lost in
-    /// a crash. The engine refuses further changes until reopened.
+    /// The memory the new users need (their reverse-index slots and inboxes) could not be
+    /// reserved. Nothing changed; memory reserved on the way may be kept for later users.
+    #[error("cannot reserve memory for {asked} more users ({existing} exist)")]
+    OutOfMemory { existing: u64, asked: u64 },
+    /// A storage failure: the change was refused, or happened but is not durable yet (see
+    /// [`StorageError`] for which, and what to do).
     #[error("storage: {0}")]
-    Storage(StoreError),
+    Storage(StorageError),
 }
 
 /// Why a follow failed.
@@ -261,10 +274,10 @@ pub enum FollowError {
     InvalidSource { max: usize },
     #[error("{account} already has the maximum of {max} follow sources")]
     TooManySources { account: AccountId, max: usize },
-    /// The change was applied in memory but could not be made durable: it may be lost in
-    /// a crash. The engine refuses further changes until reopened.
+    /// A storage failure: the change was refused, or happened but is not durable yet (see
+    /// [`StorageError`] for which, and what to do).
     #[error("storage: {0}")]
-    Storage(StoreError),
+    Storage(StorageError),
 }
 
 /// Why an unfollow failed.
@@ -277,10 +290,10 @@ pub enum UnfollowError {
     UnknownUser(UserId),
     #[error("{user} does not follow {account}")]
     NotFollowing { user: UserId, account: AccountId },
-    /// The change was applied in memory but could not be made durable: it may be lost in
-    /// a crash. The engine refuses further changes until reopened.
+    /// A storage failure: the change was refused, or happened but is not durable yet (see
+    /// [`StorageError`] for which, and what to do).
     #[error("storage: {0}")]
-    Storage(StoreError),
+    Storage(StorageError),
 }
 
 /// Why one change of [`Engine::change_follows`](crate::Engine::change_follows) failed: the
@@ -316,10 +329,10 @@ pub enum TagError {
     NotFollowing(OpenId),
     #[error("a batch must hold 1 to {max} OpenIDs, got {len}")]
     BatchSize { len: usize, max: usize },
-    /// The change was applied in memory but could not be made durable: it may be lost in
-    /// a crash. The engine refuses further changes until reopened.
+    /// A storage failure: the change was refused, or happened but is not durable yet (see
+    /// [`StorageError`] for which, and what to do).
     #[error("storage: {0}")]
-    Storage(StoreError),
+    Storage(StorageError),
 }
 
 /// Why an audience was refused.
@@ -391,10 +404,10 @@ pub enum SendError {
     /// Replies are allowed only within the window after the follower's last message.
     #[error("the reply window is closed (follower's last message: {last_message_ms:?})")]
     ReplyWindowClosed { last_message_ms: Option<Millis> },
-    /// The change was applied in memory but could not be made durable: it may be lost in
-    /// a crash. The engine refuses further changes until reopened.
+    /// A storage failure: the change was refused, or happened but is not durable yet (see
+    /// [`StorageError`] for which, and what to do).
     #[error("storage: {0}")]
-    Storage(StoreError),
+    Storage(StorageError),
 }
 
 /// Why a read of an account's data failed.
@@ -431,12 +444,71 @@ pub enum FetchError {
     Limit { len: usize, max: usize },
 }
 
-/// Why the data directory could not be opened or written.
+/// An operating-system I/O error, kept whole: its [`kind`](Self::kind) (for example
+/// [`std::io::ErrorKind::StorageFull`] when the disk is full) and OS error code survive, and
+/// it is cheap to clone. Two are equal when their kind, OS code and text are.
+#[derive(Clone)]
+pub struct IoError(std::sync::Arc<std::io::Error>);
+
+impl IoError {
+    /// The error's kind, e.g. `StorageFull` for "no space left on device" (ENOSPC).
+    pub fn kind(&self) -> std::io::ErrorKind {
+        self.0.kind()
+    }
+
+    /// The operating system's error code, if the error came from the OS (28 for ENOSPC).
+    pub fn raw_os_error(&self) -> Option<i32> {
+        self.0.raw_os_error()
+    }
+
+    /// The original error.
+    pub fn get_ref(&self) -> &std::io::Error {
+        &self.0
+    }
+}
+
+impl From<std::io::Error> for IoError {
+    fn from(e: std::io::Error) -> Self {
+        IoError(std::sync::Arc::new(e))
+    }
+}
+
+impl std::fmt::Debug for IoError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl std::fmt::Display for IoError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&*self.0, f)
+    }
+}
+
+impl std::error::Error for IoError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.0)
+    }
+}
+
+impl PartialEq for IoError {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind() == other.kind()
+            && self.raw_os_error() == other.raw_os_error()
+            && self.0.to_string() == other.0.to_string()
+    }
+}
+
+impl Eq for IoError {}
+
+/// Why the data directory could not be opened, written or snapshotted.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum StoreError {
-    #[error("{what}: {detail}")]
-    Io { what: String, detail: String },
+    /// An I/O operation failed; `what` says which (e.g. "writing the log"), `source` keeps
+    /// the operating system's error and its kind (`StorageFull` when the disk is full).
+    #[error("{what}: {source}")]
+    Io { what: String, source: IoError },
     #[error("the data directory {0} is in use by another process")]
     Locked(String),
     /// The configured `openid_secret` is not the one the directory was created with: every
@@ -449,20 +521,81 @@ pub enum StoreError {
         found: u32,
         supported: u32,
     },
+    /// A file holds something the engine never writes (not a torn write, which recovery
+    /// cuts and reports in `recovery_warnings`): the directory was changed by someone else.
     #[error("corrupt data: {0}")]
     Corrupt(String),
     #[error("no valid snapshot and no complete log: {0}")]
     Unrecoverable(String),
-    /// A write to the log failed earlier; the engine no longer acknowledges changes.
-    #[error("the log failed, changes are no longer durable: {0}")]
-    Failed(String),
+    /// Snapshots and syncs need a data directory; this engine is in memory only.
+    #[error("this engine is in memory only; open it on a data directory")]
+    InMemory,
 }
 
 impl StoreError {
-    pub(crate) fn io(what: &str, e: &std::io::Error) -> Self {
+    pub(crate) fn io(what: &str, e: std::io::Error) -> Self {
         StoreError::Io {
             what: what.to_owned(),
-            detail: e.to_string(),
+            source: e.into(),
+        }
+    }
+
+    /// The kind of the underlying I/O error, if this is one (e.g. `StorageFull`).
+    pub fn io_kind(&self) -> Option<std::io::ErrorKind> {
+        match self {
+            StoreError::Io { source, .. } => Some(source.kind()),
+            _ => None,
+        }
+    }
+}
+
+/// A change that met a storage failure, and whether it may have happened.
+///
+/// Every operation that changes state (follow, send, tag, ...) reports storage failures
+/// through this type, in its own error's `Storage` variant. The two cases differ in what the
+/// caller must do:
+///
+/// - [`Refused`](Self::Refused): nothing changed; retry later.
+/// - [`NotDurable`](Self::NotDurable): the change happened in memory but is not yet
+///   durable; it becomes durable if the log can be written again before the process ends,
+///   and is lost otherwise. Do not blindly repeat it (a repeated send without an
+///   idempotency key would go out twice once the log recovers): read the state, or repeat
+///   with the same idempotency key.
+///
+/// ## After a storage failure
+/// The engine keeps the log records it could not write and retries writing them on its
+/// own (every few milliseconds at first, then at most every second, and at once on
+/// [`Engine::sync`](crate::Engine::sync)). Until a retry succeeds, every change is
+/// [`Refused`](Self::Refused) and [`Engine::storage_error`](crate::Engine::storage_error)
+/// returns the cause; reads keep working. Once a retry succeeds (space was freed), the
+/// changes that reported `NotDurable` are durable, sends among them start delivering, and
+/// changes are accepted again: the same engine recovers without being reopened. Dropping the
+/// engine while the log still fails loses exactly the changes that reported `NotDurable`.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum StorageError {
+    /// The change was refused before anything happened: the log cannot be written at the
+    /// moment (an earlier write failed and its retry has not succeeded yet).
+    #[error("refused, nothing changed: {0}")]
+    Refused(StoreError),
+    /// The change was applied in memory, but its log record could not be written: it is
+    /// visible now and becomes durable only if a retry of the log succeeds before the
+    /// process ends. A send reported this way starts delivering once its record is durable.
+    #[error("applied but not durable yet: {0}")]
+    NotDurable(StoreError),
+}
+
+impl StorageError {
+    /// Whether the change may have happened (and may survive a restart): true for
+    /// [`NotDurable`](Self::NotDurable).
+    pub fn may_have_happened(&self) -> bool {
+        matches!(self, StorageError::NotDurable(_))
+    }
+
+    /// The storage failure behind it.
+    pub fn cause(&self) -> &StoreError {
+        match self {
+            StorageError::Refused(e) | StorageError::NotDurable(e) => e,
         }
     }
 }

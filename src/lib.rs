@@ -41,9 +41,9 @@ pub use engine::{
 };
 pub use error::{
     AccountError, AddUsersError, AudienceError, CorrectError, ExportError, FetchError,
-    FollowChangeError, FollowError, InteractError, MessageError, ParseOpenIdError, QueryError,
-    RegisterError, RegistrationError, RetractError, ScheduleError, SendError, StoreError,
-    SubjectError, TagError, TerminateError, UnfollowError,
+    FollowChangeError, FollowError, InteractError, IoError, MessageError, ParseOpenIdError,
+    QueryError, RegisterError, RegistrationError, RetractError, ScheduleError, SendError,
+    StorageError, StoreError, SubjectError, TagError, TerminateError, UnfollowError,
 };
 pub use ids::{AccountId, JobId, ScheduleId, Seq, SubjectId, TagId, UserId};
 pub use machinery::job::{JobHandle, JobReport, JobStatus};

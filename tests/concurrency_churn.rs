@@ -192,7 +192,7 @@ fn send_to_all_reaches_exactly_the_followers_at_acceptance_despite_churn() {
     for t in churners {
         t.join().unwrap();
     }
-    engine.wait_idle();
+    engine.wait_idle().unwrap();
     assert!(churned.load(Ordering::Relaxed) > 6_000);
 
     // Every follower at a round's acceptance has that round's entry exactly once, nobody
@@ -322,7 +322,7 @@ fn concurrent_sends_from_several_accounts_keep_order_and_audience_despite_churn(
     for s in senders {
         s.join().unwrap();
     }
-    engine.wait_idle();
+    engine.wait_idle().unwrap();
     stop.store(true, Ordering::Relaxed);
     let churn_ops: u64 = churners.into_iter().map(|t| t.join().unwrap()).sum();
     eprintln!("{churn_ops} churn operations");

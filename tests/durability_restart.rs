@@ -44,7 +44,7 @@ struct Observed {
 }
 
 fn observe(engine: &Engine) -> Observed {
-    engine.wait_idle();
+    engine.wait_idle().unwrap();
     let users = engine.user_count();
     let mut accounts = Vec::new();
     let mut jobs = BTreeMap::new();
@@ -268,11 +268,11 @@ fn restart_from_snapshot_plus_log_restores_everything() {
     let dir = tempdir("snapshot-plus-log");
     let engine = Engine::open(&dir, config()).unwrap();
     workload(&engine, 0);
-    engine.wait_idle();
+    engine.wait_idle().unwrap();
     let stats = engine.snapshot().unwrap();
     assert!(stats.bytes > 0 && stats.lsn > 0);
     workload(&engine, 1);
-    engine.wait_idle();
+    engine.wait_idle().unwrap();
     engine.snapshot().unwrap();
     workload(&engine, 2);
     let before = observe(&engine);
@@ -317,7 +317,7 @@ fn snapshot_taken_during_fan_out_neither_loses_nor_repeats_deliveries() {
 }
 
 fn observe_inboxes(engine: &Engine, users: &[UserId]) -> Vec<Vec<u32>> {
-    engine.wait_idle();
+    engine.wait_idle().unwrap();
     users
         .iter()
         .map(|&u| {
@@ -359,10 +359,10 @@ fn a_corrupt_snapshot_falls_back_to_the_previous_one_and_the_log() {
     let dir = tempdir("corrupt-snapshot");
     let engine = Engine::open(&dir, config()).unwrap();
     workload(&engine, 0);
-    engine.wait_idle();
+    engine.wait_idle().unwrap();
     engine.snapshot().unwrap();
     workload(&engine, 1);
-    engine.wait_idle();
+    engine.wait_idle().unwrap();
     engine.snapshot().unwrap();
     workload(&engine, 2);
     let before = observe(&engine);

@@ -37,7 +37,7 @@ fn tempdir(name: &str) -> PathBuf {
 
 /// Everything the rules make observable.
 fn observe(engine: &Engine) -> String {
-    engine.wait_idle();
+    engine.wait_idle().unwrap();
     let mut out = String::new();
     for s in 0..3 {
         out += &format!("{:?}\n", engine.subject(SubjectId(s)));
@@ -260,7 +260,7 @@ fn a_scheduled_send_survives_a_restart_and_fires_once() {
     let engine = open(&dir, &clock);
     clock.set_ms(JAN_1_2024 + 12 * HOUR);
     assert_eq!(engine.run_due().len(), 1);
-    engine.wait_idle();
+    engine.wait_idle().unwrap();
     drop(engine);
     let engine = open(&dir, &clock);
     assert!(

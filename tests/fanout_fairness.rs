@@ -70,7 +70,7 @@ fn a_small_send_finishes_while_a_huge_one_is_still_running() {
         if b_at_accept.sent > u64::from(BIG) / 2 {
             eprintln!("attempt {attempt}: big job half done before the small one was accepted");
             b.wait();
-            engine.wait_idle();
+            engine.wait_idle().unwrap();
             drain(&mut reports);
             continue;
         }
@@ -78,7 +78,7 @@ fn a_small_send_finishes_while_a_huge_one_is_still_running() {
         let b_status = b.status();
         let b_sent = b.report().sent;
         let b_report = b.wait();
-        engine.wait_idle();
+        engine.wait_idle().unwrap();
         eprintln!(
             "small job done after {} of {BIG} big deliveries ({} at its acceptance)",
             b_sent, b_at_accept.sent
@@ -383,7 +383,7 @@ fn failing_panicking_and_slow_sink_batches_are_counted_and_do_not_stop_other_acc
         .wait_timeout(Duration::from_secs(10))
         .expect("the pool stopped working after a sink panicked");
     assert_eq!((after.status, after.sent), (JobStatus::Done, 10));
-    engine.wait_idle();
+    engine.wait_idle().unwrap();
     assert_eq!(engine.pending_jobs(), 0);
 
     // Every job reported once, with the same report its handle gives.
@@ -477,7 +477,7 @@ fn with_default_chunking_a_million_recipients_arrive_in_few_batches() {
         send_all(&engine, sparse, "sparse"),
         send_all(&engine, scattered, "scattered"),
     ];
-    engine.wait_idle();
+    engine.wait_idle().unwrap();
     for job in &jobs {
         let r = job.report();
         assert_eq!((r.status, r.sent, r.errors), (JobStatus::Done, r.total, 0));
@@ -684,7 +684,7 @@ fn interleaved_sends_keep_order_and_reach_their_audience_once(inline_max_recipie
         let r = h.wait();
         assert_eq!((r.status, r.sent), (JobStatus::Done, r.total), "{r:?}");
     }
-    engine.wait_idle();
+    engine.wait_idle().unwrap();
     // Every follower of a small account, and a sample of the rest.
     let mut users: BTreeSet<u32> = smalls
         .iter()

@@ -160,14 +160,14 @@ fn refused<T: Debug, E: Debug + PartialEq>(
     expected: E,
     op: impl FnOnce() -> Result<T, E>,
 ) {
-    engine.wait_idle();
+    engine.wait_idle().unwrap();
     let before = snapshot(engine);
     let got = op();
     match got {
         Err(e) => assert_eq!(e, expected),
         Ok(v) => panic!("expected {expected:?}, got Ok({v:?})"),
     }
-    engine.wait_idle();
+    engine.wait_idle().unwrap();
     assert_eq!(
         snapshot(engine),
         before,
@@ -1043,7 +1043,7 @@ fn a_repeated_idempotency_key_returns_the_first_job_until_the_window_ends() {
 
     // Within the window, even with another message and audience: the same job, nothing new.
     clock.advance_ms(DAY_MS - 1);
-    engine.wait_idle();
+    engine.wait_idle().unwrap();
     let before = snapshot(&engine);
     let again = engine
         .send(
@@ -1054,7 +1054,7 @@ fn a_repeated_idempotency_key_returns_the_first_job_until_the_window_ends() {
     assert_eq!(again.id(), first.id());
     assert_eq!(again.message().as_ref(), &text("first"));
     assert_eq!(again.wait(), report);
-    engine.wait_idle();
+    engine.wait_idle().unwrap();
     assert_eq!(snapshot(&engine), before);
     // The key belongs to one account: another account's send with it is a new job.
     let other = engine
@@ -1085,7 +1085,7 @@ fn a_repeated_idempotency_key_returns_the_first_job_until_the_window_ends() {
         }
     );
     assert_eq!(later.wait().accepted_at_ms, START + DAY_MS);
-    engine.wait_idle();
+    engine.wait_idle().unwrap();
     let mut ids = Vec::new();
     while let Ok(r) = reports.try_recv() {
         ids.push(r.job);
@@ -1247,7 +1247,7 @@ fn sends_past_max_pending_jobs_are_busy_and_change_nothing() {
     gate.set_open();
     assert!(first.wait_timeout(Duration::from_secs(10)).is_some());
     assert!(second.wait_timeout(Duration::from_secs(10)).is_some());
-    engine.wait_idle();
+    engine.wait_idle().unwrap();
     assert_eq!(engine.pending_jobs(), 0);
     // The refused sends used no sequence numbers.
     let next = engine.send(NEWS, to_all(text("three"))).unwrap();
@@ -1362,7 +1362,7 @@ fn regression_a_job_still_counts_as_pending_after_wait_returned() {
             Ok(job) => job,
             Err(SendError::Busy { .. }) => {
                 busy += 1;
-                engine.wait_idle();
+                engine.wait_idle().unwrap();
                 continue;
             }
             Err(e) => panic!("{e:?}"),

@@ -1033,7 +1033,7 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
         apply(&engine, &mut model, i, op)?;
         check_counts(&engine, &model, i)?;
     }
-    engine.wait_idle();
+    engine.wait_idle().unwrap();
     prop_assert_eq!(engine.pending_jobs(), 0);
     check_reports(&model, &mut reports)?;
     check_inboxes(&engine, &model)?;

@@ -122,7 +122,7 @@ fn a_scheduled_send_can_be_cancelled_before_its_time() {
     );
     clock.set_ms(JAN_1_2024 + 2 * HOUR);
     assert!(engine.run_due().is_empty());
-    engine.wait_idle();
+    engine.wait_idle().unwrap();
     assert!(engine.fetch(f[0].0, 0, 10).unwrap().items.is_empty());
 }
 

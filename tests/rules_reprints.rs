@@ -28,7 +28,7 @@ fn an_article_open_for_reprint_can_be_reprinted_with_attribution() {
     assert_eq!(info.reprint_of, Some(original));
     assert_eq!(info.reprint_of.unwrap().account, author);
     assert!(engine.article(original).unwrap().open_for_reprint);
-    engine.wait_idle();
+    engine.wait_idle().unwrap();
     assert_eq!(engine.fetch(readers[0].0, 0, 10).unwrap().items.len(), 1);
 }
 
@@ -68,7 +68,7 @@ fn a_matching_article_not_declared_a_reprint_is_refused_as_unoriginal() {
             .unwrap_err(),
         SendError::Unoriginal { original }
     );
-    engine.wait_idle();
+    engine.wait_idle().unwrap();
     assert!(engine.fetch(f[0].0, 0, 10).unwrap().items.is_empty());
 }
 

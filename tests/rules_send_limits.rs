@@ -76,7 +76,7 @@ fn a_refused_send_over_the_daily_limit_changes_nothing() {
     let f = followers(&engine, account, 1);
     engine.send(account, to_all(text("one"))).unwrap().wait();
     let _ = engine.send(account, to_all(text("two")));
-    engine.wait_idle();
+    engine.wait_idle().unwrap();
     assert_eq!(engine.fetch(f[0].0, 0, 10).unwrap().items.len(), 1);
 }
 
@@ -109,7 +109,7 @@ fn a_service_account_follower_receives_the_4th_broadcast_but_not_the_5th_in_a_mo
         ),
         (JobStatus::Done, 10, 10, 0, 0)
     );
-    engine.wait_idle();
+    engine.wait_idle().unwrap();
     let inbox = engine.fetch(f[3].0, 0, 10).unwrap();
     assert_eq!(inbox.items.len(), 4, "the 5th never reached the inbox");
 }
@@ -140,7 +140,7 @@ fn only_followers_over_the_cap_are_filtered() {
     // f0 and f1 have 4 this month, f2 and f3 have 3.
     let r = engine.send(account, to_all(text("all 5"))).unwrap().wait();
     assert_eq!((r.total, r.filtered, r.sent, r.errors), (4, 2, 2, 0));
-    engine.wait_idle();
+    engine.wait_idle().unwrap();
     assert_eq!(engine.fetch(f[0].0, 0, 10).unwrap().items.len(), 4);
     assert_eq!(engine.fetch(f[2].0, 0, 10).unwrap().items.len(), 4);
     for (_, open_id) in &f {
@@ -200,7 +200,7 @@ fn new_followers_of_a_service_account_start_with_a_fresh_count() {
     let late = followers(&engine, account, 1);
     let r = engine.send(account, to_all(text("5th"))).unwrap().wait();
     assert_eq!((r.total, r.filtered, r.sent), (3, 2, 1));
-    engine.wait_idle();
+    engine.wait_idle().unwrap();
     assert_eq!(engine.fetch(late[0].0, 0, 10).unwrap().items.len(), 1);
     let _ = UserId(0);
 }

@@ -15,6 +15,7 @@
 //! shard; never the other way round). So the reverse index, under the account's lock, says
 //! whether a follow or an unfollow is valid.
 
+use std::collections::TryReserveError;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
@@ -771,6 +772,23 @@ impl ReverseIndex {
     fn locate(&self, user: UserId) -> (usize, usize) {
         let n = self.shards.len();
         (user.0 as usize % n, user.0 as usize / n)
+    }
+
+    /// Reserves room for users `0..count` without adding them: after this, `grow(count)`
+    /// allocates nothing (unless a snapshot holds a shard, which is then copied).
+    pub(crate) fn try_reserve(&self, count: u64) -> Result<(), TryReserveError> {
+        let n = self.shards.len() as u64;
+        for (i, shard) in self.shards.iter().enumerate() {
+            let want = (count + n - 1 - i as u64) / n;
+            let mut shard = shard.write();
+            let len = shard.slots.len() as u64;
+            if len < want {
+                Arc::make_mut(&mut shard)
+                    .slots
+                    .try_reserve_exact((want - len) as usize)?;
+            }
+        }
+        Ok(())
     }
 
     /// Makes room for users `0..count`.

@@ -324,6 +324,8 @@ impl Engine {
             .get_mut(index)
             .and_then(Option::take);
         let Some(mut state) = state else { return };
+        // Its messages are deleted: deliveries still to come are skipped.
+        self.pool().cancel_account(account);
         let followers = state.graph.current_followers();
         for user in followers.iter() {
             self.reverse.remove(UserId(user), account);
@@ -368,7 +370,7 @@ impl Engine {
 }
 
 /// A storage failure, converted into each operation's error by `change_account`.
-pub(crate) struct StoreErrorOf(pub(crate) crate::error::StoreError);
+pub(crate) struct StoreErrorOf(pub(crate) crate::error::StorageError);
 /// An unknown account, converted into each operation's error by `change_account`.
 pub(crate) struct Unknown(pub(crate) AccountId);
 

@@ -43,7 +43,7 @@ use crate::domain::send::{SendMeta, SendPurpose, SendRequest};
 use crate::domain::subject::{AccountKind, Subject};
 use crate::error::{
     AddUsersError, FetchError, FollowChangeError, FollowError, QueryError, RegisterError,
-    SendError, StoreError, TagError, UnfollowError,
+    SendError, StorageError, StoreError, TagError, UnfollowError,
 };
 use crate::ids::{AccountId, JobId, Seq, TagId, UserId};
 use crate::machinery::deliver::Delivery;
@@ -221,6 +221,7 @@ impl EngineBuilder {
             pool,
             store,
             recovery_warnings: Vec::new(),
+            parked: Arc::new(Mutex::new(Vec::new())),
             subjects: RwLock::new(Vec::new()),
             originals: RwLock::new(Originals::default()),
         }
@@ -248,6 +249,8 @@ pub struct Engine {
     /// shared with the fan-out's delivery.
     pub(crate) store: Arc<OnceLock<Durable>>,
     pub(crate) recovery_warnings: Vec<String>,
+    /// Sends accepted while the log failed, waiting for their record to be durable.
+    pub(crate) parked: Arc<Mutex<Vec<Parked>>>,
     /// Subjects by id. Lock order: subjects, then `next_account`, then an account shard.
     pub(crate) subjects: RwLock<Vec<Subject>>,
     /// Article fingerprints, for the originality check. Taken after an account shard.
@@ -300,7 +303,7 @@ impl FollowChange {
         }
     }
 
-    fn storage_error(&self, e: StoreError) -> FollowChangeError {
+    fn storage_error(&self, e: StorageError) -> FollowChangeError {
         match self {
             FollowChange::Follow { .. } => FollowError::Storage(e).into(),
             FollowChange::Unfollow { .. } => UnfollowError::Storage(e).into(),
@@ -330,13 +333,17 @@ impl Engine {
         self.pool.shared()
     }
 
-    /// Starts a change: in durable mode, refuses it if the log has failed, and holds the
-    /// snapshot gate (shared) until the change is applied.
-    pub(crate) fn begin(&self) -> Result<Option<RwLockReadGuard<'_, ()>>, StoreError> {
+    pub(crate) fn pool_arc(&self) -> &Arc<PoolShared> {
+        self.pool.shared()
+    }
+
+    /// Starts a change: in durable mode, refuses it while the log cannot be written, and
+    /// holds the snapshot gate (shared) until the change is applied.
+    pub(crate) fn begin(&self) -> Result<Option<RwLockReadGuard<'_, ()>>, StorageError> {
         match self.store.get() {
             None => Ok(None),
             Some(store) => {
-                store.wal.check()?;
+                store.wal.check().map_err(StorageError::Refused)?;
                 Ok(Some(store.gate.read()))
             }
         }
@@ -347,12 +354,31 @@ impl Engine {
         self.store.get().map(|store| store.wal.append(&record()))
     }
 
-    /// Waits until a logged change is durable; the caller acknowledges after this.
-    pub(crate) fn commit(&self, lsn: Option<u64>) -> Result<(), StoreError> {
+    /// Waits until a logged change is durable; the caller acknowledges after this. An error
+    /// means the change is applied but not durable ([`StorageError::NotDurable`]).
+    pub(crate) fn commit(&self, lsn: Option<u64>) -> Result<(), StorageError> {
         match (lsn, self.store.get()) {
-            (Some(lsn), Some(store)) => store.wal.wait_durable(lsn),
+            (Some(lsn), Some(store)) => store
+                .wal
+                .wait_durable(lsn)
+                .map_err(StorageError::NotDurable),
             _ => Ok(()),
         }
+    }
+
+    /// The LSN of the last record appended so far, in durable mode: what a caller who
+    /// returns state another caller changed (an idempotent repeat of a send) must wait for.
+    pub(crate) fn last_logged(&self) -> Option<u64> {
+        self.store
+            .get()
+            .and_then(|store| store.wal.next_lsn().checked_sub(1))
+    }
+
+    /// Why the log cannot be written, while it cannot (changes are then refused and the
+    /// engine retries the write on its own; see [`StorageError`]). `None` when all is well
+    /// and for in-memory engines.
+    pub fn storage_error(&self) -> Option<StoreError> {
+        self.store.get().and_then(|store| store.wal.check().err())
     }
 
     // ----- users and accounts -------------------------------------------------------------
@@ -369,23 +395,31 @@ impl Engine {
                 asked: count.into(),
             });
         }
+        // The caller's number decides how much memory this takes: reserve it before
+        // anything is logged, and refuse (changing nothing) if it is not there.
+        let out_of_memory = |_| AddUsersError::OutOfMemory {
+            existing,
+            asked: count.into(),
+        };
+        self.reverse.try_reserve(end).map_err(out_of_memory)?;
+        if let Some(inbox) = &self.inbox {
+            inbox.try_reserve(existing..end).map_err(out_of_memory)?;
+        }
         let lsn = self.log(|| Record::AddUsers { count });
-        self.apply_add_users(count, true);
+        self.apply_add_users(count);
         drop((guard, gate));
         self.commit(lsn).map_err(AddUsersError::Storage)?;
         // `end` may be 2^32, which only a u64 range could show; saturate (ids stay valid).
         Ok(existing as u32..end.min(u64::from(u32::MAX)) as u32)
     }
 
-    /// Grows the user count (checked by the caller). `reserve`: allocate the new users'
-    /// inboxes now (replay leaves them to first delivery, to keep restarts fast).
-    pub(crate) fn apply_add_users(&self, count: u32, reserve: bool) {
+    /// Grows the user count (checked by the caller, whose live call reserved the new
+    /// users' memory first; replay leaves their inboxes to first delivery, to keep restarts
+    /// fast).
+    pub(crate) fn apply_add_users(&self, count: u32) {
         let existing = self.users.load(Ordering::Acquire);
         let end = (existing + u64::from(count)).min(u64::from(u32::MAX) + 1);
         self.reverse.grow(end);
-        if reserve && let Some(inbox) = &self.inbox {
-            inbox.reserve(existing..end);
-        }
         self.users.store(end, Ordering::Release);
     }
 
@@ -1057,6 +1091,9 @@ impl Engine {
         // Acknowledge (and start delivering) only once the acceptance is durable: a send
         // that was never acknowledged must not reach anyone.
         if let Err(e) = self.commit(lsn) {
+            if let (Some(ready), Some(lsn)) = (ready, lsn) {
+                self.park(job, ready, lsn);
+            }
             return Err(SendError::Storage(e));
         }
         if let Some(ready) = ready {
@@ -1118,12 +1155,17 @@ impl Engine {
     }
     /// Hands a job's runnable chunks to the pool (or finishes a job with no audience).
     pub(crate) fn start(&self, job: &Arc<Job>, ready: Vec<u32>) {
-        if job.has_chunks() {
-            for index in ready {
-                self.pool().make_ready(job, index, None);
-            }
-        } else {
-            self.pool().finish(job);
+        self.pool().start(job, ready);
+    }
+
+    /// Holds back a send whose acceptance is not durable (its log write failed) until the
+    /// log is written again: a send nobody was told succeeded must not reach anyone before
+    /// it would survive a restart.
+    fn park(&self, job: Arc<Job>, ready: Vec<u32>, lsn: u64) {
+        self.parked.lock().push(Parked { lsn, job, ready });
+        // The log may have recovered since the failure, its hook finding nothing to start.
+        if let Some(store) = self.store.get() {
+            start_parked(self.pool(), &self.parked, store.wal.durable_up_to());
         }
     }
 
@@ -1155,7 +1197,9 @@ impl Engine {
                 .idempotency
                 .get(key, now, limits.idempotency_window_ms)
         {
-            return Ok((job, None, None));
+            // The first send's record may still be on its way to disk: acknowledge the
+            // repeat only once it is there.
+            return Ok((job, None, self.last_logged()));
         }
         // The platform's rules, cheapest first; each refusal leaves everything unchanged.
         if let Some(registration) = &state.profile.registration {
@@ -1383,8 +1427,25 @@ impl Engine {
     }
 
     /// Blocks until every accepted job has finished.
-    pub fn wait_idle(&self) {
-        self.pool().wait_idle();
+    ///
+    /// Fails instead of waiting forever when the log cannot be written and every unfinished
+    /// job is a send whose acceptance waits for it (reported
+    /// [`NotDurable`](StorageError::NotDurable) to its caller): such a send starts only once
+    /// its record is written, which the engine retries on its own; [`Engine::sync`] retries
+    /// at once (call it after freeing space, then `wait_idle` again).
+    pub fn wait_idle(&self) -> Result<(), StorageError> {
+        let pool = self.pool();
+        loop {
+            if pool.wait_idle_for(std::time::Duration::from_millis(50)) {
+                return Ok(());
+            }
+            if let Some(cause) = self.storage_error() {
+                let parked = self.parked.lock().len();
+                if parked > 0 && pool.live() <= parked {
+                    return Err(StorageError::NotDurable(cause));
+                }
+            }
+        }
     }
 
     // ----- inbox --------------------------------------------------------------------------
@@ -1564,6 +1625,31 @@ impl Engine {
             reverse_bytes: self.reverse.heap_bytes(),
             inbox_bytes: self.inbox.as_ref().map_or(0, |i| i.heap_bytes()),
         }
+    }
+}
+
+/// A send whose acceptance is applied but not yet durable: started once it is.
+pub(crate) struct Parked {
+    lsn: u64,
+    job: Arc<Job>,
+    ready: Vec<u32>,
+}
+
+/// Starts the parked sends whose records are below `durable_up_to`. Called by the log's
+/// flusher when a write succeeds after failures, and by `park` (whichever comes second
+/// finds the send: the flusher publishes the bound before it looks at the list, `park`
+/// fills the list before it reads the bound).
+pub(crate) fn start_parked(pool: &PoolShared, parked: &Mutex<Vec<Parked>>, durable_up_to: u64) {
+    let due: Vec<Parked> = {
+        let mut parked = parked.lock();
+        let (due, waiting) = std::mem::take(&mut *parked)
+            .into_iter()
+            .partition(|p| p.lsn < durable_up_to);
+        *parked = waiting;
+        due
+    };
+    for Parked { job, ready, .. } in due {
+        pool.start(&job, ready);
     }
 }
 

@@ -170,7 +170,7 @@ impl Engine {
                 .get(s.0 as usize)
                 .map(|x| (s, x.name.clone(), x.kind))
         });
-        let io = |e: std::io::Error| ExportError::Io(e.to_string());
+        let io = |e: std::io::Error| ExportError::Io(e.into());
         let mut out = BufWriter::new(File::create(path.as_ref()).map_err(io)?);
         let mut bytes = 0u64;
         let mut line = |out: &mut BufWriter<File>, s: String| -> Result<(), ExportError> {
@@ -367,5 +367,6 @@ fn status_name(s: JobStatus) -> &'static str {
         JobStatus::Failed => "failed",
         JobStatus::Retracted => "retracted",
         JobStatus::Interrupted => "interrupted",
+        JobStatus::Cancelled => "cancelled",
     }
 }

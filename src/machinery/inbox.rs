@@ -53,6 +53,7 @@
 //! [`LOCK_GROUP`] blocks in memory, a logged chunk all of its blocks around its log append,
 //! and all other users of the store one block at a time.
 
+use std::collections::TryReserveError;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
@@ -233,7 +234,18 @@ impl InboxStore {
     }
 
     fn new_block(&self) -> Box<Block> {
-        self.blocks_allocated.fetch_add(1, Ordering::Relaxed);
+        match self.try_new_block() {
+            Ok(block) => block,
+            Err(_) => std::alloc::handle_alloc_error(
+                std::alloc::Layout::array::<Entry>(self.capacity * BLOCK_USERS)
+                    .unwrap_or(std::alloc::Layout::new::<Block>()),
+            ),
+        }
+    }
+
+    /// A new block, or an error if its ring cannot be allocated (its small fixed part is
+    /// allocated infallibly: the ring, `capacity` times larger, fails first).
+    fn try_new_block(&self) -> Result<Box<Block>, TryReserveError> {
         // Filled with a value that is never read (slots past a head are dead), but not
         // zero: a zero fill may become a lazily mapped calloc, and reserving is meant to
         // take the page faults now rather than during fan-out.
@@ -241,29 +253,35 @@ impl InboxStore {
             account: u32::MAX,
             seq: u32::MAX,
         };
-        Box::new(Block {
+        let mut slots = Vec::new();
+        slots.try_reserve_exact(self.capacity * BLOCK_USERS)?;
+        slots.resize(self.capacity * BLOCK_USERS, unused);
+        self.blocks_allocated.fetch_add(1, Ordering::Relaxed);
+        Ok(Box::new(Block {
             applied_lsn: 0,
             pending_len: 0,
             pending: [(unused, 0); PENDING_PER_BLOCK],
             heads: [0; BLOCK_USERS],
-            slots: vec![unused; self.capacity * BLOCK_USERS].into_boxed_slice(),
-        })
+            slots: slots.into_boxed_slice(),
+        }))
     }
 
     /// Allocates the inboxes of users `users` up front, so fan-out to them never
-    /// allocates or faults in memory.
-    pub(crate) fn reserve(&self, users: std::ops::Range<u64>) {
+    /// allocates or faults in memory. Fails if memory runs out; the blocks allocated until
+    /// then stay (they serve these users when they are added).
+    pub(crate) fn try_reserve(&self, users: std::ops::Range<u64>) -> Result<(), TryReserveError> {
         if users.is_empty() {
-            return;
+            return Ok(());
         }
         let first = (users.start >> BLOCK_SHIFT) as usize;
         let last = ((users.end - 1) >> BLOCK_SHIFT) as usize;
         for block_index in first..=last {
             let mut guard = self.lock(block_index);
             if guard.is_none() {
-                *guard = Some(self.new_block());
+                *guard = Some(self.try_new_block()?);
             }
         }
+        Ok(())
     }
 
     /// Appends `(account, seq)` to the inbox of every user in `recipients` (ascending).
@@ -574,7 +592,7 @@ mod tests {
     #[test]
     fn a_delivery_to_a_held_block_waits_in_the_mailbox_and_keeps_its_place() {
         let store = InboxStore::new(8);
-        store.reserve(0..128);
+        store.try_reserve(0..128).unwrap();
         let held = store.lock(0);
         // User 3 is in the held block 0; user 70 in block 1, which is free.
         store.append(AccountId(1), Seq(1), &[3, 70]);

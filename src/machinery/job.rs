@@ -51,6 +51,9 @@ pub enum JobStatus {
     /// far. A durable engine resumes the job when its directory is opened again (look it
     /// up there with `Engine::job`); an in-memory engine's job ends here.
     Interrupted,
+    /// The account was terminated before the job finished: the recipients not yet
+    /// delivered to were skipped (the report counts them in `cancelled`).
+    Cancelled,
 }
 
 impl JobStatus {
@@ -58,7 +61,11 @@ impl JobStatus {
     pub fn is_finished(self) -> bool {
         matches!(
             self,
-            JobStatus::Done | JobStatus::Failed | JobStatus::Retracted | JobStatus::Interrupted
+            JobStatus::Done
+                | JobStatus::Failed
+                | JobStatus::Retracted
+                | JobStatus::Interrupted
+                | JobStatus::Cancelled
         )
     }
 
@@ -68,12 +75,13 @@ impl JobStatus {
             1 => JobStatus::Sending,
             2 => JobStatus::Done,
             4 => JobStatus::Interrupted,
+            5 => JobStatus::Cancelled,
             _ => JobStatus::Failed,
         }
     }
 }
 
-/// What a job did. `total == filtered + sent + errors` once the job is finished.
+/// What a job did. `total == filtered + sent + errors + cancelled` once the job is finished.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct JobReport {
@@ -87,6 +95,8 @@ pub struct JobReport {
     pub sent: u64,
     /// Recipients whose batch failed after every retry.
     pub errors: u64,
+    /// Recipients skipped because the account was terminated first.
+    pub cancelled: u64,
     /// The last sink error, if any batch failed.
     pub last_error: Option<String>,
     pub accepted_at_ms: Millis,
@@ -143,6 +153,10 @@ pub(crate) struct Job {
     filtered: u64,
     sent: AtomicU64,
     errors: AtomicU64,
+    /// Set once when the account is terminated; chunks not yet delivered are skipped.
+    cancelled: AtomicBool,
+    /// Recipients of the skipped chunks.
+    skipped: AtomicU64,
     pub(crate) accepted_at_ms: Millis,
     /// Set once, when the job finishes; guarded for the condvar.
     finished: Mutex<Option<JobReport>>,
@@ -202,6 +216,8 @@ impl Job {
             filtered,
             sent: AtomicU64::new(0),
             errors: AtomicU64::new(0),
+            cancelled: AtomicBool::new(false),
+            skipped: AtomicU64::new(0),
             accepted_at_ms,
             finished: Mutex::new(None),
             finished_cv: Condvar::new(),
@@ -224,6 +240,27 @@ impl Job {
 
     pub(crate) fn retract(&self) {
         self.retracted.store(true, Ordering::Release);
+    }
+
+    /// Skips the chunks not yet delivered (the account was terminated). A chunk being
+    /// delivered right now finishes.
+    pub(crate) fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Acquire)
+    }
+
+    /// Records chunk `index` as skipped by a cancellation; true if it was the job's last.
+    pub(crate) fn skip_chunk(&self, index: u32) -> bool {
+        let bit = 1u64 << (index % 64);
+        if self.done[index as usize / 64].fetch_or(bit, Ordering::AcqRel) & bit != 0 {
+            return false;
+        }
+        let recipients = u64::from(self.chunks[index as usize].recipients);
+        self.skipped.fetch_add(recipients, Ordering::Relaxed);
+        self.remaining.fetch_sub(1, Ordering::AcqRel) == 1
     }
 
     /// The message readers see now: the latest correction, if corrected.
@@ -439,7 +476,9 @@ impl Job {
     pub(crate) fn finish(&self, now_ms: Millis) -> JobReport {
         let errors = self.errors.load(Ordering::Acquire);
         let sent = self.sent.load(Ordering::Acquire);
-        let status = if errors > 0 && sent == 0 {
+        let status = if self.skipped.load(Ordering::Acquire) > 0 {
+            JobStatus::Cancelled
+        } else if errors > 0 && sent == 0 {
             JobStatus::Failed
         } else {
             JobStatus::Done
@@ -450,10 +489,12 @@ impl Job {
         // finished status finds the final report.
         let mut finished = self.finished.lock();
         *finished = Some(report.clone());
-        self.status.store(
-            if status == JobStatus::Done { 2 } else { 3 },
-            Ordering::Release,
-        );
+        let code = match status {
+            JobStatus::Done => 2,
+            JobStatus::Cancelled => 5,
+            _ => 3,
+        };
+        self.status.store(code, Ordering::Release);
         drop(finished);
         self.finished_cv.notify_all();
         self.watch.send_replace(status);
@@ -482,6 +523,7 @@ impl Job {
             filtered: self.filtered,
             sent: self.sent.load(Ordering::Acquire),
             errors: self.errors.load(Ordering::Acquire),
+            cancelled: self.skipped.load(Ordering::Acquire),
             last_error: self.last_error.lock().clone(),
             accepted_at_ms: self.accepted_at_ms,
             finished_at_ms,
@@ -583,7 +625,9 @@ impl JobHandle {
         // The status turns finished a moment before the final report is stored (both
         // happen in `Job::finish`); until then the report says the job is still sending.
         let status = match self.job.status() {
-            JobStatus::Done | JobStatus::Failed | JobStatus::Retracted => JobStatus::Sending,
+            JobStatus::Done | JobStatus::Failed | JobStatus::Retracted | JobStatus::Cancelled => {
+                JobStatus::Sending
+            }
             s => s,
         };
         self.overlay(self.job.report_with(status, None))

@@ -52,7 +52,7 @@ use parking_lot::{Condvar, Mutex};
 use tokio::sync::broadcast;
 
 use crate::clock::Clock;
-use crate::ids::JobId;
+use crate::ids::{AccountId, JobId};
 use crate::machinery::deliver::Deliver;
 use crate::machinery::job::{Job, JobReport};
 
@@ -207,6 +207,16 @@ impl PoolShared {
         self.inflight.lock().get(&id).cloned()
     }
 
+    /// Cancels every unfinished job of `account` (terminated): chunks not yet delivered
+    /// are skipped, and each job finishes as `Cancelled` once its running chunks return.
+    pub(crate) fn cancel_account(&self, account: AccountId) {
+        for job in self.inflight.lock().values() {
+            if job.id.account == account {
+                job.cancel();
+            }
+        }
+    }
+
     /// Finishes `job` and releases its place.
     pub(crate) fn finish(&self, job: &Job) {
         self.inflight.lock().remove(&job.id);
@@ -229,11 +239,34 @@ impl PoolShared {
         self.shutdown.load(Ordering::Acquire)
     }
 
-    /// Blocks until no job is pending.
-    pub(crate) fn wait_idle(&self) {
+    /// Accepted jobs whose report is not yet published.
+    pub(crate) fn live(&self) -> usize {
+        self.live.load(Ordering::Acquire)
+    }
+
+    /// Blocks until no job is pending or `timeout` passed; true if none is.
+    pub(crate) fn wait_idle_for(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
         let mut guard = self.idle_lock.lock();
         while self.live.load(Ordering::Acquire) > 0 {
-            self.idle.wait_for(&mut guard, Duration::from_millis(50));
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            self.idle
+                .wait_for(&mut guard, left.min(Duration::from_millis(50)));
+        }
+        true
+    }
+
+    /// Hands a job's runnable chunks to the workers (or finishes a job with no audience).
+    pub(crate) fn start(&self, job: &Arc<Job>, ready: Vec<u32>) {
+        if job.has_chunks() {
+            for index in ready {
+                self.make_ready(job, index, None);
+            }
+        } else {
+            self.finish(job);
         }
     }
 
@@ -314,10 +347,14 @@ impl PoolShared {
     /// hand-off: the queue, a worker's wake-up, and above all waiting for a worker to get a
     /// core when the machine is busy, which was most of a small send's latency under load.
     pub(crate) fn run_here(&self, job: &Arc<Job>, index: u32) {
-        job.mark_sending();
-        let mut buf = Vec::new();
-        let recipients = job.recipients(index, &mut buf);
-        let last = self.deliver.deliver(job, index, recipients);
+        let last = if job.is_cancelled() {
+            job.skip_chunk(index)
+        } else {
+            job.mark_sending();
+            let mut buf = Vec::new();
+            let recipients = job.recipients(index, &mut buf);
+            self.deliver.deliver(job, index, recipients)
+        };
         self.chunk_finished(job, index, last, None);
     }
 
@@ -530,6 +567,7 @@ fn run_one_chunk(
             return;
         };
         if let Some(rate) = &job.rate
+            && !job.is_cancelled()
             && let Err(at) = rate.try_acquire(job.chunks[index as usize].recipients)
         {
             // Still queued: it waits in the delayed list instead of a queue.
@@ -551,10 +589,34 @@ fn run_one_chunk(
     if requeued {
         shared.notify_one();
     }
+    let last = if job.is_cancelled() {
+        job.skip_chunk(index)
+    } else {
+        deliver_chunk(shared, local.is_some(), job, index, buf)
+    };
+    let requeue = {
+        let mut ready = job.ready.lock();
+        ready.running -= 1;
+        !ready.chunks.is_empty() && !std::mem::replace(&mut ready.queued, true)
+    };
+    if requeue {
+        shared.injector.push(Arc::clone(job));
+        shared.notify_one();
+    }
+    shared.chunk_finished(job, index, last, local);
+}
+
+/// Delivers chunk `index` of `job`; true if it was the job's last. `outer`: a worker's own
+/// chunk (not one run from inside another), which may serve express jobs.
+fn deliver_chunk(
+    shared: &PoolShared,
+    outer: bool,
+    job: &Arc<Job>,
+    index: u32,
+    buf: &mut Vec<u32>,
+) -> bool {
     job.mark_sending();
     let recipients = job.recipients(index, buf);
-    // A worker's own chunk (not one run from inside another) may serve express jobs.
-    let outer = local.is_some();
     if outer {
         open_yield_point(job);
     }
@@ -568,16 +630,7 @@ fn run_one_chunk(
     if started.elapsed().saturating_sub(nested) >= SLOW_BATCH {
         job.mark_slow();
     }
-    let requeue = {
-        let mut ready = job.ready.lock();
-        ready.running -= 1;
-        !ready.chunks.is_empty() && !std::mem::replace(&mut ready.queued, true)
-    };
-    if requeue {
-        shared.injector.push(Arc::clone(job));
-        shared.notify_one();
-    }
-    shared.chunk_finished(job, index, last, local);
+    last
 }
 
 #[cfg(test)]
@@ -667,7 +720,7 @@ mod tests {
         inside.recv().unwrap();
         submit(&pool, &small);
         go.send(()).unwrap();
-        pool.shared().wait_idle();
+        assert!(pool.shared().wait_idle_for(Duration::from_secs(60)));
         let log = recorder.log.lock().clone();
         let waited = *recorder.waited.lock();
         (log, waited)

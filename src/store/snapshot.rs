@@ -174,8 +174,8 @@ fn snapshot_path(dir: &Path, lsn: u64) -> PathBuf {
 /// Snapshots in `dir`, newest first.
 pub(crate) fn list(dir: &Path) -> Result<Vec<(u64, PathBuf)>, StoreError> {
     let mut out = Vec::new();
-    for entry in fs::read_dir(dir).map_err(|e| StoreError::io("listing the data directory", &e))? {
-        let entry = entry.map_err(|e| StoreError::io("listing the data directory", &e))?;
+    for entry in fs::read_dir(dir).map_err(|e| StoreError::io("listing the data directory", e))? {
+        let entry = entry.map_err(|e| StoreError::io("listing the data directory", e))?;
         let name = entry.file_name();
         let Some(lsn) = name
             .to_str()
@@ -195,26 +195,52 @@ pub(crate) fn list(dir: &Path) -> Result<Vec<(u64, PathBuf)>, StoreError> {
 ///
 /// The archive is streamed to the file through a checksumming writer, so no second copy of
 /// hundreds of megabytes is built in memory; the header, which carries the checksum and the
-/// length, is written last, before the fsync and the rename.
+/// length, is written last, before the fsync and the rename. On failure the temporary file
+/// is removed (a full disk gets its space back) and the error keeps the I/O error that
+/// caused it.
 pub(crate) fn write(dir: &Path, data: &SnapshotData) -> Result<(PathBuf, u64), StoreError> {
     let path = snapshot_path(dir, data.lsn);
     let tmp = path.with_extension("tmp");
-    let io = |e: std::io::Error| StoreError::io("writing a snapshot", &e);
+    let written = write_to(&tmp, data);
+    let renamed = written.and_then(|len| {
+        fs::rename(&tmp, &path)
+            .and_then(|()| File::open(dir).and_then(|d| d.sync_all()))
+            .map_err(|e| StoreError::io("writing a snapshot", e))?;
+        Ok(len)
+    });
+    match renamed {
+        Ok(len) => Ok((path, HEADER as u64 + len)),
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+/// Writes the snapshot file `tmp`, fsynced; returns the payload's length.
+fn write_to(tmp: &Path, data: &SnapshotData) -> Result<u64, StoreError> {
+    let io = |e: std::io::Error| StoreError::io("writing a snapshot", e);
     let mut file = OpenOptions::new()
         .create(true)
         .truncate(true)
         .write(true)
-        .open(&tmp)
+        .open(tmp)
         .map_err(io)?;
     file.write_all(&[0u8; HEADER]).map_err(io)?;
-    let sink = ChecksumWriter {
+    let mut sink = ChecksumWriter {
         inner: BufWriter::with_capacity(8 << 20, file),
         crc: crc32fast::Hasher::new(),
         len: 0,
+        failure: None,
     };
-    let sink = rkyv::api::high::to_bytes_in::<_, rancor::Error>(data, IoWriter::new(sink))
-        .map_err(|e| StoreError::Corrupt(format!("encoding the snapshot: {e}")))?
-        .into_inner();
+    // rkyv reports a failed write as its own error, without the cause: the writer keeps the
+    // I/O error, so a full disk is reported as one.
+    let encoded = rkyv::api::high::to_bytes_in::<_, rancor::Error>(data, IoWriter::new(&mut sink))
+        .map(|_| ());
+    if let Some(e) = sink.failure.take() {
+        return Err(io(e));
+    }
+    encoded.map_err(|e| StoreError::io("encoding a snapshot", std::io::Error::other(e)))?;
     let (crc, len) = (sink.crc.finalize(), sink.len);
     let mut file = sink.inner.into_inner().map_err(|e| io(e.into_error()))?;
     let mut header = [0u8; HEADER];
@@ -225,29 +251,56 @@ pub(crate) fn write(dir: &Path, data: &SnapshotData) -> Result<(PathBuf, u64), S
     file.seek(SeekFrom::Start(0)).map_err(io)?;
     file.write_all(&header).map_err(io)?;
     file.sync_all().map_err(io)?;
-    drop(file);
-    fs::rename(&tmp, &path).map_err(io)?;
-    File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
-    Ok((path, HEADER as u64 + len))
+    Ok(len)
 }
 
-/// Passes bytes through to `inner`, keeping their CRC-32 and count.
+/// Removes the temporary files of snapshots that were being written when the process died
+/// (or whose write failed and could not remove them); returns how many bytes they held.
+pub(crate) fn remove_temporaries(dir: &Path) -> Result<Vec<(PathBuf, u64)>, StoreError> {
+    let mut removed = Vec::new();
+    for entry in fs::read_dir(dir).map_err(|e| StoreError::io("listing the data directory", e))? {
+        let entry = entry.map_err(|e| StoreError::io("listing the data directory", e))?;
+        let name = entry.file_name();
+        let is_tmp = name
+            .to_str()
+            .is_some_and(|n| n.starts_with("snapshot-") && n.ends_with(".tmp"));
+        if is_tmp {
+            let len = entry.metadata().map_or(0, |m| m.len());
+            fs::remove_file(entry.path())
+                .map_err(|e| StoreError::io("removing an unfinished snapshot", e))?;
+            removed.push((entry.path(), len));
+        }
+    }
+    Ok(removed)
+}
+
+/// Passes bytes through to `inner`, keeping their CRC-32 and count, and the first error.
 struct ChecksumWriter<W> {
     inner: W,
     crc: crc32fast::Hasher,
     len: u64,
+    failure: Option<std::io::Error>,
 }
 
 impl<W: Write> Write for ChecksumWriter<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
+        let n = self.inner.write(buf).map_err(|e| self.keep(e))?;
         self.crc.update(&buf[..n]);
         self.len += n as u64;
         Ok(n)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
+        self.inner.flush().map_err(|e| self.keep(e))
+    }
+}
+
+impl<W> ChecksumWriter<W> {
+    /// Keeps the first error for the caller; gives the encoder a copy of its kind.
+    fn keep(&mut self, e: std::io::Error) -> std::io::Error {
+        let copy = std::io::Error::new(e.kind(), e.to_string());
+        self.failure.get_or_insert(e);
+        copy
     }
 }
 
@@ -258,12 +311,12 @@ pub(crate) fn open<R>(
     path: &Path,
     read: impl FnOnce(&ArchivedSnapshotData) -> R,
 ) -> Result<Result<R, String>, StoreError> {
-    let file = File::open(path).map_err(|e| StoreError::io("opening a snapshot", &e))?;
+    let file = File::open(path).map_err(|e| StoreError::io("opening a snapshot", e))?;
     #[allow(unsafe_code)]
     // SAFETY: the data directory is locked by this process (the LOCK file), snapshot files
     // are never modified after their rename into place, and we only read the mapping; so
     // no one changes the bytes under the mapping while it lives.
-    let map = unsafe { Mmap::map(&file) }.map_err(|e| StoreError::io("mapping a snapshot", &e))?;
+    let map = unsafe { Mmap::map(&file) }.map_err(|e| StoreError::io("mapping a snapshot", e))?;
     if map.len() < HEADER || &map[..8] != MAGIC {
         return Ok(Err(format!("{} has no snapshot header", path.display())));
     }

@@ -13,11 +13,29 @@
 //! its record is, so one fsync acknowledges every caller whose record it covered (group
 //! commit). [`SyncPolicy`] chooses when the flusher runs.
 //!
+//! ## Failed writes
+//! A write or fsync that fails (a full disk, an I/O error) loses nothing that was appended:
+//! the flusher cuts the segment back to its last good length (or removes the segment it
+//! was creating), puts the records back in front of the buffer, reports the failure to
+//! every waiter and to [`Wal::check`], and tries again: after 5 ms, doubling up to 1 s, and
+//! at once when [`Wal::sync`] asks. The first write that succeeds clears the failure and
+//! calls the hook set with [`Wal::on_recovered`]. So the log on disk is always a prefix of
+//! the records appended, in order, without holes, and a retry continues it with exactly the
+//! records that failed (the same LSNs, so a segment whose creation failed is created again
+//! under the same name).
+//!
 //! ## Recovery
-//! Opening reads every segment in order and stops at the first frame that is torn, fails
-//! its checksum, or breaks the LSN sequence: the file is cut there and later segments are
-//! removed, and a warning says how many bytes went. Only records that were never
-//! acknowledged can be there, since acknowledgement waits for the fsync that covers them.
+//! Opening reads the segments in LSN order as one chain: each must start where the previous
+//! one's intact records end. Within a segment, reading stops at the first frame that is
+//! torn, fails its checksum, or breaks the LSN sequence: the file is cut there. A segment
+//! whose 16-byte header never reached the disk (shorter than the header, or all zeros: the
+//! disk filled or the process died while creating it) holds nothing and is removed,
+//! wherever it is. A segment that does not continue the chain, and every one after it, is
+//! removed. Every cut and removal is reported as a warning. Only records that were never
+//! acknowledged can be dropped this way, since acknowledgement waits for the fsync that
+//! covers them and the writer never leaves a hole before a record it acknowledges. A file
+//! with another segment's name but a foreign header is not something the engine writes:
+//! that, and only that, is an error.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -73,11 +91,20 @@ struct Pending {
     roll_requested: bool,
 }
 
-struct Durable {
+/// How far the log is on disk, and whether writing it fails.
+struct Progress {
     /// Every record with an LSN below this is on disk (fsynced unless the policy is None).
     up_to: u64,
-    failed: Option<String>,
+    /// The error of the latest write attempt, while writing fails; cleared by the first
+    /// attempt that succeeds.
+    failed: Option<StoreError>,
+    /// Write attempts finished so far (successful or not): lets `sync` wait for an attempt
+    /// that started after its request.
+    attempts: u64,
 }
+
+/// Called by the flusher, with the new durable bound, when a write succeeds after failures.
+pub(crate) type RecoveredHook = Box<dyn Fn(u64) + Send + Sync>;
 
 struct Shared {
     dir: PathBuf,
@@ -85,9 +112,11 @@ struct Shared {
     segment_bytes: u64,
     pending: Mutex<Pending>,
     flush: Condvar,
-    durable: Mutex<Durable>,
-    durable_cv: Condvar,
+    progress: Mutex<Progress>,
+    progress_cv: Condvar,
     shutdown: AtomicBool,
+    /// Set once by the engine after opening; read by the flusher when a failure clears.
+    on_recovered: Mutex<Option<RecoveredHook>>,
 }
 
 pub(crate) struct Wal {
@@ -108,8 +137,8 @@ fn segment_path(dir: &Path, first_lsn: u64) -> PathBuf {
 /// Segments in the directory, by first LSN.
 fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, StoreError> {
     let mut out = Vec::new();
-    for entry in fs::read_dir(dir).map_err(|e| StoreError::io("listing the data directory", &e))? {
-        let entry = entry.map_err(|e| StoreError::io("listing the data directory", &e))?;
+    for entry in fs::read_dir(dir).map_err(|e| StoreError::io("listing the data directory", e))? {
+        let entry = entry.map_err(|e| StoreError::io("listing the data directory", e))?;
         let name = entry.file_name();
         let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".wal")) else {
             continue;
@@ -122,57 +151,68 @@ fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, StoreError> {
     Ok(out)
 }
 
+/// Removes a segment recovery gave up on, with a warning that says why and how big it was.
+fn drop_segment(path: &Path, why: &str, warnings: &mut Vec<String>) -> Result<(), StoreError> {
+    let len = fs::metadata(path).map_or(0, |m| m.len());
+    fs::remove_file(path).map_err(|e| StoreError::io("removing a log segment", e))?;
+    warnings.push(format!(
+        "removed log segment {} ({len} bytes): {why}",
+        path.display()
+    ));
+    Ok(())
+}
+
+/// Whether a segment's header never reached the disk: the file is shorter than the header
+/// or the header is all zeros (a file whose size was recorded before its data).
+fn header_unwritten(bytes: &[u8]) -> bool {
+    bytes.len() < HEADER || bytes[..HEADER].iter().all(|&b| b == 0)
+}
+
 impl Wal {
     /// Opens the log in `dir`, calling `apply` for every intact record with an LSN of at
-    /// least `from_lsn`, in order. Returns the log, ready to append after the last intact
-    /// record, and what recovery had to drop.
-    pub(crate) fn open(
+    /// least `from_lsn`, in order, until `apply` fails (its error is returned). Returns the
+    /// log, ready to append after the last intact record, and what recovery had to drop.
+    pub(crate) fn open<E>(
         dir: &Path,
         policy: SyncPolicy,
         segment_bytes: u64,
         from_lsn: u64,
-        mut apply: impl FnMut(u64, Record),
-    ) -> Result<(Wal, Recovery), StoreError> {
+        mut apply: impl FnMut(u64, Record) -> Result<(), E>,
+    ) -> Result<Result<(Wal, Recovery), E>, StoreError> {
         let mut recovery = Recovery::default();
+        let warnings = &mut recovery.warnings;
         let segs = segments(dir)?;
+        // Where the next segment must start: the end of the intact records so far. Before
+        // the snapshot's LSN nothing is replayed, so a segment may start anywhere up to it.
         let mut expected: Option<u64> = None;
         let mut cut = false;
-        for (i, (first, path)) in segs.iter().enumerate() {
+        for (first, path) in &segs {
             if cut {
-                let len = fs::metadata(path).map_or(0, |m| m.len());
-                fs::remove_file(path).map_err(|e| StoreError::io("removing a log segment", &e))?;
-                recovery.warnings.push(format!(
-                    "removed log segment {} ({len} bytes) after a damaged one",
-                    path.display()
-                ));
+                drop_segment(path, "it follows a damaged part of the log", warnings)?;
                 continue;
             }
-            if expected.is_some_and(|e| e != *first) {
+            let continues = match expected {
+                None => true,
+                Some(e) => *first == e || (e <= from_lsn && *first <= from_lsn),
+            };
+            if !continues {
                 // A gap between segments: nothing after it can be trusted.
                 cut = true;
-                let len = fs::metadata(path).map_or(0, |m| m.len());
-                fs::remove_file(path).map_err(|e| StoreError::io("removing a log segment", &e))?;
-                recovery.warnings.push(format!(
-                    "removed log segment {} ({len} bytes): it does not continue the log",
-                    path.display()
-                ));
+                drop_segment(path, "it does not continue the log", warnings)?;
                 continue;
             }
             let mut bytes = Vec::new();
             File::open(path)
                 .and_then(|mut f| f.read_to_end(&mut bytes))
-                .map_err(|e| StoreError::io("reading a log segment", &e))?;
-            if bytes.len() < HEADER || &bytes[..8] != MAGIC {
-                if i + 1 == segs.len() && bytes.len() < HEADER {
-                    // A segment whose header never made it to disk: nothing was in it.
-                    fs::remove_file(path)
-                        .map_err(|e| StoreError::io("removing a log segment", &e))?;
-                    recovery
-                        .warnings
-                        .push(format!("removed empty log segment {}", path.display()));
-                    expected.get_or_insert(*first);
-                    break;
-                }
+                .map_err(|e| StoreError::io("reading a log segment", e))?;
+            if header_unwritten(&bytes) {
+                // Created as the disk filled or the process died: nothing was in it, so the
+                // next segment must start where this one would have.
+                drop_segment(path, "its header was never written", warnings)?;
+                expected.get_or_insert(*first);
+                continue;
+            }
+            if &bytes[..8] != MAGIC {
                 return Err(StoreError::Corrupt(format!(
                     "{} is not a herald log segment",
                     path.display()
@@ -189,31 +229,30 @@ impl Wal {
             let mut lsn = *first;
             let mut at = HEADER;
             while at < bytes.len() {
-                match frame(&bytes[at..], lsn) {
-                    Some((record, used)) => {
-                        if lsn >= from_lsn {
-                            apply(lsn, record);
-                        }
-                        lsn += 1;
-                        at += used;
-                    }
-                    None => {
-                        let dropped = bytes.len() - at;
-                        let file = OpenOptions::new()
-                            .write(true)
-                            .open(path)
-                            .map_err(|e| StoreError::io("opening a log segment", &e))?;
-                        file.set_len(at as u64)
-                            .and_then(|()| file.sync_all())
-                            .map_err(|e| StoreError::io("cutting the log", &e))?;
-                        recovery.warnings.push(format!(
-                            "cut the log at record {lsn} in {}: dropped {dropped} bytes of a torn or corrupt tail",
-                            path.display()
-                        ));
-                        cut = true;
-                        break;
-                    }
+                let Some((record, used)) = frame(&bytes[at..], lsn) else {
+                    let dropped = bytes.len() - at;
+                    let file = OpenOptions::new()
+                        .write(true)
+                        .open(path)
+                        .map_err(|e| StoreError::io("opening a log segment", e))?;
+                    file.set_len(at as u64)
+                        .and_then(|()| file.sync_all())
+                        .map_err(|e| StoreError::io("cutting the log", e))?;
+                    warnings.push(format!(
+                        "cut the log at record {lsn} in {}: dropped {dropped} bytes of a torn or corrupt tail",
+                        path.display()
+                    ));
+                    // Records from here on are missing; later segments cannot continue
+                    // the chain unless they start here.
+                    break;
+                };
+                if lsn >= from_lsn
+                    && let Err(e) = apply(lsn, record)
+                {
+                    return Ok(Err(e));
                 }
+                lsn += 1;
+                at += used;
             }
             expected = Some(lsn);
         }
@@ -232,27 +271,35 @@ impl Wal {
                 roll_requested: true,
             }),
             flush: Condvar::new(),
-            durable: Mutex::new(Durable {
+            progress: Mutex::new(Progress {
                 up_to: next_lsn,
                 failed: None,
+                attempts: 0,
             }),
-            durable_cv: Condvar::new(),
+            progress_cv: Condvar::new(),
             shutdown: AtomicBool::new(false),
+            on_recovered: Mutex::new(None),
         });
         let flusher = {
             let shared = Arc::clone(&shared);
             std::thread::Builder::new()
                 .name("herald-wal".into())
                 .spawn(move || run_flusher(&shared))
-                .map_err(|e| StoreError::io("starting the log flusher", &e))?
+                .map_err(|e| StoreError::io("starting the log flusher", e))?
         };
-        Ok((
+        Ok(Ok((
             Wal {
                 shared,
                 flusher: Some(flusher),
             },
             recovery,
-        ))
+        )))
+    }
+
+    /// Sets what the flusher calls, with the new durable bound, when a write succeeds after
+    /// failures.
+    pub(crate) fn on_recovered(&self, hook: RecoveredHook) {
+        *self.shared.on_recovered.lock() = Some(hook);
     }
 
     /// Buffers `record`; returns its LSN. Durable only once [`wait_durable`] says so.
@@ -282,15 +329,21 @@ impl Wal {
         self.shared.pending.lock().next_lsn
     }
 
-    /// Fails if an earlier write to the log failed.
+    /// Every record below this LSN is durable.
+    pub(crate) fn durable_up_to(&self) -> u64 {
+        self.shared.progress.lock().up_to
+    }
+
+    /// Fails while writing the log fails (until a retry succeeds).
     pub(crate) fn check(&self) -> Result<(), StoreError> {
-        match &self.shared.durable.lock().failed {
-            Some(err) => Err(StoreError::Failed(err.clone())),
+        match &self.shared.progress.lock().failed {
+            Some(err) => Err(err.clone()),
             None => Ok(()),
         }
     }
 
-    /// Blocks until the record `lsn` is durable under the sync policy.
+    /// Blocks until the record `lsn` is durable under the sync policy; fails at once if it
+    /// is not and writing the log fails (the record stays buffered and is retried).
     pub(crate) fn wait_durable(&self, lsn: u64) -> Result<(), StoreError> {
         if self.shared.policy == SyncPolicy::None {
             return Ok(());
@@ -300,20 +353,22 @@ impl Wal {
             pending.flush_requested = true;
             self.shared.flush.notify_one();
         }
-        let mut durable = self.shared.durable.lock();
+        let mut progress = self.shared.progress.lock();
         loop {
-            if let Some(err) = &durable.failed {
-                return Err(StoreError::Failed(err.clone()));
-            }
-            if durable.up_to > lsn {
+            if progress.up_to > lsn {
                 return Ok(());
             }
-            self.shared.durable_cv.wait(&mut durable);
+            if let Some(err) = &progress.failed {
+                return Err(err.clone());
+            }
+            self.shared.progress_cv.wait(&mut progress);
         }
     }
 
-    /// Writes and syncs everything appended so far (whatever the policy).
+    /// Writes and syncs everything appended so far (whatever the policy). While writing
+    /// fails, this is a retry: it waits for an attempt made after the call.
     pub(crate) fn sync(&self) -> Result<(), StoreError> {
+        let attempts = self.shared.progress.lock().attempts;
         let last = {
             let mut pending = self.shared.pending.lock();
             pending.flush_requested = true;
@@ -321,13 +376,17 @@ impl Wal {
             self.shared.flush.notify_one();
             pending.next_lsn
         };
-        let mut durable = self.shared.durable.lock();
-        while durable.up_to < last && durable.failed.is_none() {
-            self.shared.durable_cv.wait(&mut durable);
-        }
-        match &durable.failed {
-            Some(err) => Err(StoreError::Failed(err.clone())),
-            None => Ok(()),
+        let mut progress = self.shared.progress.lock();
+        loop {
+            if progress.up_to >= last && progress.attempts > attempts {
+                return Ok(());
+            }
+            if progress.attempts > attempts
+                && let Some(err) = &progress.failed
+            {
+                return Err(err.clone());
+            }
+            self.shared.progress_cv.wait(&mut progress);
         }
     }
 
@@ -343,7 +402,7 @@ impl Wal {
         for pair in segs.windows(2) {
             let ((_, path), (next_first, _)) = (&pair[0], &pair[1]);
             if *next_first <= lsn {
-                fs::remove_file(path).map_err(|e| StoreError::io("removing a log segment", &e))?;
+                fs::remove_file(path).map_err(|e| StoreError::io("removing a log segment", e))?;
                 removed += 1;
             }
         }
@@ -384,29 +443,116 @@ fn frame(bytes: &[u8], lsn: u64) -> Option<(Record, usize)> {
     Some((record, 8 + len))
 }
 
+/// The segment being written.
 struct Segment {
     file: File,
+    /// Bytes known written (and synced, unless the policy is None): the file's length
+    /// before the write in progress.
     bytes: u64,
+    /// A write past `bytes` failed: the file must be cut back to `bytes` before the next.
+    dirty: bool,
 }
 
-fn new_segment(dir: &Path, first_lsn: u64) -> std::io::Result<Segment> {
-    let path = segment_path(dir, first_lsn);
-    let mut file = OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .open(&path)?;
-    let mut header = [0u8; HEADER];
-    header[..8].copy_from_slice(MAGIC);
-    header[8..12].copy_from_slice(&WAL_VERSION.to_le_bytes());
-    file.write_all(&header)?;
-    file.sync_all()?;
-    File::open(dir)?.sync_all()?;
-    file.seek(SeekFrom::End(0))?;
-    Ok(Segment {
-        file,
-        bytes: HEADER as u64,
-    })
+impl Segment {
+    /// Creates the segment whose first record is `first_lsn`, header fsynced and named in
+    /// the directory. On failure the file is removed again (if it cannot be, recovery will
+    /// find its header unwritten and remove it).
+    fn create(dir: &Path, first_lsn: u64) -> Result<Segment, StoreError> {
+        let path = segment_path(dir, first_lsn);
+        let created = (|| {
+            let mut file = OpenOptions::new()
+                .create(true)
+                .truncate(true)
+                .write(true)
+                .open(&path)?;
+            let mut header = [0u8; HEADER];
+            header[..8].copy_from_slice(MAGIC);
+            header[8..12].copy_from_slice(&WAL_VERSION.to_le_bytes());
+            file.write_all(&header)?;
+            file.sync_all()?;
+            File::open(dir)?.sync_all()?;
+            file.seek(SeekFrom::End(0))?;
+            Ok(file)
+        })();
+        match created {
+            Ok(file) => Ok(Segment {
+                file,
+                bytes: HEADER as u64,
+                dirty: false,
+            }),
+            Err(e) => {
+                let _ = fs::remove_file(&path);
+                Err(StoreError::io("creating a log segment", e))
+            }
+        }
+    }
+
+    /// Cuts the file back to its last good length after a failed write, so the next write
+    /// continues the records instead of following a torn one.
+    fn repair(&mut self) -> Result<(), StoreError> {
+        if self.dirty {
+            self.file
+                .set_len(self.bytes)
+                .and_then(|()| self.file.seek(SeekFrom::Start(self.bytes)))
+                .map_err(|e| StoreError::io("cutting a failed write off the log", e))?;
+            self.dirty = false;
+        }
+        Ok(())
+    }
+}
+
+/// First wait before retrying a failed write; doubles up to `RETRY_MAX`.
+const RETRY_MIN: Duration = Duration::from_millis(5);
+const RETRY_MAX: Duration = Duration::from_secs(1);
+
+/// One flush: `buf` (records `first..`) written to the current segment, or a new one when a
+/// roll is due, then fsynced as the policy says.
+fn write_step(
+    shared: &Shared,
+    segment: &mut Option<Segment>,
+    buf: &[u8],
+    first: u64,
+    roll: bool,
+    force_sync: bool,
+) -> Result<(), StoreError> {
+    if let Some(seg) = segment.as_mut() {
+        seg.repair()?;
+    }
+    let sync = |seg: &Segment| {
+        seg.file
+            .sync_data()
+            .map_err(|e| StoreError::io("syncing the log", e))
+    };
+    if buf.is_empty() {
+        if force_sync && let Some(seg) = segment.as_ref() {
+            sync(seg)?;
+        }
+        return Ok(());
+    }
+    let full = segment
+        .as_ref()
+        .is_some_and(|s| s.bytes >= shared.segment_bytes);
+    if roll || full || segment.is_none() {
+        if let Some(old) = segment.as_ref() {
+            // Under every policy a closed segment is on disk before the next one starts, so
+            // a forced sync only has the open one to flush.
+            sync(old)?;
+        }
+        *segment = Some(Segment::create(&shared.dir, first)?);
+    }
+    let Some(seg) = segment.as_mut() else {
+        unreachable!("a segment was opened above");
+    };
+    seg.dirty = true;
+    seg.file
+        .write_all(buf)
+        .map_err(|e| StoreError::io("writing the log", e))?;
+    if shared.policy != SyncPolicy::None || force_sync {
+        sync(seg)?;
+    }
+    seg.bytes += buf.len() as u64;
+    seg.dirty = false;
+    Ok(())
 }
 
 fn run_flusher(shared: &Shared) {
@@ -417,11 +563,16 @@ fn run_flusher(shared: &Shared) {
     };
     let mut segment: Option<Segment> = None;
     let mut spare = Vec::new();
+    // Set while writing fails: the wait before the next attempt.
+    let mut retry_in: Option<Duration> = None;
     loop {
+        let shutdown = shared.shutdown.load(Ordering::SeqCst);
         let (mut buf, first, next, roll, force_sync) = {
             let mut pending = shared.pending.lock();
-            if !pending.flush_requested && !shared.shutdown.load(Ordering::SeqCst) {
-                shared.flush.wait_for(&mut pending, interval);
+            if !pending.flush_requested && !shutdown {
+                shared
+                    .flush
+                    .wait_for(&mut pending, retry_in.unwrap_or(interval));
             }
             pending.flush_requested = false;
             let force_sync = std::mem::take(&mut pending.sync_requested);
@@ -432,42 +583,45 @@ fn run_flusher(shared: &Shared) {
             let buf = std::mem::replace(&mut pending.buf, std::mem::take(&mut spare));
             (buf, first, pending.next_lsn, roll, force_sync)
         };
-        let result = (|| -> std::io::Result<()> {
-            if !buf.is_empty() {
-                let full = segment
-                    .as_ref()
-                    .is_some_and(|s| s.bytes >= shared.segment_bytes);
-                if roll || full || segment.is_none() {
-                    if let Some(old) = &segment {
-                        // Under every policy a closed segment is on disk before the next one
-                        // starts, so a forced sync only has the open one to flush.
-                        old.file.sync_data()?;
-                    }
-                    segment = Some(new_segment(&shared.dir, first)?);
+        match write_step(shared, &mut segment, &buf, first, roll, force_sync) {
+            Ok(()) => {
+                let recovered = {
+                    let mut progress = shared.progress.lock();
+                    progress.up_to = progress.up_to.max(next);
+                    progress.attempts += 1;
+                    shared.progress_cv.notify_all();
+                    progress.failed.take().is_some()
+                };
+                retry_in = None;
+                buf.clear();
+                spare = buf;
+                if recovered && let Some(hook) = &*shared.on_recovered.lock() {
+                    hook(next);
                 }
-                let seg = segment.as_mut().expect("just opened");
-                seg.file.write_all(&buf)?;
-                seg.bytes += buf.len() as u64;
             }
-            let wrote = !buf.is_empty();
-            if ((wrote && shared.policy != SyncPolicy::None) || force_sync)
-                && let Some(seg) = &segment
-            {
-                seg.file.sync_data()?;
+            Err(e) => {
+                // Nothing is lost: the records go back in front of those appended since,
+                // and the flags this attempt took are raised again.
+                {
+                    let mut pending = shared.pending.lock();
+                    if !buf.is_empty() {
+                        let newer = std::mem::replace(&mut pending.buf, buf);
+                        pending.buf.extend_from_slice(&newer);
+                        pending.first = first;
+                    }
+                    pending.roll_requested |= roll;
+                    pending.sync_requested |= force_sync;
+                }
+                let mut progress = shared.progress.lock();
+                progress.failed = Some(e);
+                progress.attempts += 1;
+                shared.progress_cv.notify_all();
+                retry_in = Some(retry_in.map_or(RETRY_MIN, |d| (d * 2).min(RETRY_MAX)));
             }
-            Ok(())
-        })();
-        {
-            let mut durable = shared.durable.lock();
-            match result {
-                Ok(()) => durable.up_to = durable.up_to.max(next),
-                Err(e) => durable.failed = Some(format!("writing the log: {e}")),
-            }
-            shared.durable_cv.notify_all();
         }
-        buf.clear();
-        spare = buf;
-        if shared.shutdown.load(Ordering::SeqCst) && shared.pending.lock().buf.is_empty() {
+        // On shutdown: once everything is written, or after one last failed attempt (what
+        // it could not write was never acknowledged: its callers were told `NotDurable`).
+        if shutdown && (retry_in.is_some() || shared.pending.lock().buf.is_empty()) {
             return;
         }
     }
