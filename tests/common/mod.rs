@@ -99,3 +99,4 @@ pub fn video() -> Message {
 pub fn to_all(message: Message) -> SendRequest {
     SendRequest::new(message, Audience::All)
 }
+pub mod disk;
