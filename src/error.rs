@@ -328,16 +328,53 @@ pub enum TagError {
 pub enum AudienceError {
     #[error("unknown {0}")]
     UnknownTag(TagId),
+    /// The list names too few distinct followers: `len` counts its distinct ids
+    /// (duplicates count once).
     #[error("an OpenID list must hold {min} to {max} distinct ids, got {len}")]
     ListSize { len: usize, min: usize, max: usize },
+    /// The list is longer than `max` entries, duplicates included (a bound on the work of
+    /// checking it, whatever its distinct ids).
+    #[error("an OpenID list may hold at most {max} ids, duplicates included, got {len}")]
+    ListTooLong { len: usize, max: usize },
+    /// Not an OpenID this account issued for an existing user (made up, another account's,
+    /// or of a user who does not exist).
     #[error("{0} is not an OpenID of this account")]
     InvalidOpenId(OpenId),
-    #[error("{0} does not follow this account")]
-    NotFollowing(OpenId),
+    /// Ids that name users who do not follow the account (any more). `count` of them in
+    /// all; `open_ids` names them in list order, each once, the first
+    /// [`MAX_NAMED`](Self::MAX_NAMED) only.
+    #[error("{}", NotFollowingText(open_ids, *count))]
+    NotFollowing { open_ids: Vec<OpenId>, count: usize },
     #[error("tag expression has {nodes} nodes, over the limit of {max}")]
     ExpressionTooLarge { nodes: usize, max: usize },
     #[error("tag expression has an empty and/or")]
     EmptyExpression,
+}
+
+impl AudienceError {
+    /// Most ids one [`NotFollowing`](Self::NotFollowing) names.
+    pub const MAX_NAMED: usize = 100;
+}
+
+/// "fc1f... does not follow this account", or "3 OpenIDs do not follow this account: a, b,
+/// c", with "and n more" past the ones named.
+struct NotFollowingText<'a>(&'a [OpenId], usize);
+
+impl std::fmt::Display for NotFollowingText<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let NotFollowingText(named, count) = *self;
+        if let ([one], 1) = (named, count) {
+            return write!(f, "{one} does not follow this account");
+        }
+        write!(f, "{count} OpenIDs do not follow this account: ")?;
+        for (i, id) in named.iter().enumerate() {
+            write!(f, "{}{id}", if i > 0 { ", " } else { "" })?;
+        }
+        if count > named.len() {
+            write!(f, " and {} more", count - named.len())?;
+        }
+        Ok(())
+    }
 }
 
 /// Why a send was refused.

@@ -484,10 +484,18 @@ impl Engine {
     pub fn user_of(&self, account: AccountId, open_id: OpenId) -> Result<UserId, QueryError> {
         self.read_account(account, |_| ())
             .ok_or(QueryError::UnknownAccount(account))?;
+        self.decode_open_id(account, open_id)
+            .ok_or(QueryError::InvalidOpenId(open_id))
+    }
+
+    /// The user behind `open_id` if it is a valid OpenID of `account`: one the account was
+    /// issued for a user who exists. Everything else (made up, another account's, of a user
+    /// who does not exist) is invalid, in every operation taking OpenIDs; a valid OpenID
+    /// of a user who does not follow is "not following".
+    pub(crate) fn decode_open_id(&self, account: AccountId, open_id: OpenId) -> Option<UserId> {
         self.codec
             .decode(account, open_id)
             .filter(|u| self.user_exists(*u))
-            .ok_or(QueryError::InvalidOpenId(open_id))
     }
 
     // ----- follows ------------------------------------------------------------------------
@@ -955,8 +963,7 @@ impl Engine {
                 let mut users = Vec::with_capacity(open_ids.len());
                 for &id in open_ids {
                     let user = self
-                        .codec
-                        .decode(account, id)
+                        .decode_open_id(account, id)
                         .ok_or(TagError::InvalidOpenId(id))?;
                     if !graph.followers().contains(user.0) {
                         return Err(TagError::NotFollowing(id));
@@ -1227,12 +1234,20 @@ impl Engine {
             Some(user) => {
                 if !state.graph.is_follower(user.0) {
                     return Err(SendError::InvalidAudience(
-                        crate::error::AudienceError::NotFollowing(self.codec.encode(account, user)),
+                        crate::error::AudienceError::NotFollowing {
+                            open_ids: vec![self.codec.encode(account, user)],
+                            count: 1,
+                        },
                     ));
                 }
                 Arc::new(std::iter::once(user.0).collect::<RoaringBitmap>())
             }
-            None => audience::resolve(&audience, account, &mut state.graph, &self.codec, limits)?,
+            None => audience::resolve(
+                &audience,
+                &mut state.graph,
+                |id| self.decode_open_id(account, id),
+                limits,
+            )?,
         };
         let mut filtered = 0;
         if purpose == SendPurpose::Broadcast && state.profile.kind == Some(AccountKind::Service) {

@@ -118,9 +118,8 @@ impl Engine {
                 // The audience must make sense now (its tags exist, its ids follow).
                 crate::domain::audience::resolve(
                     &request.audience,
-                    account,
                     &mut state.graph,
-                    &self.codec,
+                    |id| self.decode_open_id(account, id),
                     &self.config.limits,
                 )
                 .map_err(|e| ScheduleError::Invalid(SendError::InvalidAudience(e)))?;
