@@ -107,7 +107,9 @@ pub struct Rules {
     pub previews_per_day: u32,
     /// Times one article may be corrected.
     pub corrections_per_article: u32,
-    /// Characters a correction may change (edit distance over characters).
+    /// Characters a correction may change: the edit distance over user-perceived characters
+    /// (extended grapheme clusters) of the bodies in NFC, so what a reader sees as one
+    /// character counts one.
     pub correction_max_chars: usize,
     /// Ban length for the 1st, 2nd, ... like-collection violation, in milliseconds; the
     /// violation after the last entry bans permanently.

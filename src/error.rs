@@ -190,12 +190,24 @@ pub enum CorrectError {
     NotAnArticle,
     #[error("{0} was retracted")]
     Retracted(JobId),
-    #[error("{job} was already corrected (at most {max} times)")]
+    /// The article was corrected as many times as `max`
+    /// ([`Rules::corrections_per_article`](crate::Rules::corrections_per_article)) allows.
+    #[error("{job} was already corrected; {}", CorrectionsAllowed(*max))]
     AlreadyCorrected { job: JobId, max: u32 },
     #[error("a correction may change only the body, not the title, summary or cover")]
     FixedFieldChanged,
-    #[error("a correction changes at most {max} characters")]
-    TooManyChanges { max: usize },
+    /// The correction changes more than `max` characters (user-perceived characters, after
+    /// NFC normalization). `changes`: how many it changes; when `more_than` is true, the
+    /// count stopped there (100 past the limit) and it changes more.
+    #[error(
+        "a correction changes at most {max} characters; this one changes {}{changes}",
+        if *more_than { "more than " } else { "" }
+    )]
+    TooManyChanges {
+        changes: usize,
+        more_than: bool,
+        max: usize,
+    },
     #[error("the correction changes nothing")]
     Unchanged,
     #[error("invalid body: {0}")]
@@ -203,6 +215,20 @@ pub enum CorrectError {
     /// The change was applied in memory but could not be made durable.
     #[error("storage: {0}")]
     Storage(StoreError),
+}
+
+/// "an article may be corrected only once" (or twice, or n times, or not at all).
+struct CorrectionsAllowed(u32);
+
+impl std::fmt::Display for CorrectionsAllowed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            0 => write!(f, "articles may not be corrected"),
+            1 => write!(f, "an article may be corrected only once"),
+            2 => write!(f, "an article may be corrected only twice"),
+            n => write!(f, "an article may be corrected only {n} times"),
+        }
+    }
 }
 
 /// Why a follower's message to an account failed.
