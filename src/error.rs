@@ -21,6 +21,19 @@ impl std::fmt::Display for Ban {
     }
 }
 
+/// A time-zone name that is not in herald's bundled IANA time-zone database (see
+/// [`TimeZone::named`](crate::TimeZone::named)). Returned where the configuration is built;
+/// nothing else changed.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("unknown time zone {name:?}: {detail}")]
+#[non_exhaustive]
+pub struct TimeZoneError {
+    /// The name as given.
+    pub name: String,
+    /// Why the database refused it.
+    pub detail: String,
+}
+
 /// A string that is not an OpenID's display form (16 hex digits).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
 #[error("not an OpenID: expected 16 hexadecimal digits")]
@@ -430,7 +443,8 @@ pub enum SendError {
     /// The account is banned from sending; a temporary ban lifts by itself at its end.
     #[error("banned from sending {ban}")]
     Banned { ban: Ban },
-    /// A subscription account already sent its broadcasts for today (UTC).
+    /// A subscription account already sent its broadcasts for today, a calendar day of the
+    /// platform's time zone; sending is allowed again from `next_day_ms`.
     #[error("the daily limit of {limit} broadcasts is used; next day starts at {next_day_ms}")]
     DailyLimit { limit: u32, next_day_ms: Millis },
     #[error("the daily limit of {limit} previews is used; next day starts at {next_day_ms}")]

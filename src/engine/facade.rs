@@ -1174,23 +1174,29 @@ impl Engine {
         if let Some(ban) = state.policy.active_ban(now) {
             return Err(SendError::Banned { ban });
         }
-        let next_day_ms = (now / crate::config::DAY_MS + 1) * crate::config::DAY_MS;
+        // The day and month of `now` in the platform's zone; the day's counts reset when the
+        // day after the one they count starts (see `policy` on clocks that step back).
+        let at = rules.time_zone.period(now);
+        let next_day_ms = || {
+            let day = state.policy.counting_day(at);
+            rules.time_zone.day_start(day.saturating_add(1))
+        };
         match purpose {
             SendPurpose::Broadcast => {
                 if state.profile.kind == Some(AccountKind::Subscription)
-                    && state.policy.broadcasts_on(now) >= rules.subscription_broadcasts_per_day
+                    && state.policy.broadcasts_on(at) >= rules.subscription_broadcasts_per_day
                 {
                     return Err(SendError::DailyLimit {
                         limit: rules.subscription_broadcasts_per_day,
-                        next_day_ms,
+                        next_day_ms: next_day_ms(),
                     });
                 }
             }
             SendPurpose::Preview => {
-                if state.policy.previews_on(now) >= rules.previews_per_day {
+                if state.policy.previews_on(at) >= rules.previews_per_day {
                     return Err(SendError::PreviewLimit {
                         limit: rules.previews_per_day,
-                        next_day_ms,
+                        next_day_ms: next_day_ms(),
                     });
                 }
             }
@@ -1252,7 +1258,7 @@ impl Engine {
         let mut filtered = 0;
         if purpose == SendPurpose::Broadcast && state.profile.kind == Some(AccountKind::Service) {
             let cap = rules.service_broadcasts_per_follower_month;
-            let over = state.policy.over_cap(&audience, cap, now);
+            let over = state.policy.over_cap(&audience, cap, at);
             if !over.is_empty() {
                 filtered = over.len();
                 audience = Arc::new(&*audience - &over);
@@ -1340,14 +1346,15 @@ impl Engine {
             a.meta,
             state.policy.limiter.clone(),
         );
+        let at = rules.time_zone.period(a.now);
         match a.meta.purpose {
             SendPurpose::Broadcast => {
-                state.policy.count_broadcast(a.now);
+                state.policy.count_broadcast(at);
                 if state.profile.kind == Some(AccountKind::Service) {
                     state.policy.count_monthly(
                         &job.audience,
                         rules.service_broadcasts_per_follower_month,
-                        a.now,
+                        at,
                     );
                 }
                 if let Message::Article(article) = &*job.message {
@@ -1356,7 +1363,7 @@ impl Engine {
                         .insert(originality::fingerprint(&article.body), job.id);
                 }
             }
-            SendPurpose::Preview => state.policy.count_preview(a.now),
+            SendPurpose::Preview => state.policy.count_preview(at),
             SendPurpose::Reply => {}
         }
         if let Some(id) = a.schedule {
