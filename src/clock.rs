@@ -1,7 +1,6 @@
 //! Time as the engine sees it: a [`Clock`] the embedder provides, so tests move time instead
 //! of sleeping, and the platform's [`TimeZone`], whose calendar days and months the send
 //! limits count. Calendar arithmetic is jiff's, over its bundled IANA time-zone database.
-//! ([`UtcTime`], which error texts still use, has a calendar of its own.)
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -193,39 +192,49 @@ impl std::fmt::Display for TimeZone {
     }
 }
 
-/// The UTC calendar date of `ms`: (year, month 1..=12, day 1..=31). Howard Hinnant's
-/// `civil_from_days` (http://howardhinnant.github.io/date_algorithms.html).
-pub(crate) fn utc_date(ms: Millis) -> (i64, u32, u32) {
-    let z = (ms / 86_400_000) as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
-/// A time shown as ISO 8601 in UTC, to the second: `2024-03-13 09:00:00 UTC`.
+/// An instant shown in a time zone, to the millisecond, with the zone's offset and name:
+/// `2024-01-02 00:00:00.000 +08:00 (Asia/Shanghai)`. Error texts show times this way.
 ///
 /// ```
-/// assert_eq!(herald::UtcTime(1_710_320_400_000).to_string(), "2024-03-13 09:00:00 UTC");
+/// use herald::{LocalTime, TimeZone};
+/// let zone = TimeZone::default();
+/// assert_eq!(
+///     LocalTime::new(1_710_320_400_100, &zone).to_string(),
+///     "2024-03-13 17:00:00.100 +08:00 (Asia/Shanghai)"
+/// );
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct UtcTime(pub Millis);
+#[derive(Debug, Clone, Copy)]
+pub struct LocalTime<'a> {
+    ms: Millis,
+    zone: &'a TimeZone,
+}
 
-impl std::fmt::Display for UtcTime {
+impl<'a> LocalTime<'a> {
+    pub fn new(ms: Millis, zone: &'a TimeZone) -> Self {
+        LocalTime { ms, zone }
+    }
+}
+
+impl std::fmt::Display for LocalTime<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let (y, m, d) = utc_date(self.0);
-        let t = self.0 / 1000 % 86_400;
+        let ts = TimeZone::timestamp(self.ms);
+        let offset = self.zone.tz.to_offset(ts);
+        let t = self.zone.tz.to_datetime(ts);
+        let (h, m) = (offset.seconds() / 3600, offset.seconds().abs() / 60 % 60);
         write!(
             f,
-            "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
-            t / 3600,
-            t / 60 % 60,
-            t % 60
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:03} {}{:02}:{:02} ({})",
+            t.year(),
+            t.month(),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second(),
+            t.millisecond(),
+            if offset.seconds() < 0 { '-' } else { '+' },
+            h.abs(),
+            m,
+            self.zone.name
         )
     }
 }
@@ -278,6 +287,10 @@ mod tests {
             zone.day_start(day + 1) - zone.day_start(day),
             23 * 3_600_000
         );
+        assert_eq!(
+            LocalTime::new(zone.day_start(day), &zone).to_string(),
+            "2015-10-18 01:00:00.000 -02:00 (America/Sao_Paulo)"
+        );
     }
 
     #[test]
@@ -288,5 +301,14 @@ mod tests {
         let end = zone.period(u64::MAX);
         assert!(end.month >= 9999 * 12);
         assert_eq!(zone.day_start(u64::MAX), Millis::MAX);
+        assert!(
+            LocalTime::new(u64::MAX, &zone)
+                .to_string()
+                .starts_with("9999-12-")
+        );
+        assert_eq!(
+            LocalTime::new(1_500, &TimeZone::named("UTC").unwrap()).to_string(),
+            "1970-01-01 00:00:01.500 +00:00 (UTC)"
+        );
     }
 }

@@ -93,7 +93,7 @@ pub const DAY_MS: u64 = 24 * 60 * 60 * 1000;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rules {
     /// The platform's time zone: its calendar days and months are the "per day" and "per
-    /// month" of the limits below. A parsed IANA zone, so
+    /// month" of the limits below, and error texts show times in it. A parsed IANA zone, so
     /// an unknown name is a [`TimeZoneError`](crate::TimeZoneError) when the configuration
     /// is built ([`TimeZone::named`]), never when the engine runs. Default `Asia/Shanghai`.
     ///

@@ -8,16 +8,28 @@
 use thiserror::Error;
 
 use crate::OpenId;
-use crate::clock::Millis;
+use crate::clock::{LocalTime, Millis, TimeZone};
 use crate::domain::policy::Ban;
 use crate::ids::{AccountId, JobId, ScheduleId, SubjectId, TagId, UserId};
 
-impl std::fmt::Display for Ban {
+/// A ban as a person reads it: "until" its end in the platform's zone, to the millisecond
+/// (a send at 10:00:00.100 is refused by a ban until 10:00:00.100 and allowed at its end), or
+/// "permanently".
+struct BanIn<'a>(&'a Ban, &'a TimeZone);
+
+impl std::fmt::Display for BanIn<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Ban::Until(ms) => write!(f, "until {}", crate::clock::UtcTime(*ms)),
+        match self.0 {
+            Ban::Until(ms) => write!(f, "until {}", LocalTime::new(*ms, self.1)),
             Ban::Permanent => write!(f, "permanently"),
         }
+    }
+}
+
+/// Shown in UTC, to the millisecond; [`SendError::Banned`] shows it in the platform's zone.
+impl std::fmt::Display for Ban {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        BanIn(self, &TimeZone::utc()).fmt(f)
     }
 }
 
@@ -440,15 +452,31 @@ pub enum SendError {
     /// [`Engine::update_registration`](crate::Engine::update_registration).
     #[error("registration incomplete, missing: {}", missing.join(", "))]
     RegistrationIncomplete { missing: Vec<&'static str> },
-    /// The account is banned from sending; a temporary ban lifts by itself at its end.
-    #[error("banned from sending {ban}")]
-    Banned { ban: Ban },
-    /// A subscription account already sent its broadcasts for today, a calendar day of the
-    /// platform's time zone; sending is allowed again from `next_day_ms`.
-    #[error("the daily limit of {limit} broadcasts is used; next day starts at {next_day_ms}")]
-    DailyLimit { limit: u32, next_day_ms: Millis },
-    #[error("the daily limit of {limit} previews is used; next day starts at {next_day_ms}")]
-    PreviewLimit { limit: u32, next_day_ms: Millis },
+    /// The account is banned from sending; a temporary ban lifts by itself at its end (the
+    /// text shows the end in `zone`, the platform's time zone, to the millisecond).
+    #[error("banned from sending {}", BanIn(ban, zone))]
+    Banned { ban: Ban, zone: TimeZone },
+    /// A subscription account already sent its broadcasts for today, a calendar day of
+    /// `zone` (the platform's time zone); sending is allowed again from `next_day_ms`.
+    #[error(
+        "the daily limit of {limit} broadcasts is used; the next day starts at {}",
+        LocalTime::new(*next_day_ms, zone)
+    )]
+    DailyLimit {
+        limit: u32,
+        next_day_ms: Millis,
+        zone: TimeZone,
+    },
+    /// The account already sent its previews for today (as for `DailyLimit`).
+    #[error(
+        "the daily limit of {limit} previews is used; the next day starts at {}",
+        LocalTime::new(*next_day_ms, zone)
+    )]
+    PreviewLimit {
+        limit: u32,
+        next_day_ms: Millis,
+        zone: TimeZone,
+    },
     /// The article matches `original`, another account's article, and is not declared a
     /// reprint. Send it with `continue_as_reprint` to send it as a reprint of `original`.
     #[error("the article matches {original} of another account; declare it a reprint")]

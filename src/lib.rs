@@ -25,7 +25,7 @@ mod machinery;
 mod sink;
 mod store;
 
-pub use clock::{Clock, ManualClock, Millis, SystemClock, TimeZone, UtcTime};
+pub use clock::{Clock, LocalTime, ManualClock, Millis, SystemClock, TimeZone};
 pub use config::{DAY_MS, EngineConfig, Limits, Rules};
 pub use domain::audience::{Audience, TagExpr};
 pub use domain::message::{Article, Media, MediaFormat, MediaKind, Message, Video};

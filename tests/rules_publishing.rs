@@ -49,7 +49,8 @@ fn the_100th_preview_of_a_day_is_sent_and_the_101st_refused() {
         SendError::PreviewLimit {
             limit: 100,
             // Midnight in the platform's zone (Asia/Shanghai).
-            next_day_ms: JAN_1_2024_BEIJING + DAY
+            next_day_ms: JAN_1_2024_BEIJING + DAY,
+            zone: herald::TimeZone::default(),
         }
     );
     clock.set_ms(JAN_1_2024_BEIJING + DAY);

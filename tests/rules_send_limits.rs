@@ -26,7 +26,8 @@ fn a_subscription_account_broadcasts_once_per_calendar_day() {
         engine.send(account, to_all(text("again"))).unwrap_err(),
         SendError::DailyLimit {
             limit: 1,
-            next_day_ms: next_day
+            next_day_ms: next_day,
+            zone: TimeZone::default(),
         }
     );
     // Any audience is a broadcast.

@@ -204,6 +204,11 @@ fn the_time_zone_is_configuration() {
         matches!(err, SendError::DailyLimit { next_day_ms, .. } if next_day_ms == march_11),
         "{err:?}"
     );
+    assert!(
+        err.to_string()
+            .ends_with("2024-03-11 00:00:00.000 -04:00 (America/New_York)"),
+        "{err}"
+    );
     clock.set_ms(march_11);
     engine.send(account, to_all(text("00:00 EDT"))).unwrap();
 }

@@ -1172,7 +1172,10 @@ impl Engine {
             }
         }
         if let Some(ban) = state.policy.active_ban(now) {
-            return Err(SendError::Banned { ban });
+            return Err(SendError::Banned {
+                ban,
+                zone: rules.time_zone.clone(),
+            });
         }
         // The day and month of `now` in the platform's zone; the day's counts reset when the
         // day after the one they count starts (see `policy` on clocks that step back).
@@ -1189,6 +1192,7 @@ impl Engine {
                     return Err(SendError::DailyLimit {
                         limit: rules.subscription_broadcasts_per_day,
                         next_day_ms: next_day_ms(),
+                        zone: rules.time_zone.clone(),
                     });
                 }
             }
@@ -1197,6 +1201,7 @@ impl Engine {
                     return Err(SendError::PreviewLimit {
                         limit: rules.previews_per_day,
                         next_day_ms: next_day_ms(),
+                        zone: rules.time_zone.clone(),
                     });
                 }
             }
