@@ -310,5 +310,15 @@ mod tests {
             LocalTime::new(1_500, &TimeZone::named("UTC").unwrap()).to_string(),
             "1970-01-01 00:00:01.500 +00:00 (UTC)"
         );
+        for east in ["Asia/Shanghai", "Pacific/Kiritimati"] {
+            let zone = TimeZone::named(east).unwrap();
+            let end = zone.period(u64::MAX);
+            assert_eq!(zone.day_start(end.day.saturating_add(1)), Millis::MAX);
+            assert!(
+                LocalTime::new(u64::MAX, &zone)
+                    .to_string()
+                    .starts_with("99")
+            );
+        }
     }
 }
