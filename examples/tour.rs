@@ -12,8 +12,9 @@ use herald::{
 
 const HOUR: u64 = 60 * 60 * 1000;
 const DAY: u64 = 24 * HOUR;
-/// 2024-03-04T09:00:00Z, a Monday.
-const START: u64 = 1_709_542_800_000;
+/// 2024-03-04T09:00:00+08:00, a Monday morning in the platform's default zone
+/// (Asia/Shanghai).
+const START: u64 = 1_709_514_000_000;
 
 fn main() {
     let clock = Arc::new(ManualClock::new(START));
@@ -340,7 +341,7 @@ fn shorten(line: &str) -> String {
     }
 }
 
-/// `ms` as an ISO 8601 UTC time.
+/// `ms` as a date and time in the platform's default zone.
 fn when(ms: u64) -> String {
-    herald::UtcTime(ms).to_string()
+    herald::LocalTime::new(ms, &herald::TimeZone::default()).to_string()
 }

@@ -1,6 +1,8 @@
 //! Configuration: the platform's limits (defaults from `platform-rules.md`) and the engine's
 //! machinery settings. Every number is a default a deployment may change.
 
+use crate::clock::TimeZone;
+
 /// The platform's limits on input. Defaults follow the real platform's published limits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
@@ -79,14 +81,25 @@ impl Default for Limits {
     }
 }
 
-/// One day in milliseconds.
+/// One day in milliseconds (24 hours: a length, not a calendar day; calendar days follow
+/// [`Rules::time_zone`]).
 pub const DAY_MS: u64 = 24 * 60 * 60 * 1000;
 
 /// The platform's rules (`platform-rules.md`), every number a default a deployment may change.
 ///
-/// Days and months are calendar days and months in UTC, taken from the engine's clock.
+/// Days and months are calendar days and months in [`time_zone`](Rules::time_zone)
+/// (default `Asia/Shanghai`), taken from the engine's clock: the daily limits reset at local
+/// midnight, the monthly cap at local midnight on the 1st.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rules {
+    /// The platform's time zone: its calendar days and months are the "per day" and "per
+    /// month" of the limits below, and error texts show times in it. A parsed IANA zone, so
+    /// an unknown name is a [`TimeZoneError`](crate::TimeZoneError) when the configuration
+    /// is built ([`TimeZone::named`]), never when the engine runs. Default `Asia/Shanghai`.
+    ///
+    /// It may change between runs on one data directory: counts kept for the current day
+    /// and month belong to calendar dates, which keep their numbers (see the policy module).
+    pub time_zone: TimeZone,
     /// Accounts an individual subject may hold (before an approved exception).
     pub individual_account_quota: u32,
     /// Accounts an organization subject may hold (before an approved exception).
@@ -107,7 +120,9 @@ pub struct Rules {
     pub previews_per_day: u32,
     /// Times one article may be corrected.
     pub corrections_per_article: u32,
-    /// Characters a correction may change (edit distance over characters).
+    /// Characters a correction may change: the edit distance over user-perceived characters
+    /// (extended grapheme clusters) of the bodies in NFC, so what a reader sees as one
+    /// character counts one.
     pub correction_max_chars: usize,
     /// Ban length for the 1st, 2nd, ... like-collection violation, in milliseconds; the
     /// violation after the last entry bans permanently.
@@ -127,6 +142,7 @@ pub struct Rules {
 impl Default for Rules {
     fn default() -> Self {
         Rules {
+            time_zone: TimeZone::default(),
             individual_account_quota: 1,
             organization_account_quota: 2,
             subject_name_max_chars: 64,

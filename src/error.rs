@@ -10,17 +10,42 @@
 use thiserror::Error;
 
 use crate::OpenId;
-use crate::clock::Millis;
+use crate::clock::{LocalTime, Millis, TimeZone};
 use crate::domain::policy::Ban;
 use crate::ids::{AccountId, JobId, ScheduleId, SubjectId, TagId, UserId};
 
-impl std::fmt::Display for Ban {
+/// A ban as a person reads it: "until" its end in the platform's zone, to the millisecond
+/// (a send at 10:00:00.100 is refused by a ban until 10:00:00.100 and allowed at its end), or
+/// "permanently".
+struct BanIn<'a>(&'a Ban, &'a TimeZone);
+
+impl std::fmt::Display for BanIn<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Ban::Until(ms) => write!(f, "until {}", crate::clock::UtcTime(*ms)),
+        match self.0 {
+            Ban::Until(ms) => write!(f, "until {}", LocalTime::new(*ms, self.1)),
             Ban::Permanent => write!(f, "permanently"),
         }
     }
+}
+
+/// Shown in UTC, to the millisecond; [`SendError::Banned`] shows it in the platform's zone.
+impl std::fmt::Display for Ban {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        BanIn(self, &TimeZone::utc()).fmt(f)
+    }
+}
+
+/// A time-zone name that is not in herald's bundled IANA time-zone database (see
+/// [`TimeZone::named`](crate::TimeZone::named)). Returned where the configuration is built;
+/// nothing else changed.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("unknown time zone {name:?}: {detail}")]
+#[non_exhaustive]
+pub struct TimeZoneError {
+    /// The name as given.
+    pub name: String,
+    /// Why the database refused it.
+    pub detail: String,
 }
 
 /// A string that is not an OpenID's display form (16 hex digits).
@@ -197,12 +222,24 @@ pub enum CorrectError {
     NotAnArticle,
     #[error("{0} was retracted")]
     Retracted(JobId),
-    #[error("{job} was already corrected (at most {max} times)")]
+    /// The article was corrected as many times as `max`
+    /// ([`Rules::corrections_per_article`](crate::Rules::corrections_per_article)) allows.
+    #[error("{job} was already corrected; {}", CorrectionsAllowed(*max))]
     AlreadyCorrected { job: JobId, max: u32 },
     #[error("a correction may change only the body, not the title, summary or cover")]
     FixedFieldChanged,
-    #[error("a correction changes at most {max} characters")]
-    TooManyChanges { max: usize },
+    /// The correction changes more than `max` characters (user-perceived characters, after
+    /// NFC normalization). `changes`: how many it changes; when `more_than` is true, the
+    /// count stopped there (100 past the limit) and it changes more.
+    #[error(
+        "a correction changes at most {max} characters; this one changes {}{changes}",
+        if *more_than { "more than " } else { "" }
+    )]
+    TooManyChanges {
+        changes: usize,
+        more_than: bool,
+        max: usize,
+    },
     #[error("the correction changes nothing")]
     Unchanged,
     #[error("invalid body: {0}")]
@@ -211,6 +248,20 @@ pub enum CorrectError {
     /// [`StorageError`] for which, and what to do).
     #[error("storage: {0}")]
     Storage(StorageError),
+}
+
+/// "an article may be corrected only once" (or twice, or n times, or not at all).
+struct CorrectionsAllowed(u32);
+
+impl std::fmt::Display for CorrectionsAllowed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            0 => write!(f, "articles may not be corrected"),
+            1 => write!(f, "an article may be corrected only once"),
+            2 => write!(f, "an article may be corrected only twice"),
+            n => write!(f, "an article may be corrected only {n} times"),
+        }
+    }
 }
 
 /// Why a follower's message to an account failed.
@@ -341,16 +392,53 @@ pub enum TagError {
 pub enum AudienceError {
     #[error("unknown {0}")]
     UnknownTag(TagId),
+    /// The list names too few distinct followers: `len` counts its distinct ids
+    /// (duplicates count once).
     #[error("an OpenID list must hold {min} to {max} distinct ids, got {len}")]
     ListSize { len: usize, min: usize, max: usize },
+    /// The list is longer than `max` entries, duplicates included (a bound on the work of
+    /// checking it, whatever its distinct ids).
+    #[error("an OpenID list may hold at most {max} ids, duplicates included, got {len}")]
+    ListTooLong { len: usize, max: usize },
+    /// Not an OpenID this account issued for an existing user (made up, another account's,
+    /// or of a user who does not exist).
     #[error("{0} is not an OpenID of this account")]
     InvalidOpenId(OpenId),
-    #[error("{0} does not follow this account")]
-    NotFollowing(OpenId),
+    /// Ids that name users who do not follow the account (any more). `count` of them in
+    /// all; `open_ids` names them in list order, each once, the first
+    /// [`MAX_NAMED`](Self::MAX_NAMED) only.
+    #[error("{}", NotFollowingText(open_ids, *count))]
+    NotFollowing { open_ids: Vec<OpenId>, count: usize },
     #[error("tag expression has {nodes} nodes, over the limit of {max}")]
     ExpressionTooLarge { nodes: usize, max: usize },
     #[error("tag expression has an empty and/or")]
     EmptyExpression,
+}
+
+impl AudienceError {
+    /// Most ids one [`NotFollowing`](Self::NotFollowing) names.
+    pub const MAX_NAMED: usize = 100;
+}
+
+/// "fc1f... does not follow this account", or "3 OpenIDs do not follow this account: a, b,
+/// c", with "and n more" past the ones named.
+struct NotFollowingText<'a>(&'a [OpenId], usize);
+
+impl std::fmt::Display for NotFollowingText<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let NotFollowingText(named, count) = *self;
+        if let ([one], 1) = (named, count) {
+            return write!(f, "{one} does not follow this account");
+        }
+        write!(f, "{count} OpenIDs do not follow this account: ")?;
+        for (i, id) in named.iter().enumerate() {
+            write!(f, "{}{id}", if i > 0 { ", " } else { "" })?;
+        }
+        if count > named.len() {
+            write!(f, " and {} more", count - named.len())?;
+        }
+        Ok(())
+    }
 }
 
 /// Why a send was refused.
@@ -377,14 +465,31 @@ pub enum SendError {
     /// [`Engine::update_registration`](crate::Engine::update_registration).
     #[error("registration incomplete, missing: {}", missing.join(", "))]
     RegistrationIncomplete { missing: Vec<&'static str> },
-    /// The account is banned from sending; a temporary ban lifts by itself at its end.
-    #[error("banned from sending {ban}")]
-    Banned { ban: Ban },
-    /// A subscription account already sent its broadcasts for today (UTC).
-    #[error("the daily limit of {limit} broadcasts is used; next day starts at {next_day_ms}")]
-    DailyLimit { limit: u32, next_day_ms: Millis },
-    #[error("the daily limit of {limit} previews is used; next day starts at {next_day_ms}")]
-    PreviewLimit { limit: u32, next_day_ms: Millis },
+    /// The account is banned from sending; a temporary ban lifts by itself at its end (the
+    /// text shows the end in `zone`, the platform's time zone, to the millisecond).
+    #[error("banned from sending {}", BanIn(ban, zone))]
+    Banned { ban: Ban, zone: TimeZone },
+    /// A subscription account already sent its broadcasts for today, a calendar day of
+    /// `zone` (the platform's time zone); sending is allowed again from `next_day_ms`.
+    #[error(
+        "the daily limit of {limit} broadcasts is used; the next day starts at {}",
+        LocalTime::new(*next_day_ms, zone)
+    )]
+    DailyLimit {
+        limit: u32,
+        next_day_ms: Millis,
+        zone: TimeZone,
+    },
+    /// The account already sent its previews for today (as for `DailyLimit`).
+    #[error(
+        "the daily limit of {limit} previews is used; the next day starts at {}",
+        LocalTime::new(*next_day_ms, zone)
+    )]
+    PreviewLimit {
+        limit: u32,
+        next_day_ms: Millis,
+        zone: TimeZone,
+    },
     /// The article matches `original`, another account's article, and is not declared a
     /// reprint. Send it with `continue_as_reprint` to send it as a reprint of `original`.
     #[error("the article matches {original} of another account; declare it a reprint")]

@@ -25,7 +25,7 @@ mod machinery;
 mod sink;
 mod store;
 
-pub use clock::{Clock, ManualClock, Millis, SystemClock, UtcTime};
+pub use clock::{Clock, LocalTime, ManualClock, Millis, SystemClock, TimeZone};
 pub use config::{DAY_MS, EngineConfig, Limits, Rules};
 pub use domain::audience::{Audience, TagExpr};
 pub use domain::message::{Article, Media, MediaFormat, MediaKind, Message, Video};
@@ -43,7 +43,8 @@ pub use error::{
     AccountError, AddUsersError, AudienceError, CorrectError, ExportError, FetchError,
     FollowChangeError, FollowError, InteractError, IoError, MessageError, ParseOpenIdError,
     QueryError, RegisterError, RegistrationError, RetractError, ScheduleError, SendError,
-    StorageError, StoreError, SubjectError, TagError, TerminateError, UnfollowError,
+    StorageError, StoreError, SubjectError, TagError, TerminateError, TimeZoneError,
+    UnfollowError,
 };
 pub use ids::{AccountId, JobId, ScheduleId, Seq, SubjectId, TagId, UserId};
 pub use machinery::job::{JobHandle, JobReport, JobStatus};

@@ -945,7 +945,15 @@ fn invalid_audiences_are_refused() {
     bad_audience(&engine, Audience::OpenIds(vec![f(1)]), size(1));
     // Duplicates count once.
     bad_audience(&engine, Audience::OpenIds(vec![f(1), f(1), f(1)]), size(1));
-    bad_audience(&engine, Audience::OpenIds(vec![f(1); 10_001]), size(10_001));
+    // The list's own length is bounded too, duplicates included.
+    bad_audience(
+        &engine,
+        Audience::OpenIds(vec![f(1); 10_001]),
+        AudienceError::ListTooLong {
+            len: 10_001,
+            max: 10_000,
+        },
+    );
     let of_sports = oid(&engine, SPORTS, 4);
     bad_audience(
         &engine,
@@ -960,7 +968,10 @@ fn invalid_audiences_are_refused() {
     bad_audience(
         &engine,
         Audience::OpenIds(vec![f(1), f(2), f(9)]),
-        AudienceError::NotFollowing(f(9)),
+        AudienceError::NotFollowing {
+            open_ids: vec![f(9)],
+            count: 1,
+        },
     );
     // A deleted tag is unknown.
     engine.delete_tag(NEWS, vip).unwrap();

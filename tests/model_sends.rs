@@ -536,26 +536,38 @@ fn model_audience(
                 .iter()
                 .map(|t| open_id_of(engine, model, account, *t))
                 .collect();
-            let size = |len| AudienceError::ListSize {
-                len,
-                min: LIST_MIN,
-                max: LIST_MAX,
-            };
             let result = (|| {
                 if ids.len() > LIST_MAX {
-                    return Err(size(ids.len()));
+                    return Err(AudienceError::ListTooLong {
+                        len: ids.len(),
+                        max: LIST_MAX,
+                    });
                 }
+                // An invalid id is refused at once; ids of non-followers are all named.
                 let mut set = BTreeSet::new();
+                let mut stale = BTreeSet::new();
+                let mut named = Vec::new();
                 for (t, id) in targets.iter().zip(&ids) {
                     let user = user_behind(engine, model, account, *t)
                         .ok_or(AudienceError::InvalidOpenId(*id))?;
-                    if !followers.contains(&user) {
-                        return Err(AudienceError::NotFollowing(*id));
+                    if followers.contains(&user) {
+                        set.insert(user);
+                    } else if stale.insert(user) && named.len() < AudienceError::MAX_NAMED {
+                        named.push(*id);
                     }
-                    set.insert(user);
+                }
+                if !stale.is_empty() {
+                    return Err(AudienceError::NotFollowing {
+                        open_ids: named,
+                        count: stale.len(),
+                    });
                 }
                 if set.len() < LIST_MIN {
-                    return Err(size(set.len()));
+                    return Err(AudienceError::ListSize {
+                        len: set.len(),
+                        min: LIST_MIN,
+                        max: LIST_MAX,
+                    });
                 }
                 Ok(set)
             })();

@@ -1,5 +1,6 @@
 //! Corrections: an article may be corrected once, by at most 10 characters counted as an
-//! edit distance over characters (Chinese text per character); title and summary never
+//! edit distance over characters (Chinese text per character; see
+//! `rules_correction_characters.rs` for what a character is); title and summary never
 //! change; readers fetching after the correction get the corrected body.
 
 mod common;
@@ -56,7 +57,11 @@ fn a_correction_of_11_changed_characters_is_refused() {
         .collect();
     assert_eq!(
         engine.correct_article(job, article_parts("标题", &corrected)),
-        Err(CorrectError::TooManyChanges { max: 10 })
+        Err(CorrectError::TooManyChanges {
+            changes: 11,
+            more_than: false,
+            max: 10
+        })
     );
     assert_eq!(body_of(&engine, reader), original, "nothing changed");
 }

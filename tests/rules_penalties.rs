@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use herald::{AccountKind, Ban, SendError};
+use herald::{AccountKind, Ban, SendError, TimeZone};
 
 #[test]
 fn the_first_violation_bans_sending_for_7_days_and_the_ban_lifts_at_its_end() {
@@ -16,7 +16,8 @@ fn the_first_violation_bans_sending_for_7_days_and_the_ban_lifts_at_its_end() {
     assert_eq!(
         engine.send(account, to_all(text("x"))).unwrap_err(),
         SendError::Banned {
-            ban: Ban::Until(until)
+            ban: Ban::Until(until),
+            zone: TimeZone::default(),
         }
     );
     // The last millisecond of the ban is still banned.
@@ -68,7 +69,8 @@ fn the_fourth_violation_bans_permanently() {
     assert_eq!(
         engine.send(account, to_all(text("x"))).unwrap_err(),
         SendError::Banned {
-            ban: Ban::Permanent
+            ban: Ban::Permanent,
+            zone: TimeZone::default(),
         }
     );
     assert_eq!(engine.account_profile(account).unwrap().violations, 4);

@@ -48,10 +48,12 @@ fn the_100th_preview_of_a_day_is_sent_and_the_101st_refused() {
         engine.preview(account, f[0].1, text("p101")).unwrap_err(),
         SendError::PreviewLimit {
             limit: 100,
-            next_day_ms: JAN_1_2024 + DAY
+            // Midnight in the platform's zone (Asia/Shanghai).
+            next_day_ms: JAN_1_2024_BEIJING + DAY,
+            zone: herald::TimeZone::default(),
         }
     );
-    clock.set_ms(JAN_1_2024 + DAY);
+    clock.set_ms(JAN_1_2024_BEIJING + DAY);
     engine.preview(account, f[0].1, text("next day")).unwrap();
 }
 

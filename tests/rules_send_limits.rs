@@ -1,15 +1,16 @@
-//! Send limits: a subscription account broadcasts once per calendar day (UTC); on a
+//! Send limits: a subscription account broadcasts once per calendar day (of the platform's
+//! time zone, Asia/Shanghai by default: see also `rules_time_zone.rs`); on a
 //! service account each follower receives at most 4 broadcasts per calendar month and
 //! followers over the cap are counted in the report's `filtered`, not as errors.
 
 mod common;
 
 use common::*;
-use herald::{AccountKind, Audience, JobStatus, SendError, UserId};
+use herald::{AccountKind, Audience, JobStatus, SendError, TimeZone, UserId};
 
 #[test]
 fn a_subscription_account_broadcasts_once_per_calendar_day() {
-    let (engine, clock) = engine_at(JAN_1_2024 + 9 * HOUR);
+    let (engine, clock) = engine_at(JAN_1_2024_BEIJING + 9 * HOUR);
     let account = account(&engine, "daily", AccountKind::Subscription);
     followers(&engine, account, 3);
     assert_eq!(
@@ -20,12 +21,13 @@ fn a_subscription_account_broadcasts_once_per_calendar_day() {
             .sent,
         3
     );
-    let next_day = JAN_1_2024 + DAY;
+    let next_day = JAN_1_2024_BEIJING + DAY;
     assert_eq!(
         engine.send(account, to_all(text("again"))).unwrap_err(),
         SendError::DailyLimit {
             limit: 1,
-            next_day_ms: next_day
+            next_day_ms: next_day,
+            zone: TimeZone::default(),
         }
     );
     // Any audience is a broadcast.
@@ -149,8 +151,10 @@ fn only_followers_over_the_cap_are_filtered() {
 }
 
 #[test]
-fn the_monthly_cap_resets_at_the_start_of_a_calendar_month_utc() {
-    let (engine, clock) = engine_at(FEB_1_2024 - 4 * HOUR);
+fn the_monthly_cap_resets_at_the_start_of_a_calendar_month_of_the_configured_zone() {
+    let mut config = config();
+    config.rules.time_zone = TimeZone::utc();
+    let (engine, clock) = engine_with(config, FEB_1_2024 - 4 * HOUR);
     let account = account(&engine, "service", AccountKind::Service);
     followers(&engine, account, 5);
     for _ in 0..4 {

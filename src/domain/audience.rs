@@ -6,9 +6,9 @@ use roaring::RoaringBitmap;
 
 use crate::config::Limits;
 use crate::domain::graph::{AccountGraph, Settled};
-use crate::domain::openid::{OpenId, OpenIdCodec};
+use crate::domain::openid::OpenId;
 use crate::error::AudienceError;
-use crate::ids::{AccountId, TagId};
+use crate::ids::{TagId, UserId};
 
 /// Who a send goes to. Every variant is evaluated against the account's followers at the
 /// moment the send is accepted; later follows and unfollows do not change it.
@@ -138,12 +138,18 @@ fn take_children(expr: &mut TagExpr, into: &mut Vec<TagExpr>) {
 }
 
 /// Fixes `audience` as a set of user ids, against the graph as it is now. `All` and `Tag`
-/// share the graph's bitmap (copy-on-write) instead of copying it.
+/// share the graph's bitmap (copy-on-write) instead of copying it. `decode`: the user behind
+/// an OpenID of the account, `None` if it is not a valid one (the engine's one meaning:
+/// issued for this account, of a user who exists).
+///
+/// An OpenID list is checked whole: an invalid id is refused at once (the first, in list
+/// order); otherwise every id that does not name a follower is collected, so one refusal
+/// names them all (up to [`AudienceError::MAX_NAMED`]) and a caller cleans a stale list in
+/// one round trip.
 pub(crate) fn resolve(
     audience: &Audience,
-    account: AccountId,
     graph: &mut AccountGraph,
-    codec: &OpenIdCodec,
+    decode: impl Fn(OpenId) -> Option<UserId>,
     limits: &Limits,
 ) -> Result<Arc<RoaringBitmap>, AudienceError> {
     match audience {
@@ -168,27 +174,38 @@ pub(crate) fn resolve(
             Ok(Arc::new(expr.eval(graph)))
         }
         Audience::OpenIds(ids) => {
-            let size_error = |len| AudienceError::ListSize {
-                len,
-                min: limits.openid_list_min,
-                max: limits.openid_list_max,
-            };
+            // The list's own length bounds the work; its distinct ids are the audience.
             if ids.len() > limits.openid_list_max {
-                return Err(size_error(ids.len()));
+                return Err(AudienceError::ListTooLong {
+                    len: ids.len(),
+                    max: limits.openid_list_max,
+                });
             }
+            let followers = graph.current_followers();
             let mut set = RoaringBitmap::new();
+            let mut stale = RoaringBitmap::new();
+            let mut named = Vec::new();
             for &id in ids {
-                let user = codec
-                    .decode(account, id)
-                    .ok_or(AudienceError::InvalidOpenId(id))?;
-                if !graph.current_followers().contains(user.0) {
-                    return Err(AudienceError::NotFollowing(id));
+                let user = decode(id).ok_or(AudienceError::InvalidOpenId(id))?;
+                if followers.contains(user.0) {
+                    set.insert(user.0);
+                } else if stale.insert(user.0) && named.len() < AudienceError::MAX_NAMED {
+                    named.push(id);
                 }
-                set.insert(user.0);
+            }
+            if !stale.is_empty() {
+                return Err(AudienceError::NotFollowing {
+                    open_ids: named,
+                    count: stale.len() as usize,
+                });
             }
             let distinct = set.len() as usize;
             if distinct < limits.openid_list_min {
-                return Err(size_error(distinct));
+                return Err(AudienceError::ListSize {
+                    len: distinct,
+                    min: limits.openid_list_min,
+                    max: limits.openid_list_max,
+                });
             }
             Ok(Arc::new(set))
         }

@@ -3,8 +3,26 @@
 //! bans, and the optional delivery speed.
 //!
 //! ## Calendar
-//! Days and months are UTC calendar days and months of the engine's clock
-//! ([`month_of`] uses Howard Hinnant's `civil_from_days`).
+//! Days and months are calendar days and months of the platform's time zone
+//! ([`Rules::time_zone`], default `Asia/Shanghai`) at the engine's clock, numbered by
+//! [`Period`]: a day as days since 1970-01-01, a month as `year * 12 + (month - 1)`, both of
+//! the local date. The calendar is jiff's, over its bundled IANA database: a day starts at
+//! local midnight (or where a daylight-saving gap ends) and may last 23 or 25 hours.
+//!
+//! ## A clock that steps back
+//! The counters belong to the latest day and the latest month seen. A time whose day (or
+//! month) is earlier than theirs, because the clock stepped back, is counted against that
+//! latest period, as if it belonged to it: a step back can neither let a period's count pass
+//! its limit (the latest period's count is checked and raised) nor wipe a later period's
+//! counts (only a later period starts new ones). The price is that a stepped-back send may
+//! be refused, or filtered, by the later period's count.
+//!
+//! ## Stored periods
+//! Snapshots keep `day` and `month` as these numbers. Before the time zone was a setting
+//! they were UTC dates; an old snapshot's numbers are read as the same calendar dates in the
+//! configured zone (no format change: a number names a date either way). Zones east of UTC
+//! see no step back from this; in a zone west of UTC a count kept for a UTC date may be
+//! carried for up to a day into the local date of that number, by the rule above.
 //!
 //! ## The monthly cap without a counter per follower
 //! For the current month a service account keeps `cap` bitmaps: `levels[k]` holds the
@@ -19,19 +37,8 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use roaring::RoaringBitmap;
 
-use crate::clock::Millis;
-use crate::config::{DAY_MS, Rules};
-
-/// The UTC calendar day of `ms`: days since 1970-01-01.
-pub(crate) fn day_of(ms: Millis) -> u64 {
-    ms / DAY_MS
-}
-
-/// The UTC calendar month of `ms`, as `year * 12 + (month - 1)`.
-pub(crate) fn month_of(ms: Millis) -> u32 {
-    let (year, month, _) = crate::clock::utc_date(ms);
-    (year * 12 + i64::from(month) - 1) as u32
-}
+use crate::clock::{Millis, Period};
+use crate::config::Rules;
 
 /// A ban on sending.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -53,11 +60,12 @@ impl Ban {
 /// Per-account state of the send rules. Written under the account's shard lock.
 #[derive(Debug, Default)]
 pub(crate) struct Policy {
-    /// The day of `broadcasts_today` and `previews_today`.
+    /// The day of `broadcasts_today` and `previews_today`: the latest seen (see the module
+    /// doc on clocks that step back).
     pub(crate) day: u64,
     pub(crate) broadcasts_today: u32,
     pub(crate) previews_today: u32,
-    /// The month of `levels`.
+    /// The month of `levels`: the latest seen.
     pub(crate) month: u32,
     /// `levels[k]`: followers who received at least `k + 1` broadcasts in `month`.
     pub(crate) levels: Vec<RoaringBitmap>,
@@ -71,61 +79,62 @@ pub(crate) struct Policy {
 }
 
 impl Policy {
-    fn roll_day(&mut self, now: Millis) {
-        let day = day_of(now);
-        if day != self.day {
-            self.day = day;
+    /// Starts new day counters if `at` is a later day than theirs; an earlier day (a clock
+    /// that stepped back) counts against the latest.
+    fn roll_day(&mut self, at: Period) {
+        if at.day > self.day {
+            self.day = at.day;
             self.broadcasts_today = 0;
             self.previews_today = 0;
         }
     }
 
-    fn roll_month(&mut self, now: Millis) {
-        let month = month_of(now);
-        if month != self.month {
-            self.month = month;
+    fn roll_month(&mut self, at: Period) {
+        if at.month > self.month {
+            self.month = at.month;
             self.levels.clear();
         }
     }
 
-    /// Broadcasts sent today, as of `now`.
-    pub(crate) fn broadcasts_on(&self, now: Millis) -> u32 {
-        if self.day == day_of(now) {
+    /// The day whose counts apply at `at`: its own, or the latest seen if later.
+    pub(crate) fn counting_day(&self, at: Period) -> u64 {
+        at.day.max(self.day)
+    }
+
+    /// Broadcasts counted for the day of `at`.
+    pub(crate) fn broadcasts_on(&self, at: Period) -> u32 {
+        if at.day > self.day {
+            0
+        } else {
             self.broadcasts_today
-        } else {
-            0
         }
     }
 
-    pub(crate) fn previews_on(&self, now: Millis) -> u32 {
-        if self.day == day_of(now) {
+    /// Previews counted for the day of `at`.
+    pub(crate) fn previews_on(&self, at: Period) -> u32 {
+        if at.day > self.day {
+            0
+        } else {
             self.previews_today
-        } else {
-            0
         }
     }
 
-    pub(crate) fn count_broadcast(&mut self, now: Millis) {
-        self.roll_day(now);
-        self.broadcasts_today += 1;
+    pub(crate) fn count_broadcast(&mut self, at: Period) {
+        self.roll_day(at);
+        self.broadcasts_today = self.broadcasts_today.saturating_add(1);
     }
 
-    pub(crate) fn count_preview(&mut self, now: Millis) {
-        self.roll_day(now);
-        self.previews_today += 1;
+    pub(crate) fn count_preview(&mut self, at: Period) {
+        self.roll_day(at);
+        self.previews_today = self.previews_today.saturating_add(1);
     }
 
-    /// The followers of `audience` already at the monthly cap, as of `now`.
-    pub(crate) fn over_cap(
-        &self,
-        audience: &RoaringBitmap,
-        cap: u32,
-        now: Millis,
-    ) -> RoaringBitmap {
+    /// The followers of `audience` already at the monthly cap, in the month of `at`.
+    pub(crate) fn over_cap(&self, audience: &RoaringBitmap, cap: u32, at: Period) -> RoaringBitmap {
         if cap == 0 {
             return audience.clone();
         }
-        if self.month != month_of(now) {
+        if at.month > self.month {
             return RoaringBitmap::new();
         }
         match self.levels.get(cap as usize - 1) {
@@ -135,8 +144,8 @@ impl Policy {
     }
 
     /// Counts one broadcast to `audience` (already without the followers over the cap).
-    pub(crate) fn count_monthly(&mut self, audience: &RoaringBitmap, cap: u32, now: Millis) {
-        self.roll_month(now);
+    pub(crate) fn count_monthly(&mut self, audience: &RoaringBitmap, cap: u32, at: Period) {
+        self.roll_month(at);
         let cap = cap as usize;
         if cap == 0 {
             return;
@@ -151,9 +160,9 @@ impl Policy {
         self.levels[0] |= audience;
     }
 
-    /// Broadcasts `follower` received in the month of `now` (0..=cap).
-    pub(crate) fn received_this_month(&self, follower: u32, now: Millis) -> u32 {
-        if self.month != month_of(now) {
+    /// Broadcasts `follower` received in the month of `at` (0..=cap).
+    pub(crate) fn received_this_month(&self, follower: u32, at: Period) -> u32 {
+        if at.month > self.month {
             return 0;
         }
         self.levels.iter().filter(|l| l.contains(follower)).count() as u32
@@ -232,15 +241,32 @@ impl RateLimiter {
 mod tests {
     use super::*;
 
+    const JAN: Period = Period {
+        day: 19_723,
+        month: 2024 * 12,
+    };
+    const FEB: Period = Period {
+        day: 19_754,
+        month: 2024 * 12 + 1,
+    };
+
     #[test]
-    fn months_follow_the_utc_calendar() {
-        // 2024-01-31T23:59:59.999Z and 2024-02-01T00:00:00Z
-        assert_eq!(month_of(1_706_745_599_999), 2024 * 12);
-        assert_eq!(month_of(1_706_745_600_000), 2024 * 12 + 1);
-        // 2024-02-29 (leap day) is still February; 2024-03-01 is March.
-        assert_eq!(month_of(1_709_164_800_000), 2024 * 12 + 1);
-        assert_eq!(month_of(1_709_251_200_000), 2024 * 12 + 2);
-        assert_eq!(month_of(0), 1970 * 12);
+    fn a_stepped_back_time_counts_against_the_latest_period() {
+        let mut p = Policy::default();
+        let one: RoaringBitmap = std::iter::once(1).collect();
+        for _ in 0..2 {
+            p.count_monthly(&one, 2, JAN);
+        }
+        p.count_monthly(&one, 2, FEB);
+        p.count_broadcast(FEB);
+        // Back in January: February's counts apply, and stay.
+        assert_eq!(p.over_cap(&one, 2, JAN).len(), 0);
+        p.count_monthly(&one, 2, JAN);
+        p.count_broadcast(JAN);
+        assert_eq!(p.received_this_month(1, FEB), 2);
+        assert_eq!(p.over_cap(&one, 2, FEB).len(), 1);
+        assert_eq!(p.broadcasts_on(FEB), 2);
+        assert_eq!(p.counting_day(JAN), FEB.day);
     }
 
     #[test]
@@ -248,11 +274,12 @@ mod tests {
         let mut p = Policy::default();
         let a: RoaringBitmap = (0..10).collect();
         let b: RoaringBitmap = (5..15).collect();
-        p.count_monthly(&a, 4, 0);
-        p.count_monthly(&b, 4, 0);
-        assert_eq!(p.received_this_month(0, 0), 1);
-        assert_eq!(p.received_this_month(7, 0), 2);
-        assert_eq!(p.received_this_month(20, 0), 0);
-        assert!(p.over_cap(&a, 2, 0).iter().eq(5..10));
+        p.count_monthly(&a, 4, JAN);
+        p.count_monthly(&b, 4, JAN);
+        assert_eq!(p.received_this_month(0, JAN), 1);
+        assert_eq!(p.received_this_month(7, JAN), 2);
+        assert_eq!(p.received_this_month(20, JAN), 0);
+        assert!(p.over_cap(&a, 2, JAN).iter().eq(5..10));
+        assert_eq!(p.received_this_month(7, FEB), 0);
     }
 }

@@ -289,9 +289,9 @@ impl Engine {
         open_id: OpenId,
     ) -> Result<u32, QueryError> {
         let user = self.user_of(account, open_id)?;
-        let now = self.clock.now_ms();
+        let at = self.config.rules.time_zone.period(self.clock.now_ms());
         self.read_account(account, |state| {
-            state.policy.received_this_month(user.0, now)
+            state.policy.received_this_month(user.0, at)
         })
         .ok_or(QueryError::UnknownAccount(account))
     }

@@ -518,10 +518,18 @@ impl Engine {
     pub fn user_of(&self, account: AccountId, open_id: OpenId) -> Result<UserId, QueryError> {
         self.read_account(account, |_| ())
             .ok_or(QueryError::UnknownAccount(account))?;
+        self.decode_open_id(account, open_id)
+            .ok_or(QueryError::InvalidOpenId(open_id))
+    }
+
+    /// The user behind `open_id` if it is a valid OpenID of `account`: one the account was
+    /// issued for a user who exists. Everything else (made up, another account's, of a user
+    /// who does not exist) is invalid, in every operation taking OpenIDs; a valid OpenID
+    /// of a user who does not follow is "not following".
+    pub(crate) fn decode_open_id(&self, account: AccountId, open_id: OpenId) -> Option<UserId> {
         self.codec
             .decode(account, open_id)
             .filter(|u| self.user_exists(*u))
-            .ok_or(QueryError::InvalidOpenId(open_id))
     }
 
     // ----- follows ------------------------------------------------------------------------
@@ -989,8 +997,7 @@ impl Engine {
                 let mut users = Vec::with_capacity(open_ids.len());
                 for &id in open_ids {
                     let user = self
-                        .codec
-                        .decode(account, id)
+                        .decode_open_id(account, id)
                         .ok_or(TagError::InvalidOpenId(id))?;
                     if !graph.followers().contains(user.0) {
                         return Err(TagError::NotFollowing(id));
@@ -1209,25 +1216,36 @@ impl Engine {
             }
         }
         if let Some(ban) = state.policy.active_ban(now) {
-            return Err(SendError::Banned { ban });
+            return Err(SendError::Banned {
+                ban,
+                zone: rules.time_zone.clone(),
+            });
         }
-        let next_day_ms = (now / crate::config::DAY_MS + 1) * crate::config::DAY_MS;
+        // The day and month of `now` in the platform's zone; the day's counts reset when the
+        // day after the one they count starts (see `policy` on clocks that step back).
+        let at = rules.time_zone.period(now);
+        let next_day_ms = || {
+            let day = state.policy.counting_day(at);
+            rules.time_zone.day_start(day.saturating_add(1))
+        };
         match purpose {
             SendPurpose::Broadcast => {
                 if state.profile.kind == Some(AccountKind::Subscription)
-                    && state.policy.broadcasts_on(now) >= rules.subscription_broadcasts_per_day
+                    && state.policy.broadcasts_on(at) >= rules.subscription_broadcasts_per_day
                 {
                     return Err(SendError::DailyLimit {
                         limit: rules.subscription_broadcasts_per_day,
-                        next_day_ms,
+                        next_day_ms: next_day_ms(),
+                        zone: rules.time_zone.clone(),
                     });
                 }
             }
             SendPurpose::Preview => {
-                if state.policy.previews_on(now) >= rules.previews_per_day {
+                if state.policy.previews_on(at) >= rules.previews_per_day {
                     return Err(SendError::PreviewLimit {
                         limit: rules.previews_per_day,
-                        next_day_ms,
+                        next_day_ms: next_day_ms(),
+                        zone: rules.time_zone.clone(),
                     });
                 }
             }
@@ -1271,17 +1289,25 @@ impl Engine {
             Some(user) => {
                 if !state.graph.is_follower(user.0) {
                     return Err(SendError::InvalidAudience(
-                        crate::error::AudienceError::NotFollowing(self.codec.encode(account, user)),
+                        crate::error::AudienceError::NotFollowing {
+                            open_ids: vec![self.codec.encode(account, user)],
+                            count: 1,
+                        },
                     ));
                 }
                 Arc::new(std::iter::once(user.0).collect::<RoaringBitmap>())
             }
-            None => audience::resolve(&audience, account, &mut state.graph, &self.codec, limits)?,
+            None => audience::resolve(
+                &audience,
+                &mut state.graph,
+                |id| self.decode_open_id(account, id),
+                limits,
+            )?,
         };
         let mut filtered = 0;
         if purpose == SendPurpose::Broadcast && state.profile.kind == Some(AccountKind::Service) {
             let cap = rules.service_broadcasts_per_follower_month;
-            let over = state.policy.over_cap(&audience, cap, now);
+            let over = state.policy.over_cap(&audience, cap, at);
             if !over.is_empty() {
                 filtered = over.len();
                 audience = Arc::new(&*audience - &over);
@@ -1369,14 +1395,15 @@ impl Engine {
             a.meta,
             state.policy.limiter.clone(),
         );
+        let at = rules.time_zone.period(a.now);
         match a.meta.purpose {
             SendPurpose::Broadcast => {
-                state.policy.count_broadcast(a.now);
+                state.policy.count_broadcast(at);
                 if state.profile.kind == Some(AccountKind::Service) {
                     state.policy.count_monthly(
                         &job.audience,
                         rules.service_broadcasts_per_follower_month,
-                        a.now,
+                        at,
                     );
                 }
                 if let Message::Article(article) = &*job.message {
@@ -1385,7 +1412,7 @@ impl Engine {
                         .insert(originality::fingerprint(&article.body), job.id);
                 }
             }
-            SendPurpose::Preview => state.policy.count_preview(a.now),
+            SendPurpose::Preview => state.policy.count_preview(at),
             SendPurpose::Reply => {}
         }
         if let Some(id) = a.schedule {

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use crate::clock::Millis;
 use crate::domain::account::Scheduled;
-use crate::domain::correction::bounded_edit_distance;
+use crate::domain::correction::{Changes, count_changes};
 use crate::domain::message::{Article, Message};
 use crate::domain::openid::OpenId;
 use crate::domain::send::{SendPurpose, SendRequest};
@@ -118,9 +118,8 @@ impl Engine {
                 // The audience must make sense now (its tags exist, its ids follow).
                 crate::domain::audience::resolve(
                     &request.audience,
-                    account,
                     &mut state.graph,
-                    &self.codec,
+                    |id| self.decode_open_id(account, id),
                     &self.config.limits,
                 )
                 .map_err(|e| ScheduleError::Invalid(SendError::InvalidAudience(e)))?;
@@ -290,8 +289,9 @@ impl Engine {
 
     /// Corrects a sent article: only the body may change, by at most
     /// [`Rules::correction_max_chars`](crate::Rules::correction_max_chars) characters
-    /// (insertions, deletions and replacements, counted per character) from the body as
-    /// sent, at most [`Rules::corrections_per_article`](crate::Rules::corrections_per_article)
+    /// (insertions, deletions and replacements of user-perceived characters, after NFC
+    /// normalization: an emoji or a flag is one, `e` + a combining accent is `é`) from the
+    /// body as sent, at most [`Rules::corrections_per_article`](crate::Rules::corrections_per_article)
     /// times. Readers fetching afterwards get the corrected article.
     pub fn correct_article(&self, job: JobId, corrected: Article) -> Result<(), CorrectError> {
         let rules = &self.config.rules;
@@ -301,6 +301,23 @@ impl Engine {
             unreachable!("built as an article above");
         };
         let body = corrected.body.clone();
+        let max = rules.correction_max_chars;
+        // Counted before taking the account's lock, which the counting would otherwise hold
+        // for a normalization and segmentation of both bodies: the message as sent never
+        // changes (a correction replaces what readers get, not `sent.message`), so the count
+        // holds if the job under the lock still has the message counted here.
+        let counted = self
+            .read_account(job.account, |state| {
+                state.sent(job.seq).map(|sent| Arc::clone(&sent.message))
+            })
+            .flatten()
+            .and_then(|sent| match &*sent {
+                Message::Article(original) => {
+                    let changes = count_changes(&original.body, &corrected.body, max);
+                    Some((sent, changes))
+                }
+                _ => None,
+            });
         let count = std::cell::Cell::new(0);
         self.change_account(
             job.account,
@@ -328,10 +345,27 @@ impl Engine {
                 if sent.current_message().as_ref() == &message {
                     return Err(CorrectError::Unchanged);
                 }
-                bounded_edit_distance(&original.body, &corrected.body, rules.correction_max_chars)
-                    .ok_or(CorrectError::TooManyChanges {
-                        max: rules.correction_max_chars,
-                    })?;
+                let changes = match &counted {
+                    Some((message, changes)) if Arc::ptr_eq(message, &sent.message) => *changes,
+                    _ => count_changes(&original.body, &corrected.body, max),
+                };
+                match changes {
+                    Changes::Exactly(n) if n <= max => {}
+                    Changes::Exactly(n) => {
+                        return Err(CorrectError::TooManyChanges {
+                            changes: n,
+                            more_than: false,
+                            max,
+                        });
+                    }
+                    Changes::MoreThan(n) => {
+                        return Err(CorrectError::TooManyChanges {
+                            changes: n,
+                            more_than: true,
+                            max,
+                        });
+                    }
+                }
                 count.set(done + 1);
                 Ok(())
             },

@@ -65,9 +65,13 @@ pub(crate) struct RulesSnap {
     pub(crate) verified: bool,
     /// The registration in the log's record encoding.
     pub(crate) registration: Option<Vec<u8>>,
+    /// The day of the daily counters: days since 1970-01-01 of a calendar date in the
+    /// platform's time zone. Written by older builds as a UTC date; read as the same date.
     pub(crate) day: u64,
     pub(crate) broadcasts_today: u32,
     pub(crate) previews_today: u32,
+    /// The month of `levels`, `year * 12 + (month - 1)` of a date in the platform's time
+    /// zone (a UTC date in older builds; read as the same month).
     pub(crate) month: u32,
     /// Monthly cap levels, roaring portable format.
     pub(crate) levels: Vec<Vec<u8>>,

@@ -15,6 +15,10 @@ pub const JAN_1_2024: u64 = 1_704_067_200_000;
 pub const FEB_1_2024: u64 = 1_706_745_600_000;
 pub const HOUR: u64 = 60 * 60 * 1000;
 pub const DAY: u64 = 24 * HOUR;
+/// 2024-01-01T00:00:00+08:00, midnight in Beijing (the default platform time zone).
+pub const JAN_1_2024_BEIJING: u64 = JAN_1_2024 - 8 * HOUR;
+/// 2024-02-01T00:00:00+08:00.
+pub const FEB_1_2024_BEIJING: u64 = FEB_1_2024 - 8 * HOUR;
 
 pub fn config() -> EngineConfig {
     EngineConfig {
