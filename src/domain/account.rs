@@ -7,6 +7,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use crate::clock::Millis;
+use crate::domain::follower_order::OrderSlot;
 use crate::domain::graph::AccountGraph;
 use crate::domain::interaction::Interaction;
 use crate::domain::policy::Policy;
@@ -36,6 +37,8 @@ pub(crate) struct AccountState {
     /// The id the next scheduled send gets.
     pub(crate) next_schedule: u32,
     pub(crate) storage: Storage,
+    /// The followers sorted by OpenID while someone pages through them (in memory only).
+    pub(crate) follower_order: OrderSlot,
 }
 
 /// Who owns an account and what it is. Accounts registered with the low-level
@@ -84,6 +87,7 @@ impl AccountState {
             history: VecDeque::new(),
             idempotency: Idempotency::default(),
             lanes: Arc::new(Mutex::new(Lanes::default())),
+            follower_order: OrderSlot::default(),
         }
     }
 

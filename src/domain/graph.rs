@@ -22,6 +22,7 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 use roaring::RoaringBitmap;
 
+use crate::domain::follower_order::Watch;
 use crate::ids::{AccountId, TagId, UserId};
 use crate::machinery::prefetch::prefetch;
 
@@ -90,6 +91,12 @@ pub(crate) struct AccountGraph {
     /// Length at which `pending` is applied: [`PENDING_PER_FOLLOWERS`] of the followers,
     /// within [`PENDING_MIN`]..=[`PENDING_MAX`] (set when settling; 0 until the first).
     pending_cap: u32,
+    /// Users whose edge changed since the account's follower-order cache last caught up
+    /// (see `follower_order.rs`): `Some` only while the account has such a cache or one is
+    /// being built. Every change to the followers passes through [`push`](Self::push),
+    /// [`follow`](Self::follow) or [`follow_many`](Self::follow_many), which note it here.
+    /// In memory only, never stored.
+    watch: Option<Watch>,
 }
 
 /// Changes an account's graph keeps pending at most (see [`AccountGraph`]). Larger batches
@@ -170,6 +177,7 @@ impl AccountGraph {
             pending,
             left,
             pending_cap: 0,
+            watch: None,
         }
     }
 
@@ -260,6 +268,22 @@ impl AccountGraph {
         self.sources.iter().any(|s| s.name == name)
     }
 
+    /// Starts noting which users' edges change, afresh (see [`Watch`]).
+    pub(crate) fn start_watch(&mut self, cap: usize) {
+        self.watch = Some(Watch::new(cap));
+    }
+
+    /// Stops noting changes.
+    pub(crate) fn stop_watch(&mut self) {
+        self.watch = None;
+    }
+
+    /// The changes noted since [`start_watch`](Self::start_watch) (its reader clears
+    /// them); `None` if not watching.
+    pub(crate) fn watch_mut(&mut self) -> Option<&mut Watch> {
+        self.watch.as_mut()
+    }
+
     // ----- changes ------------------------------------------------------------------------
 
     /// Adds a follower (the caller checked it is new, and that a new source fits).
@@ -271,6 +295,9 @@ impl AccountGraph {
         // Rare: applied at once, after whatever is pending, so that the source's set stays
         // in order with the unfollows before it.
         self.settled();
+        if let Some(watch) = &mut self.watch {
+            watch.note(user.0);
+        }
         Arc::make_mut(&mut self.followers).insert(user.0);
         let i = match self.sources.iter().position(|s| s.name == name) {
             Some(i) => i,
@@ -297,12 +324,18 @@ impl AccountGraph {
     /// Adds followers in bulk (ascending, none of them following yet).
     pub(crate) fn follow_many(&mut self, new: &[u32]) {
         self.settle();
+        if let Some(watch) = &mut self.watch {
+            watch.note_many(new);
+        }
         if let Ok(added) = RoaringBitmap::from_sorted_iter(new.iter().copied()) {
             *Arc::make_mut(&mut self.followers) |= added;
         }
     }
 
     fn push(&mut self, user: u32, follows: bool) {
+        if let Some(watch) = &mut self.watch {
+            watch.note(user);
+        }
         let position = self.pending.len() as u64;
         self.pending
             .push(u64::from(user) << 32 | position << 1 | u64::from(follows));

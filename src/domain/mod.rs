@@ -5,6 +5,7 @@ pub(crate) mod account;
 pub(crate) mod audience;
 pub(crate) mod correction;
 pub(crate) mod export;
+pub(crate) mod follower_order;
 pub(crate) mod graph;
 pub(crate) mod interaction;
 pub(crate) mod message;

@@ -326,6 +326,10 @@ impl Engine {
         let Some(mut state) = state else { return };
         // Its messages are deleted: deliveries still to come are skipped.
         self.pool().cancel_account(account);
+        // Its follower-order cache went with it: the budget forgets it now, not when idle.
+        if let Some((stamp, _)) = &state.follower_order.cache {
+            self.follower_orders.release(*stamp);
+        }
         let followers = state.graph.current_followers();
         for user in followers.iter() {
             self.reverse.remove(UserId(user), account);

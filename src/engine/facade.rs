@@ -35,6 +35,7 @@ use crate::clock::{Clock, Millis, SystemClock};
 use crate::config::EngineConfig;
 use crate::domain::account::AccountState;
 use crate::domain::audience;
+use crate::domain::follower_order::Registry;
 use crate::domain::graph::ReverseIndex;
 use crate::domain::message::Message;
 use crate::domain::openid::{OpenId, OpenIdCodec};
@@ -59,11 +60,14 @@ use crate::store::record::Record;
 /// once, and the LSN of its log record (durable engines).
 type Accepted = (Arc<Job>, Option<Vec<u32>>, Option<u64>);
 
-/// One page of an account's followers, in a stable order.
+/// One page of an account's followers, from [`Engine::followers_page`]: OpenIDs in
+/// ascending order, all greater than the page's `after`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FollowerPage {
+    /// Ascending.
     pub open_ids: Vec<OpenId>,
-    /// Pass as `after` to read the next page; `None` on the last page.
+    /// Pass as `after` to read the next page: the last OpenID of this one, if followers
+    /// with greater OpenIDs followed at the time of the read; `None` on the last page.
     pub next: Option<OpenId>,
     /// Followers in all, at the time of the read.
     pub total: u64,
@@ -148,6 +152,9 @@ pub struct MemoryUsage {
     pub reverse_bytes: usize,
     /// Allocated inbox blocks.
     pub inbox_bytes: usize,
+    /// Follower-order caches of accounts being paged through, and reservations for those
+    /// being built (bounded by `EngineConfig::follower_cache_bytes`).
+    pub follower_cache_bytes: usize,
 }
 
 impl MemoryUsage {
@@ -207,6 +214,10 @@ impl EngineBuilder {
         let shards = config.shards.max(1);
         Engine {
             codec: OpenIdCodec::new(config.openid_secret),
+            follower_orders: Registry::new(
+                config.follower_cache_bytes,
+                config.follower_cache_idle_ms,
+            ),
             accounts: (0..shards).map(|_| RwLock::new(Vec::new())).collect(),
             next_account: Mutex::new(0),
             users: AtomicU64::new(0),
@@ -255,6 +266,9 @@ pub struct Engine {
     pub(crate) subjects: RwLock<Vec<Subject>>,
     /// Article fingerprints, for the originality check. Taken after an account shard.
     pub(crate) originals: RwLock<Originals>,
+    /// Sizes and last uses of the accounts' follower-order caches (`followers.rs`). Taken
+    /// after an account shard, never before one.
+    pub(crate) follower_orders: Registry,
 }
 
 impl std::fmt::Debug for Engine {
@@ -801,58 +815,6 @@ impl Engine {
     /// Follow edges in the whole graph.
     pub fn follow_edges(&self) -> u64 {
         self.edges.load(Ordering::Relaxed)
-    }
-
-    /// A page of at most `limit` followers, after the follower `after` (from the previous
-    /// page's `next`), in a stable order.
-    pub fn followers_page(
-        &self,
-        account: AccountId,
-        after: Option<OpenId>,
-        limit: usize,
-    ) -> Result<FollowerPage, QueryError> {
-        let max = self.config.limits.follower_page_max;
-        if limit == 0 || limit > max {
-            return Err(QueryError::PageSize { len: limit, max });
-        }
-        let start = match after {
-            None => 0,
-            Some(id) => match self.codec.decode(account, id) {
-                Some(user) if user.0 == u32::MAX => {
-                    return self.follower_count(account).map(|total| FollowerPage {
-                        open_ids: Vec::new(),
-                        next: None,
-                        total,
-                    });
-                }
-                Some(user) => user.0 + 1,
-                None => {
-                    self.read_account(account, |_| ())
-                        .ok_or(QueryError::UnknownAccount(account))?;
-                    return Err(QueryError::InvalidOpenId(id));
-                }
-            },
-        };
-        self.write_account(account, |state| {
-            let followers = state.graph.current_followers();
-            let mut iter = followers.range(start..);
-            let open_ids: Vec<OpenId> = iter
-                .by_ref()
-                .take(limit)
-                .map(|u| self.codec.encode(account, UserId(u)))
-                .collect();
-            let next = if iter.next().is_some() {
-                open_ids.last().copied()
-            } else {
-                None
-            };
-            FollowerPage {
-                open_ids,
-                next,
-                total: followers.len(),
-            }
-        })
-        .ok_or(QueryError::UnknownAccount(account))
     }
 
     /// The accounts `user` follows, in id order.
@@ -1651,6 +1613,7 @@ impl Engine {
             forward_bytes,
             reverse_bytes: self.reverse.heap_bytes(),
             inbox_bytes: self.inbox.as_ref().map_or(0, |i| i.heap_bytes()),
+            follower_cache_bytes: self.follower_orders.bytes(),
         }
     }
 }

@@ -1,10 +1,11 @@
 //! The engine: the public facade, split by concern. `facade.rs` holds the engine itself
 //! (construction, users, follows, tags, the send path, inboxes); the other files add the
-//! platform's rules as further `impl Engine` blocks, each delegating the rule itself to
-//! `domain/`.
+//! platform's rules and follower paging (`followers.rs`) as further `impl Engine` blocks,
+//! each delegating the rule itself to `domain/`.
 
 mod accounts;
 mod facade;
+mod followers;
 mod interaction;
 mod publishing;
 mod storage;

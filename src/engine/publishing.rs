@@ -180,8 +180,9 @@ impl Engine {
         .ok_or(QueryError::UnknownAccount(account))
     }
 
-    /// Fires every scheduled send that is due by the engine's clock (in due order), and
-    /// purges messages past their account's retention. Returns what happened to each send.
+    /// Fires every scheduled send that is due by the engine's clock (in due order), purges
+    /// messages past their account's retention, and drops idle follower-order caches.
+    /// Returns what happened to each send.
     pub fn run_due(&self) -> Vec<Fired> {
         let now = self.clock.now_ms();
         let mut due: Vec<(Millis, AccountId, u32, SendRequest)> = Vec::new();
@@ -221,6 +222,7 @@ impl Engine {
             });
         }
         self.purge_expired(now);
+        self.evict_idle_follower_orders(now);
         fired
     }
 

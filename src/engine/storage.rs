@@ -10,10 +10,11 @@ use std::sync::Arc;
 use crate::clock::Millis;
 use crate::domain::export::{self, Obj};
 use crate::domain::graph::AccountGraph;
+use crate::domain::openid::OpenId;
 use crate::domain::subject::{AccountKind, Category, SubjectKind};
 use crate::engine::Engine;
 use crate::error::{AccountError, ExportError, QueryError};
-use crate::ids::{AccountId, UserId};
+use crate::ids::AccountId;
 use crate::machinery::job::{Job, JobStatus};
 use crate::store::record::Record;
 
@@ -288,8 +289,16 @@ impl Engine {
                     .finish(),
             )?;
         }
+        // In OpenID order, as `followers_page` lists them: user-id order would leak the
+        // internal ids' order and let two accounts' exports be zipped.
+        let mut ids = Vec::with_capacity(graph.followers().len() as usize);
+        self.codec
+            .encode_many(account, graph.followers().iter(), &mut ids);
+        let mut followers: Vec<(u64, u32)> =
+            ids.into_iter().zip(graph.followers().iter()).collect();
+        followers.sort_unstable_by_key(|&(id, _)| id);
         let mut tag_names: Vec<&str> = Vec::new();
-        for user in graph.followers().iter() {
+        for (open_id, user) in followers {
             tag_names.clear();
             for (_, tag) in &live_tags {
                 if tag.members.contains(user) {
@@ -302,11 +311,8 @@ impl Engine {
                 .find(|s| s.current.contains(user))
                 .map(|s| s.name.as_str());
             let mut f = Obj::new("follower");
-            f.str(
-                "open_id",
-                &self.codec.encode(account, UserId(user)).to_string(),
-            )
-            .strs("tags", tag_names.iter().copied());
+            f.str("open_id", &OpenId(open_id).to_string())
+                .strs("tags", tag_names.iter().copied());
             match source {
                 Some(s) => f.str("source", s),
                 None => f.null("source"),
