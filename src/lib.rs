@@ -43,8 +43,7 @@ pub use error::{
     AccountError, AddUsersError, AudienceError, CorrectError, ExportError, FetchError,
     FollowChangeError, FollowError, InteractError, IoError, MessageError, ParseOpenIdError,
     QueryError, RegisterError, RegistrationError, RetractError, ScheduleError, SendError,
-    StorageError, StoreError, SubjectError, TagError, TerminateError, TimeZoneError,
-    UnfollowError,
+    StorageError, StoreError, SubjectError, TagError, TerminateError, TimeZoneError, UnfollowError,
 };
 pub use ids::{AccountId, JobId, ScheduleId, Seq, SubjectId, TagId, UserId};
 pub use machinery::job::{JobHandle, JobReport, JobStatus};

@@ -809,16 +809,25 @@ impl ReverseIndex {
 
     /// Reserves room for users `0..count` without adding them: after this, `grow(count)`
     /// allocates nothing (unless a snapshot holds a shard, which is then copied).
+    /// Fails if memory runs out, after giving back what it reserved.
     pub(crate) fn try_reserve(&self, count: u64) -> Result<(), TryReserveError> {
         let n = self.shards.len() as u64;
         for (i, shard) in self.shards.iter().enumerate() {
             let want = (count + n - 1 - i as u64) / n;
-            let mut shard = shard.write();
-            let len = shard.slots.len() as u64;
-            if len < want {
-                Arc::make_mut(&mut shard)
+            let mut guard = shard.write();
+            let len = guard.slots.len() as u64;
+            if len < want
+                && let Err(e) = Arc::make_mut(&mut guard)
                     .slots
-                    .try_reserve_exact((want - len) as usize)?;
+                    .try_reserve_exact((want - len) as usize)
+            {
+                drop(guard);
+                for shard in &self.shards[..i] {
+                    let mut shard = shard.write();
+                    let slots = &mut Arc::make_mut(&mut shard).slots;
+                    slots.shrink_to(slots.len());
+                }
+                return Err(e);
             }
         }
         Ok(())

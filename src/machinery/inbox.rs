@@ -267,18 +267,34 @@ impl InboxStore {
     }
 
     /// Allocates the inboxes of users `users` up front, so fan-out to them never
-    /// allocates or faults in memory. Fails if memory runs out; the blocks allocated until
-    /// then stay (they serve these users when they are added).
+    /// allocates or faults in memory. Fails if memory runs out, after freeing the blocks
+    /// it allocated.
     pub(crate) fn try_reserve(&self, users: std::ops::Range<u64>) -> Result<(), TryReserveError> {
         if users.is_empty() {
             return Ok(());
         }
         let first = (users.start >> BLOCK_SHIFT) as usize;
         let last = ((users.end - 1) >> BLOCK_SHIFT) as usize;
+        let mut allocated = Vec::new();
         for block_index in first..=last {
             let mut guard = self.lock(block_index);
             if guard.is_none() {
-                *guard = Some(self.try_new_block()?);
+                match self.try_new_block() {
+                    Ok(block) => {
+                        *guard = Some(block);
+                        allocated.push(block_index);
+                    }
+                    Err(e) => {
+                        drop(guard);
+                        // Nobody delivers to users that do not exist yet: these blocks are
+                        // still untouched.
+                        for index in allocated {
+                            *self.lock(index) = None;
+                            self.blocks_allocated.fetch_sub(1, Ordering::Relaxed);
+                        }
+                        return Err(e);
+                    }
+                }
             }
         }
         Ok(())
