@@ -1,28 +1,49 @@
-//! `loadgen crash`: kill -9 during follows, unfollows, sends and snapshots, then check that
-//! nothing acknowledged was lost and nothing was delivered twice.
+//! `loadgen crash`: kill -9 during follows, unfollows, sends and snapshots, on a disk that
+//! fills up, and while accounts are terminated mid-send; then check that nothing
+//! acknowledged was lost and nothing was delivered twice.
 //!
 //! The parent sets up a data directory (users, one big account that everyone follows, a few
 //! small ones), then for each round starts a child (`loadgen crash-child`) on it. The child
-//! does random operations one at a time and reports each on stdout: `try ...` before it,
-//! `ok ...` once the engine acknowledged it. After a random delay the parent kills the child
-//! with SIGKILL, opens the directory itself and checks, against a model built from the
-//! acknowledgements:
-//! - every acknowledged follow and unfollow is in the graph (the one operation in flight at
-//!   the kill may or may not be);
-//! - every acknowledged send finishes (the engine resumes it) with `sent == total ==` the
-//!   follower count the model had when it was acknowledged, and each of those followers
-//!   holds it exactly once in their inbox, nobody else at all;
+//! does random operations one at a time and reports each on stdout: `try OP` before it, and
+//! after it `ok OP` (acknowledged), `maybe OP` (the engine said `NotDurable`: applied, not
+//! yet durable) or `refused OP` (the engine said `Refused`: nothing happened). After a
+//! random delay the parent kills the child with SIGKILL, opens the directory itself and
+//! checks it against a model built from those lines.
+//!
+//! The log is a prefix of the operations in order, so after the kill the directory must
+//! hold every acknowledged operation, every `maybe` one that an acknowledged one followed,
+//! and some prefix of the `maybe` ones after the last acknowledgement (plus, perhaps, the
+//! one in flight at the kill). The check tries each such prefix and keeps the one the
+//! directory matches; it counts as lost whatever no prefix explains:
+//! - the follower sets of every account, and which accounts exist;
+//! - every send finishes (the engine resumes it) with `sent == total ==` the follower count
+//!   the model had when it was accepted, and each of those followers holds it exactly once
+//!   in their inbox, nobody else at all; a terminated account's sends reach nobody's inbox;
 //! - no inbox holds any (account, seq) twice;
-//! - no job is left unfinished.
+//! - no job is left unfinished, and no snapshot's temporary file is left after opening.
+//!
+//! Modes (`--mode`):
+//! - `kill`: the above;
+//! - `disk-full`: the directory lives on a small tmpfs the parent mounts (root only;
+//!   otherwise the run says it is skipped), and during each round the parent fills it with
+//!   a ballast file; in half the rounds it frees the space again before the kill, so the
+//!   same engine must recover in place; the child keeps going through refusals;
+//! - `terminate`: the child also registers accounts, gives them followers and a delivery
+//!   speed tier (so their sends are still delivering), sends, terminates them during the
+//!   send and snapshots.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
-use herald::{AccountId, Audience, Engine, EngineConfig, JobId, Message, SendRequest, Seq, UserId};
+use herald::{
+    AccountError, AccountId, Audience, Engine, EngineConfig, FollowError, JobId, Message,
+    RegisterError, SendError, SendRequest, Seq, StorageError, TerminateError, UnfollowError,
+    UserId,
+};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
@@ -32,11 +53,25 @@ use crate::machine::Machine;
 const BIG: u32 = 0;
 const SMALL_ACCOUNTS: u32 = 4;
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Kill -9 at random moments.
+    Kill,
+    /// Also fill the disk (a tmpfs mounted by loadgen, root only) during each round.
+    DiskFull,
+    /// Also terminate accounts while their sends are delivering, and snapshot.
+    Terminate,
+}
+
 #[derive(Debug, clap::Args)]
 pub struct CrashArgs {
     /// Kill-and-restart rounds.
     #[arg(long, default_value_t = 10)]
     pub rounds: u32,
+    /// What happens besides the kills.
+    #[arg(long, value_enum, default_value_t = Mode::Kill)]
+    pub mode: Mode,
     /// Users (all follow the big account at the start).
     #[arg(long, default_value_t = 100_000)]
     pub users: u32,
@@ -46,7 +81,11 @@ pub struct CrashArgs {
     /// Longest a child runs before it is killed, in milliseconds.
     #[arg(long, default_value_t = 1_500)]
     pub max_run_ms: u64,
-    /// Data directory (default: a fresh temporary one, removed afterwards).
+    /// Size of the tmpfs of `--mode disk-full`, in MiB.
+    #[arg(long, default_value_t = 64)]
+    pub disk_mib: u32,
+    /// Data directory (default: a fresh temporary one, removed afterwards; in
+    /// `disk-full` mode always a directory on the tmpfs).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
     /// Write the results as JSON to this file.
@@ -60,40 +99,320 @@ pub struct ChildArgs {
     pub data_dir: PathBuf,
     #[arg(long)]
     pub seed: u64,
+    #[arg(long, value_enum, default_value_t = Mode::Kill)]
+    pub mode: Mode,
 }
 
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Serialize)]
 struct JsonReport {
     scenario: &'static str,
+    mode: Mode,
+    /// Why the run did nothing (disk-full mode without root), if it did not run.
+    skipped: Option<String>,
     rounds: u32,
     acked_ops: u64,
+    /// Operations the engine reported `NotDurable` (applied, durability unknown).
+    maybe_ops: u64,
+    /// Operations the engine refused because the log could not be written.
+    refused_ops: u64,
+    /// Rounds in which the disk was filled, and those of them in which it was freed again
+    /// before the kill (the engine had to recover in place).
+    disk_filled_rounds: u32,
+    recovered_in_place_rounds: u32,
+    terminated_accounts: u64,
     lost: u64,
     duplicates: u64,
     unfinished_jobs: u64,
+    temporaries_after_open: u64,
 }
 
-pub fn config() -> EngineConfig {
-    EngineConfig {
+pub fn config(mode: Mode) -> EngineConfig {
+    let base = EngineConfig {
         threads: 2,
         inbox_capacity: 256,
         history_window: 4_096,
         openid_secret: *b"loadgen-crash-00",
         ..EngineConfig::default()
+    };
+    match mode {
+        // Small inboxes keep snapshots a few MiB, so the tmpfs holds several; small
+        // segments make the disk fill as often at a segment's creation as inside one.
+        Mode::DiskFull => EngineConfig {
+            inbox_capacity: 16,
+            segment_bytes: 64 << 10,
+            ..base
+        },
+        // One chunk per block of ids, so a paced send is still delivering when its
+        // account is terminated.
+        Mode::Terminate => EngineConfig {
+            chunk_target: 1,
+            ..base
+        },
+        Mode::Kill => base,
     }
 }
 
-/// What the parent knows from acknowledgements.
+/// One operation as the child reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Op {
+    Follow {
+        user: u32,
+        account: u32,
+    },
+    Unfollow {
+        user: u32,
+        account: u32,
+    },
+    /// Users `from..to` in steps of `step` follow `account`.
+    FollowRange {
+        account: u32,
+        from: u32,
+        to: u32,
+        step: u32,
+    },
+    Register {
+        account: u32,
+    },
+    Speed {
+        account: u32,
+    },
+    Send {
+        account: u32,
+    },
+    Terminate {
+        account: u32,
+    },
+    Snapshot,
+}
+
+impl Op {
+    fn parse(text: &str) -> anyhow::Result<Op> {
+        let parts: Vec<&str> = text.split_whitespace().collect();
+        let num = |i: usize| -> anyhow::Result<u32> {
+            parts
+                .get(i)
+                .with_context(|| format!("short line: {text}"))?
+                .parse()
+                .with_context(|| format!("bad number: {text}"))
+        };
+        Ok(match parts.first().copied() {
+            Some("follow") => Op::Follow {
+                user: num(1)?,
+                account: num(2)?,
+            },
+            Some("unfollow") => Op::Unfollow {
+                user: num(1)?,
+                account: num(2)?,
+            },
+            Some("follow-range") => Op::FollowRange {
+                account: num(1)?,
+                from: num(2)?,
+                to: num(3)?,
+                step: num(4)?.max(1),
+            },
+            Some("register") => Op::Register { account: num(1)? },
+            Some("speed") => Op::Speed { account: num(1)? },
+            Some("send") => Op::Send { account: num(1)? },
+            Some("terminate") => Op::Terminate { account: num(1)? },
+            Some("snapshot") => Op::Snapshot,
+            _ => bail!("unexpected operation from the child: {text}"),
+        })
+    }
+}
+
+/// What the directory must hold, from acknowledgements.
+#[derive(Debug, Clone, Default)]
 struct Model {
-    followers: Vec<BTreeSet<u32>>,
-    /// (account, seq) -> expected audience.
+    /// Registered accounts (ids `0..accounts`).
+    accounts: u32,
+    followers: BTreeMap<u32, BTreeSet<u32>>,
+    terminated: BTreeSet<u32>,
+    last_seq: HashMap<u32, u32>,
+    /// (account, seq) -> audience.
     sends: HashMap<(u32, u32), BTreeSet<u32>>,
+}
+
+impl Model {
+    fn apply(&mut self, op: &Op) {
+        match *op {
+            Op::Follow { user, account } => {
+                self.followers.entry(account).or_default().insert(user);
+            }
+            Op::Unfollow { user, account } => {
+                self.followers.entry(account).or_default().remove(&user);
+            }
+            Op::FollowRange {
+                account,
+                from,
+                to,
+                step,
+            } => {
+                let set = self.followers.entry(account).or_default();
+                set.extend((from..to).step_by(step as usize));
+            }
+            Op::Register { account } => {
+                self.accounts = self.accounts.max(account + 1);
+                self.followers.entry(account).or_default();
+            }
+            Op::Send { account } => {
+                let seq = self.last_seq.get(&account).copied().unwrap_or(0) + 1;
+                self.last_seq.insert(account, seq);
+                let audience = self.followers.get(&account).cloned().unwrap_or_default();
+                self.sends.insert((account, seq), audience);
+            }
+            Op::Terminate { account } => {
+                self.terminated.insert(account);
+                self.followers.remove(&account);
+            }
+            Op::Speed { .. } | Op::Snapshot => {}
+        }
+    }
+
+    fn live(&self, account: u32) -> bool {
+        account < self.accounts && !self.terminated.contains(&account)
+    }
+}
+
+/// The model, plus the operations whose durability is not known: `maybe` ones after the
+/// last acknowledgement, and the one in flight at a kill.
+struct Tracker {
+    model: Model,
+    pending: Vec<Op>,
+    acked: u64,
+    maybe: u64,
+    refused: u64,
+}
+
+impl Tracker {
+    fn line(&mut self, line: &str, in_flight: &mut Option<Op>) -> anyhow::Result<()> {
+        if let Some(op) = line.strip_prefix("try ") {
+            *in_flight = Some(Op::parse(op)?);
+        } else if let Some(rest) = line.strip_prefix("ok ") {
+            let op = Op::parse(rest)?;
+            // An acknowledged record is durable, so is every record before it.
+            for earlier in std::mem::take(&mut self.pending) {
+                self.model.apply(&earlier);
+            }
+            if let Op::Send { account } = op {
+                // `ok send ACCOUNT SEQ TOTAL`: the child's view must be the model's.
+                let parts: Vec<&str> = rest.split_whitespace().collect();
+                let seq: u32 = parts.get(2).context("short send line")?.parse()?;
+                let total: usize = parts.get(3).context("short send line")?.parse()?;
+                let expected_seq = self.model.last_seq.get(&account).copied().unwrap_or(0) + 1;
+                let audience = self.model.followers.get(&account).map_or(0, |s| s.len());
+                ensure!(
+                    seq == expected_seq && total == audience,
+                    "send {account}/{seq} of {total} recipients; the model expected {account}/{expected_seq} of {audience}"
+                );
+            }
+            self.model.apply(&op);
+            self.acked += 1;
+            *in_flight = None;
+        } else if let Some(op) = line.strip_prefix("maybe ") {
+            self.pending.push(Op::parse(op)?);
+            self.maybe += 1;
+            *in_flight = None;
+        } else if line.starts_with("refused ") {
+            self.refused += 1;
+            *in_flight = None;
+        } else {
+            bail!("unexpected line from the child: {line}");
+        }
+        Ok(())
+    }
+}
+
+/// A tmpfs mounted for `--mode disk-full`, unmounted when dropped.
+struct SmallDisk {
+    mount: PathBuf,
+}
+
+impl SmallDisk {
+    fn mount(mib: u32) -> Result<SmallDisk, String> {
+        let mount = std::env::temp_dir().join(format!("herald-crash-disk-{}", std::process::id()));
+        std::fs::create_dir_all(&mount).map_err(|e| e.to_string())?;
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
+            .arg(&mount)
+            .output()
+            .map_err(|e| format!("cannot run mount: {e}"))?;
+        if !out.status.success() {
+            let _ = std::fs::remove_dir(&mount);
+            return Err(format!(
+                "mounting a tmpfs needs root: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(SmallDisk { mount })
+    }
+
+    fn ballast(&self) -> PathBuf {
+        self.mount.join("ballast")
+    }
+
+    /// Fills every free byte of the disk.
+    fn fill(&self) -> anyhow::Result<()> {
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.ballast())?;
+        let chunk = vec![0x5a_u8; 1 << 16];
+        loop {
+            match file.write(&chunk) {
+                Ok(0) => return Ok(()),
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::StorageFull => return Ok(()),
+                Err(e) => return Err(e).context("filling the disk"),
+            }
+        }
+    }
+
+    fn free(&self) {
+        let _ = std::fs::remove_file(self.ballast());
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.mount).output();
+        let _ = std::fs::remove_dir(&self.mount);
+    }
 }
 
 pub fn run(args: &CrashArgs) -> anyhow::Result<()> {
     let machine = Machine::detect();
-    let (dir, temporary) = match &args.data_dir {
-        Some(dir) => (dir.clone(), false),
-        None => (
+    let mut report = JsonReport {
+        scenario: "crash",
+        mode: args.mode,
+        skipped: None,
+        rounds: args.rounds,
+        acked_ops: 0,
+        maybe_ops: 0,
+        refused_ops: 0,
+        disk_filled_rounds: 0,
+        recovered_in_place_rounds: 0,
+        terminated_accounts: 0,
+        lost: 0,
+        duplicates: 0,
+        unfinished_jobs: 0,
+        temporaries_after_open: 0,
+    };
+    let disk = match args.mode {
+        Mode::DiskFull => match SmallDisk::mount(args.disk_mib) {
+            Ok(disk) => Some(disk),
+            Err(why) => {
+                println!("loadgen crash --mode disk-full: SKIPPED, {why}");
+                report.skipped = Some(why);
+                report.rounds = 0;
+                return write_json(args, &report);
+            }
+        },
+        _ => None,
+    };
+    let (dir, temporary) = match (&disk, &args.data_dir) {
+        (Some(disk), _) => (disk.mount.join("data"), false),
+        (None, Some(dir)) => (dir.clone(), false),
+        (None, None) => (
             std::env::temp_dir().join(format!("herald-crash-{}", std::process::id())),
             true,
         ),
@@ -102,34 +421,62 @@ pub fn run(args: &CrashArgs) -> anyhow::Result<()> {
         let _ = std::fs::remove_dir_all(&dir);
     }
     println!(
-        "loadgen crash: {} rounds, {} users, in {}",
+        "loadgen crash --mode {}: {} rounds, {} users, in {}",
+        mode_name(args.mode),
         args.rounds,
         args.users,
         dir.display()
     );
     println!("machine: {}", machine.describe());
-    let mut model = setup(&dir, args.users)?;
-    let mut rng = StdRng::seed_from_u64(args.seed);
-    let mut report = JsonReport {
-        scenario: "crash",
-        rounds: args.rounds,
-        ..JsonReport::default()
+    let mut tracker = Tracker {
+        model: setup(&dir, args.users, args.mode)?,
+        pending: Vec::new(),
+        acked: 0,
+        maybe: 0,
+        refused: 0,
     };
+    let mut rng = StdRng::seed_from_u64(args.seed);
     let exe = std::env::current_exe().context("finding the loadgen executable")?;
     for round in 0..args.rounds {
         let run_for = Duration::from_millis(rng.random_range(50..=args.max_run_ms.max(50)));
-        let (acked, in_flight) = run_child(
-            &exe,
-            &dir,
-            args.seed.wrapping_add(u64::from(round) + 1),
-            run_for,
-            &mut model,
-        )?;
-        report.acked_ops += acked;
-        let check = check(&dir, &mut model, in_flight.as_deref())?;
+        // Disk-full rounds: fill somewhere in the first half, free (in half the rounds)
+        // somewhere after that but before the kill.
+        let fill = disk.as_ref().map(|_| {
+            let fill_at = run_for.mul_f64(rng.random_range(0.0..0.5));
+            let free_at = rng
+                .random_bool(0.5)
+                .then(|| fill_at + (run_for - fill_at).mul_f64(rng.random_range(0.2..0.8)));
+            (fill_at, free_at)
+        });
+        let seed = args.seed.wrapping_add(u64::from(round) + 1);
+        let before = (tracker.acked, tracker.maybe, tracker.refused);
+        run_child(&exe, &dir, seed, args.mode, run_for, &mut tracker, |at| {
+            let (Some(disk), Some((fill_at, free_at))) = (&disk, fill) else {
+                return Ok(());
+            };
+            if at >= fill_at && free_at.is_none_or(|f| at < f) {
+                if !disk.ballast().exists() {
+                    disk.fill()?;
+                }
+            } else if free_at.is_some_and(|f| at >= f) {
+                disk.free();
+            }
+            Ok(())
+        })?;
+        if let (Some(disk), Some((_, free_at))) = (&disk, fill) {
+            report.disk_filled_rounds += 1;
+            if free_at.is_some() {
+                report.recovered_in_place_rounds += 1;
+            }
+            disk.free();
+        }
+        let check = check(&dir, args.mode, &mut tracker)?;
         println!(
-            "round {round}: killed after {} ms, {acked} acknowledged ops; lost {}, duplicates {}, unfinished jobs {}",
+            "round {round}: killed after {} ms, {} acknowledged, {} maybe, {} refused; lost {}, duplicates {}, unfinished jobs {}",
             run_for.as_millis(),
+            tracker.acked - before.0,
+            tracker.maybe - before.1,
+            tracker.refused - before.2,
             check.lost,
             check.duplicates,
             check.unfinished
@@ -137,27 +484,58 @@ pub fn run(args: &CrashArgs) -> anyhow::Result<()> {
         report.lost += check.lost;
         report.duplicates += check.duplicates;
         report.unfinished_jobs += check.unfinished;
+        report.temporaries_after_open += check.temporaries;
     }
+    report.acked_ops = tracker.acked;
+    report.maybe_ops = tracker.maybe;
+    report.refused_ops = tracker.refused;
+    report.terminated_accounts = tracker.model.terminated.len() as u64;
     if temporary {
         let _ = std::fs::remove_dir_all(&dir);
     }
     println!(
-        "{} acknowledged operations over {} rounds: lost {}, duplicates {}, unfinished jobs {}",
-        report.acked_ops, report.rounds, report.lost, report.duplicates, report.unfinished_jobs
+        "{} acknowledged, {} maybe and {} refused operations over {} rounds ({} with a full disk, {} of them freed before the kill; {} accounts terminated): lost {}, duplicates {}, unfinished jobs {}, snapshot temporaries left {}",
+        report.acked_ops,
+        report.maybe_ops,
+        report.refused_ops,
+        report.rounds,
+        report.disk_filled_rounds,
+        report.recovered_in_place_rounds,
+        report.terminated_accounts,
+        report.lost,
+        report.duplicates,
+        report.unfinished_jobs,
+        report.temporaries_after_open
     );
-    if let Some(path) = &args.json {
-        std::fs::write(path, serde_json::to_string(&report)? + "\n")
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
+    write_json(args, &report)?;
     ensure!(
-        report.lost == 0 && report.duplicates == 0 && report.unfinished_jobs == 0,
+        report.lost == 0
+            && report.duplicates == 0
+            && report.unfinished_jobs == 0
+            && report.temporaries_after_open == 0,
         "crash consistency violated"
     );
     Ok(())
 }
 
-fn setup(dir: &Path, users: u32) -> anyhow::Result<Model> {
-    let engine = Engine::open(dir, config())?;
+fn mode_name(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Kill => "kill",
+        Mode::DiskFull => "disk-full",
+        Mode::Terminate => "terminate",
+    }
+}
+
+fn write_json(args: &CrashArgs, report: &JsonReport) -> anyhow::Result<()> {
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_string(report)? + "\n")
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn setup(dir: &Path, users: u32, mode: Mode) -> anyhow::Result<Model> {
+    let engine = Engine::open(dir, config(mode))?;
     ensure!(engine.user_count() == 0, "{} is not empty", dir.display());
     engine.add_users(users)?;
     for i in 0..=SMALL_ACCOUNTS {
@@ -165,27 +543,34 @@ fn setup(dir: &Path, users: u32) -> anyhow::Result<Model> {
     }
     let everyone: Vec<UserId> = (0..users).map(UserId).collect();
     engine.follow_many(AccountId(BIG), &everyone)?;
-    let mut followers = vec![BTreeSet::new(); SMALL_ACCOUNTS as usize + 1];
-    followers[BIG as usize] = (0..users).collect();
-    Ok(Model {
-        followers,
-        sends: HashMap::new(),
-    })
+    let mut model = Model {
+        accounts: SMALL_ACCOUNTS + 1,
+        ..Model::default()
+    };
+    for a in 0..=SMALL_ACCOUNTS {
+        model.followers.insert(a, BTreeSet::new());
+    }
+    model.followers.insert(BIG, (0..users).collect());
+    Ok(model)
 }
 
-/// Runs one child until `run_for` has passed, then kills it. Returns the acknowledged ops
-/// and the operation that was in flight at the kill, if any.
+/// Runs one child until `run_for` has passed, then kills it; `tick` is called with the
+/// time since the child was ready, every few milliseconds. Afterwards the tracker's
+/// pending operations include the one in flight at the kill.
 fn run_child(
     exe: &Path,
     dir: &Path,
     seed: u64,
+    mode: Mode,
     run_for: Duration,
-    model: &mut Model,
-) -> anyhow::Result<(u64, Option<String>)> {
+    tracker: &mut Tracker,
+    mut tick: impl FnMut(Duration) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let mut child = Command::new(exe)
         .args(["crash-child", "--data-dir"])
         .arg(dir)
         .args(["--seed", &seed.to_string()])
+        .args(["--mode", mode_name(mode)])
         .stdout(Stdio::piped())
         .stdin(Stdio::null())
         .spawn()
@@ -209,23 +594,12 @@ fn run_child(
             opened.elapsed()
         ),
     }
-    let deadline = Instant::now() + run_for;
-    let mut acked = 0;
-    let mut in_flight: Option<String> = None;
-    let mut handle =
-        |line: String, model: &mut Model, in_flight: &mut Option<String>| -> anyhow::Result<()> {
-            if let Some(op) = line.strip_prefix("try ") {
-                *in_flight = Some(op.to_owned());
-            } else if let Some(op) = line.strip_prefix("ok ") {
-                apply(model, op)?;
-                *in_flight = None;
-                acked += 1;
-            }
-            Ok(())
-        };
-    while Instant::now() < deadline {
+    let started = Instant::now();
+    let mut in_flight: Option<Op> = None;
+    while started.elapsed() < run_for {
+        tick(started.elapsed())?;
         match rx.recv_timeout(Duration::from_millis(5)) {
-            Ok(line) => handle(line, model, &mut in_flight)?,
+            Ok(line) => tracker.line(&line, &mut in_flight)?,
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
         }
@@ -234,45 +608,14 @@ fn run_child(
     let _ = child.kill();
     let status = child.wait().context("waiting for the child")?;
     let _ = reader.join();
-    // Lines the child printed before the kill still count: they were acknowledged.
+    // Lines the child printed before the kill still count.
     while let Ok(line) = rx.try_recv() {
-        handle(line, model, &mut in_flight)?;
+        tracker.line(&line, &mut in_flight)?;
     }
     if status.success() {
         bail!("the child exited by itself instead of being killed");
     }
-    Ok((acked, in_flight))
-}
-
-fn apply(model: &mut Model, op: &str) -> anyhow::Result<()> {
-    let parts: Vec<&str> = op.split_whitespace().collect();
-    let num = |i: usize| -> anyhow::Result<u32> {
-        parts
-            .get(i)
-            .context("short line")?
-            .parse()
-            .context("bad number")
-    };
-    match parts.first().copied() {
-        Some("follow") => {
-            model.followers[num(2)? as usize].insert(num(1)?);
-        }
-        Some("unfollow") => {
-            model.followers[num(2)? as usize].remove(&num(1)?);
-        }
-        Some("send") => {
-            let (account, seq, total) = (num(1)?, num(2)?, num(3)?);
-            let audience = model.followers[account as usize].clone();
-            ensure!(
-                audience.len() == total as usize,
-                "send {account}/{seq}: child says {total} recipients, model has {}",
-                audience.len()
-            );
-            model.sends.insert((account, seq), audience);
-        }
-        Some("snapshot") => {}
-        _ => bail!("unexpected line from the child: {op}"),
-    }
+    tracker.pending.extend(in_flight);
     Ok(())
 }
 
@@ -280,51 +623,45 @@ struct Check {
     lost: u64,
     duplicates: u64,
     unfinished: u64,
+    temporaries: u64,
 }
 
-fn check(dir: &Path, model: &mut Model, in_flight: Option<&str>) -> anyhow::Result<Check> {
-    let engine = Engine::open(dir, config()).context("reopening after the kill")?;
-    // Resumed jobs finish; give them a bounded time.
-    let waited = Instant::now();
-    while engine.pending_jobs() > 0 && waited.elapsed() < Duration::from_secs(60) {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let unfinished = engine.pending_jobs() as u64;
-    let mut lost = 0u64;
-    let ambiguous: Option<(u32, u32)> = in_flight.and_then(|op| {
-        let p: Vec<&str> = op.split_whitespace().collect();
-        match p.as_slice() {
-            ["follow" | "unfollow", u, a] => Some((u.parse().ok()?, a.parse().ok()?)),
-            _ => None,
+/// What the reopened directory holds, read once.
+struct Observed {
+    /// Per account id below `account_count`: its followers, or `None` if it does not exist.
+    accounts: Vec<Option<BTreeSet<u32>>>,
+    /// (account, seq) -> users holding it in their inbox.
+    received: HashMap<(u32, u32), BTreeSet<u32>>,
+    /// Users whose inbox evicted entries (they may miss some).
+    lagging: BTreeSet<u32>,
+    duplicates: u64,
+}
+
+fn observe(engine: &Engine, capacity: usize) -> anyhow::Result<Observed> {
+    let users = engine.user_count() as u32;
+    let mut accounts = Vec::new();
+    for a in 0..engine.account_count() as u32 {
+        let account = AccountId(a);
+        if engine.account_name(account).is_err() {
+            accounts.push(None);
+            continue;
         }
-    });
-    for (a, set) in model.followers.iter_mut().enumerate() {
-        let account = AccountId(a as u32);
-        for u in 0..engine.user_count() as u32 {
-            let actual = engine.is_following(UserId(u), account)?;
-            if actual != set.contains(&u) {
-                if ambiguous == Some((u, a as u32)) {
-                    // The operation in flight at the kill happened or not; both are allowed.
-                    if actual {
-                        set.insert(u)
-                    } else {
-                        set.remove(&u)
-                    };
-                } else {
-                    lost += 1;
-                }
+        let mut set = BTreeSet::new();
+        for u in 0..users {
+            if engine.is_following(UserId(u), account)? {
+                set.insert(u);
             }
         }
+        accounts.push(Some(set));
     }
-    // Inboxes: nothing twice; every acknowledged send exactly at its audience.
     let mut duplicates = 0u64;
     let mut received: HashMap<(u32, u32), BTreeSet<u32>> = HashMap::new();
     let mut lagging = BTreeSet::new();
-    for u in 0..engine.user_count() as u32 {
+    for u in 0..users {
         let mut seen = BTreeSet::new();
         let mut cursor = 0;
         loop {
-            let fetched = engine.fetch(UserId(u), cursor, 256)?;
+            let fetched = engine.fetch(UserId(u), cursor, capacity)?;
             if fetched.missed > 0 {
                 lagging.insert(u);
             }
@@ -343,12 +680,45 @@ fn check(dir: &Path, model: &mut Model, in_flight: Option<&str>) -> anyhow::Resu
             cursor = fetched.next_cursor;
         }
     }
-    for ((account, seq), audience) in &model.sends {
-        let job = engine.job(JobId {
-            account: AccountId(*account),
-            seq: Seq(*seq),
-        });
-        let Some(job) = job else {
+    Ok(Observed {
+        accounts,
+        received,
+        lagging,
+        duplicates,
+    })
+}
+
+/// How far the directory departs from `model`: follower differences, accounts that should
+/// (not) exist, sends missing, extra or delivered wrongly.
+fn mismatches(engine: &Engine, seen: &Observed, model: &Model) -> u64 {
+    let mut lost = 0u64;
+    let known = (seen.accounts.len() as u32).max(model.accounts);
+    for a in 0..known {
+        let actual = seen.accounts.get(a as usize).and_then(Option::as_ref);
+        match (model.live(a), actual) {
+            (true, Some(actual)) => {
+                let expected = model.followers.get(&a).cloned().unwrap_or_default();
+                lost += expected.symmetric_difference(actual).count() as u64;
+            }
+            (false, None) => {}
+            _ => lost += 1,
+        }
+    }
+    for (&(account, seq), audience) in &model.sends {
+        let got = seen
+            .received
+            .get(&(account, seq))
+            .cloned()
+            .unwrap_or_default();
+        if !model.live(account) {
+            // A terminated account's messages are gone from every inbox.
+            lost += got.len() as u64;
+            continue;
+        }
+        let Some(job) = engine.job(JobId {
+            account: AccountId(account),
+            seq: Seq(seq),
+        }) else {
             lost += 1;
             continue;
         };
@@ -358,26 +728,139 @@ fn check(dir: &Path, model: &mut Model, in_flight: Option<&str>) -> anyhow::Resu
         {
             lost += 1;
         }
-        let got = received.get(&(*account, *seq)).cloned().unwrap_or_default();
         let missing = audience
             .iter()
-            .filter(|u| !got.contains(u) && !lagging.contains(u))
+            .filter(|u| !got.contains(u) && !seen.lagging.contains(u))
             .count();
         let extra = got.iter().filter(|u| !audience.contains(u)).count();
         lost += (missing + extra) as u64;
     }
+    // A send the model does not have (neither acknowledged nor possibly durable).
+    for a in 0..model.accounts {
+        if !model.live(a) {
+            continue;
+        }
+        let next = model.last_seq.get(&a).copied().unwrap_or(0) + 1;
+        if engine
+            .job(JobId {
+                account: AccountId(a),
+                seq: Seq(next),
+            })
+            .is_some()
+        {
+            lost += 1;
+        }
+    }
+    lost
+}
+
+fn check(dir: &Path, mode: Mode, tracker: &mut Tracker) -> anyhow::Result<Check> {
+    let config = config(mode);
+    let engine = Engine::open(dir, config.clone()).context("reopening after the kill")?;
+    let temporaries = std::fs::read_dir(dir)?
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .count() as u64;
+    // Resumed jobs finish; give them a bounded time.
+    let waited = Instant::now();
+    while engine.pending_jobs() > 0 && waited.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let unfinished = engine.pending_jobs() as u64;
+    let seen = observe(&engine, config.inbox_capacity)?;
+    // The directory holds the model plus some prefix of the pending operations: keep the
+    // prefix it matches best (a perfect match, unless something was lost).
+    let mut best: Option<(u64, Model)> = None;
+    let mut candidate = tracker.model.clone();
+    for k in 0..=tracker.pending.len() {
+        if k > 0 {
+            candidate.apply(&tracker.pending[k - 1]);
+        }
+        let lost = mismatches(&engine, &seen, &candidate);
+        if best.as_ref().is_none_or(|(b, _)| lost < *b) {
+            best = Some((lost, candidate.clone()));
+        }
+    }
+    let (lost, model) = best.expect("at least the empty prefix");
+    tracker.model = model;
+    tracker.pending.clear();
     // A snapshot now keeps the next child's open short (and puts snapshots between kills).
     engine.snapshot()?;
     Ok(Check {
         lost,
-        duplicates,
+        duplicates: seen.duplicates,
         unfinished,
+        temporaries,
     })
+}
+
+/// How an operation ended, for the child's report line.
+enum Outcome {
+    Ok(String),
+    Maybe,
+    Refused,
+}
+
+fn outcome<T, E: std::fmt::Display>(
+    result: Result<T, E>,
+    storage: fn(&E) -> Option<&StorageError>,
+    ok: impl FnOnce(T) -> String,
+) -> anyhow::Result<Outcome> {
+    match result {
+        Ok(value) => Ok(Outcome::Ok(ok(value))),
+        Err(e) => match storage(&e) {
+            Some(StorageError::NotDurable(_)) => Ok(Outcome::Maybe),
+            Some(_) => Ok(Outcome::Refused),
+            None => bail!("unexpected error: {e}"),
+        },
+    }
+}
+
+fn follow_storage(e: &FollowError) -> Option<&StorageError> {
+    match e {
+        FollowError::Storage(s) => Some(s),
+        _ => None,
+    }
+}
+
+fn unfollow_storage(e: &UnfollowError) -> Option<&StorageError> {
+    match e {
+        UnfollowError::Storage(s) => Some(s),
+        _ => None,
+    }
+}
+
+fn register_storage(e: &RegisterError) -> Option<&StorageError> {
+    match e {
+        RegisterError::Storage(s) => Some(s),
+        _ => None,
+    }
+}
+
+fn account_storage(e: &AccountError) -> Option<&StorageError> {
+    match e {
+        AccountError::Storage(s) => Some(s),
+        _ => None,
+    }
+}
+
+fn terminate_storage(e: &TerminateError) -> Option<&StorageError> {
+    match e {
+        TerminateError::Storage(s) => Some(s),
+        _ => None,
+    }
+}
+
+fn send_storage(e: &SendError) -> Option<&StorageError> {
+    match e {
+        SendError::Storage(s) => Some(s),
+        _ => None,
+    }
 }
 
 /// The child: random operations until killed, each reported before and after.
 pub fn child(args: &ChildArgs) -> anyhow::Result<()> {
-    let engine = Engine::open(&args.data_dir, config())?;
+    let engine = Engine::open(&args.data_dir, config(args.mode))?;
     let mut rng = StdRng::seed_from_u64(args.seed);
     let users = engine.user_count() as u32;
     let out = std::io::stdout();
@@ -386,22 +869,102 @@ pub fn child(args: &ChildArgs) -> anyhow::Result<()> {
         let _ = writeln!(out, "{line}");
         let _ = out.flush();
     };
+    // Runs one operation: `try`, then `ok`/`maybe`/`refused`. While the log is refused,
+    // ask the engine to retry it now and then instead of spinning.
+    let mut refusals = 0u32;
+    let mut report = |op: String, outcome: anyhow::Result<Outcome>| -> anyhow::Result<bool> {
+        match outcome? {
+            Outcome::Ok(detail) => {
+                say(format!("ok {op}{detail}"));
+                refusals = 0;
+                Ok(true)
+            }
+            Outcome::Maybe => {
+                say(format!("maybe {op}"));
+                Ok(false)
+            }
+            Outcome::Refused => {
+                say(format!("refused {op}"));
+                refusals += 1;
+                std::thread::sleep(Duration::from_millis(1));
+                if refusals.is_multiple_of(20) {
+                    let _ = engine.sync();
+                }
+                Ok(false)
+            }
+        }
+    };
     say("ready".into());
     let mut n = 0u64;
     loop {
         n += 1;
         let roll = rng.random_range(0..100);
-        if roll < 80 {
+        if args.mode == Mode::Terminate && roll < 8 {
+            // An account that is terminated while its send is still delivering.
+            // The child is the only writer: the next account gets the next id.
+            let account = engine.account_count() as u32;
+            let op = format!("register {account}");
+            say(format!("try {op}"));
+            let result = engine.register_account(&format!("temporary {n}"));
+            let registered = report(op, outcome(result, register_storage, |_| String::new()))?;
+            if !registered {
+                continue;
+            }
+            // About 4,000 followers spread over every block of ids from `from` on: a send
+            // of several chunks, paced by the speed tier.
+            let from = rng.random_range(0..users / 4);
+            let to = users;
+            let step = ((to - from) / 4_000).max(1);
+            let op = format!("follow-range {account} {from} {to} {step}");
+            say(format!("try {op}"));
+            let range: Vec<UserId> = (from..to).step_by(step as usize).map(UserId).collect();
+            if !report(
+                op.clone(),
+                outcome(
+                    engine.follow_many(AccountId(account), &range),
+                    follow_storage,
+                    |_| String::new(),
+                ),
+            )? {
+                continue;
+            }
+            let op = format!("speed {account}");
+            say(format!("try {op}"));
+            report(
+                op,
+                outcome(
+                    engine.set_speed_tier(AccountId(account), Some(rng.random_range(0..=4))),
+                    account_storage,
+                    |_| String::new(),
+                ),
+            )?;
+            send(&engine, account, n, &say, &mut report)?;
+            let op = format!("terminate {account}");
+            say(format!("try {op}"));
+            report(
+                op,
+                outcome(
+                    engine.terminate_account(AccountId(account)),
+                    terminate_storage,
+                    |_| String::new(),
+                ),
+            )?;
+            if rng.random_bool(0.5) {
+                snapshot(&engine, &say);
+            }
+        } else if roll < 80 {
             let user = rng.random_range(0..users);
             let account = rng.random_range(0..=SMALL_ACCOUNTS);
             if engine.is_following(UserId(user), AccountId(account))? {
-                say(format!("try unfollow {user} {account}"));
-                engine.unfollow(UserId(user), AccountId(account))?;
-                say(format!("ok unfollow {user} {account}"));
+                let op = format!("unfollow {user} {account}");
+                say(format!("try {op}"));
+                let result = engine.unfollow(UserId(user), AccountId(account));
+                report(op, outcome(result, unfollow_storage, |_| String::new()))?;
             } else {
-                say(format!("try follow {user} {account}"));
-                engine.follow(UserId(user), AccountId(account), None)?;
-                say(format!("ok follow {user} {account}"));
+                let op = format!("follow {user} {account}");
+                say(format!("try {op}"));
+                let result = engine.follow(UserId(user), AccountId(account), None);
+                report(op, outcome(result, follow_storage, |_| String::new()))?;
             }
         } else if roll < 98 {
             let account = if roll < 84 {
@@ -409,17 +972,39 @@ pub fn child(args: &ChildArgs) -> anyhow::Result<()> {
             } else {
                 rng.random_range(1..=SMALL_ACCOUNTS)
             };
-            say(format!("try send {account}"));
-            let job = engine.send(
-                AccountId(account),
-                SendRequest::new(Message::Text(format!("crash test {n}")), Audience::All),
-            )?;
-            let total = job.report().total;
-            say(format!("ok send {account} {} {total}", job.id().seq.0));
+            send(&engine, account, n, &say, &mut report)?;
         } else {
-            say("try snapshot".into());
-            engine.snapshot()?;
-            say("ok snapshot".into());
+            snapshot(&engine, &say);
         }
+    }
+}
+
+fn send(
+    engine: &Engine,
+    account: u32,
+    n: u64,
+    say: &impl Fn(String),
+    report: &mut impl FnMut(String, anyhow::Result<Outcome>) -> anyhow::Result<bool>,
+) -> anyhow::Result<bool> {
+    let op = format!("send {account}");
+    say(format!("try {op}"));
+    let result = engine.send(
+        AccountId(account),
+        SendRequest::new(Message::Text(format!("crash test {n}")), Audience::All),
+    );
+    report(
+        op,
+        outcome(result, send_storage, |job| {
+            format!(" {} {}", job.id().seq.0, job.report().total)
+        }),
+    )
+}
+
+/// A snapshot changes nothing the model tracks; one that fails (a full disk) is refused.
+fn snapshot(engine: &Engine, say: &impl Fn(String)) {
+    say("try snapshot".into());
+    match engine.snapshot() {
+        Ok(_) => say("ok snapshot".into()),
+        Err(_) => say("refused snapshot".into()),
     }
 }

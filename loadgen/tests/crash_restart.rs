@@ -1,12 +1,16 @@
 //! The durability scenarios, small: a real child process killed with SIGKILL mid-work
 //! (`loadgen crash`), and a snapshot-and-reopen of a Zipf graph (`loadgen restart`). Both
 //! verify their own results and exit non-zero on any violation; these tests also read the
-//! JSON they write.
+//! JSON they write. The crash scenario runs in its three modes: plain kills, a disk that
+//! fills up (a tmpfs loadgen mounts as root), and accounts terminated mid-send.
 
 use std::process::Command;
 
 fn loadgen(args: &[&str]) -> serde_json::Value {
-    let dir = std::env::temp_dir().join(format!("loadgen-test-{}-{}", std::process::id(), args[0]));
+    let name = args
+        .join("-")
+        .replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "");
+    let dir = std::env::temp_dir().join(format!("loadgen-test-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let json = dir.join("out.json");
     let output = Command::new(env!("CARGO_BIN_EXE_loadgen"))
@@ -42,6 +46,62 @@ fn kill_9_loses_nothing_acknowledged_and_repeats_no_delivery() {
     assert_eq!(report["scenario"], "crash");
     assert_eq!(report["rounds"], 4);
     assert!(report["acked_ops"].as_u64().unwrap() > 0, "{report}");
+    assert_eq!(report["lost"], 0);
+    assert_eq!(report["duplicates"], 0);
+    assert_eq!(report["unfinished_jobs"], 0);
+    assert_eq!(report["temporaries_after_open"], 0);
+}
+
+#[test]
+fn a_disk_that_fills_during_the_run_loses_nothing_acknowledged() {
+    let report = loadgen(&[
+        "crash",
+        "--mode",
+        "disk-full",
+        "--rounds",
+        "6",
+        "--users",
+        "20000",
+        "--max-run-ms",
+        "1000",
+        "--seed",
+        "3",
+    ]);
+    assert_eq!(report["mode"], "disk-full");
+    if let Some(why) = report["skipped"].as_str() {
+        // Only as a user who cannot mount a tmpfs; CI runs as root.
+        eprintln!("SKIPPED: {why}");
+        return;
+    }
+    assert_eq!(report["disk_filled_rounds"], 6);
+    assert!(report["refused_ops"].as_u64().unwrap() > 0, "{report}");
+    assert!(report["acked_ops"].as_u64().unwrap() > 0, "{report}");
+    assert_eq!(report["lost"], 0);
+    assert_eq!(report["duplicates"], 0);
+    assert_eq!(report["unfinished_jobs"], 0);
+    assert_eq!(report["temporaries_after_open"], 0);
+}
+
+#[test]
+fn terminating_accounts_mid_send_leaves_directories_that_open() {
+    let report = loadgen(&[
+        "crash",
+        "--mode",
+        "terminate",
+        "--rounds",
+        "5",
+        "--users",
+        "30000",
+        "--max-run-ms",
+        "900",
+        "--seed",
+        "7",
+    ]);
+    assert_eq!(report["mode"], "terminate");
+    assert!(
+        report["terminated_accounts"].as_u64().unwrap() > 0,
+        "{report}"
+    );
     assert_eq!(report["lost"], 0);
     assert_eq!(report["duplicates"], 0);
     assert_eq!(report["unfinished_jobs"], 0);
