@@ -163,6 +163,12 @@ impl Engine {
 
     /// Writes and fsyncs everything logged so far, whatever the sync policy: after a bulk
     /// import under [`SyncPolicy::None`](crate::SyncPolicy::None), this makes it durable.
+    ///
+    /// While the log cannot be written ([`Engine::storage_error`]), this retries at once
+    /// instead of waiting for the engine's own retry: call it after freeing space. `Ok`
+    /// means every change so far is durable, those that reported
+    /// [`NotDurable`](crate::StorageError::NotDurable) included, and changes are accepted
+    /// again.
     pub fn sync(&self) -> Result<(), StoreError> {
         match self.store.get() {
             Some(store) => store.wal.sync(),
