@@ -7,9 +7,12 @@
 //!   `Engine::open` fail with `Corrupt("... is not a herald log segment")` when later
 //!   segments followed it, as an engine before the log's retry wrote them.
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use common::disk::files_ending;
 use herald::{AccountId, Engine, EngineConfig, SyncPolicy, UserId};
 
 fn config(segment_bytes: u64) -> EngineConfig {
@@ -27,16 +30,6 @@ fn dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("herald-{name}-{}", std::process::id()));
     let _ = fs::remove_dir_all(&dir);
     dir
-}
-
-fn files_ending(dir: &Path, suffix: &str) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.to_str().is_some_and(|s| s.ends_with(suffix)))
-        .collect();
-    out.sort();
-    out
 }
 
 #[test]

@@ -17,14 +17,13 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::io::ErrorKind;
-use std::sync::mpsc::{Receiver, Sender, channel};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::disk::{SmallDisk, files_ending};
+use common::sink::holding_sink;
 use herald::{
-    AccountId, Audience, Batch, Engine, EngineConfig, FollowError, Message, SendError, SendRequest,
-    Sink, SinkError, StorageError, StoreError, SyncPolicy, UserId,
+    AccountId, Audience, Engine, EngineConfig, FollowError, Message, SendError, SendRequest,
+    StorageError, StoreError, SyncPolicy, UserId,
 };
 
 fn config(segment_bytes: u64) -> EngineConfig {
@@ -53,33 +52,6 @@ fn received(engine: &Engine, u: u32) -> u64 {
 
 fn assert_no_space(e: &StoreError) {
     assert_eq!(e.io_kind(), Some(ErrorKind::StorageFull), "{e}");
-}
-
-/// A sink that holds every batch until the test lets it go.
-struct HoldingSink {
-    arrived: Mutex<Sender<u32>>,
-    go: Mutex<Receiver<()>>,
-}
-
-impl Sink for HoldingSink {
-    fn deliver(&self, batch: &Batch<'_>) -> Result<(), SinkError> {
-        let _ = self.arrived.lock().unwrap().send(batch.chunk);
-        self.go
-            .lock()
-            .unwrap()
-            .recv()
-            .map_err(|e| SinkError(e.to_string()))
-    }
-}
-
-fn holding_sink() -> (Arc<HoldingSink>, Receiver<u32>, Sender<()>) {
-    let (arrived_tx, arrived) = channel();
-    let (go, go_rx) = channel();
-    let sink = Arc::new(HoldingSink {
-        arrived: Mutex::new(arrived_tx),
-        go: Mutex::new(go_rx),
-    });
-    (sink, arrived, go)
 }
 
 /// Follows `users` of `account` one at a time until the log fails; returns the users whose

@@ -8,13 +8,13 @@
 //! skipped, the job ends `Cancelled`), and replay skips chunk records of a terminated
 //! account.
 
-use std::sync::mpsc::{Receiver, Sender, channel};
-use std::sync::{Arc, Mutex};
+mod common;
+
 use std::time::Duration;
 
+use common::sink::holding_sink;
 use herald::{
-    AccountId, Audience, Batch, Engine, EngineConfig, JobStatus, Message, SendRequest, Sink,
-    SinkError, SyncPolicy, UserId,
+    AccountId, Audience, Engine, EngineConfig, JobStatus, Message, SendRequest, SyncPolicy, UserId,
 };
 
 fn config() -> EngineConfig {
@@ -32,33 +32,6 @@ fn dir(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("herald-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     dir
-}
-
-/// A sink that holds every batch until the test lets it go, and says when one arrived.
-struct HoldingSink {
-    arrived: Mutex<Sender<u32>>,
-    go: Mutex<Receiver<()>>,
-}
-
-impl Sink for HoldingSink {
-    fn deliver(&self, batch: &Batch<'_>) -> Result<(), SinkError> {
-        let _ = self.arrived.lock().unwrap().send(batch.chunk);
-        self.go
-            .lock()
-            .unwrap()
-            .recv()
-            .map_err(|e| SinkError(e.to_string()))
-    }
-}
-
-fn holding_sink() -> (Arc<HoldingSink>, Receiver<u32>, Sender<()>) {
-    let (arrived_tx, arrived) = channel();
-    let (go, go_rx) = channel();
-    let sink = Arc::new(HoldingSink {
-        arrived: Mutex::new(arrived_tx),
-        go: Mutex::new(go_rx),
-    });
-    (sink, arrived, go)
 }
 
 /// One follower in each of `keys` blocks of 65,536 ids: a send to them has `keys` chunks.

@@ -2,7 +2,7 @@
 //! directory (root only), filled with a ballast file to make writes fail with ENOSPC and
 //! emptied again to let them succeed.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -96,9 +96,4 @@ pub fn files_ending(dir: &Path, suffix: &str) -> Vec<PathBuf> {
         .collect();
     out.sort();
     out
-}
-
-/// Touches a file (for tests that need one to exist).
-pub fn touch(path: &Path) {
-    File::create(path).unwrap();
 }

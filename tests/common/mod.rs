@@ -104,3 +104,4 @@ pub fn to_all(message: Message) -> SendRequest {
     SendRequest::new(message, Audience::All)
 }
 pub mod disk;
+pub mod sink;
