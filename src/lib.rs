@@ -14,6 +14,15 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_debug_implementations)]
 
+/// The examples in `docs/` run as doctests too.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/rules-api.md")]
+pub struct RulesApiDoctests;
+
+#[cfg(doctest)]
+#[doc = include_str!("../docs/durability.md")]
+pub struct DurabilityDoctests;
+
 mod clock;
 mod config;
 mod domain;
