@@ -393,6 +393,7 @@ impl Engine {
                     snap.errors.to_native(),
                     snap.last_error.as_ref().map(|e| e.to_string()),
                     snap.finished_ms.as_ref().map(|t| t.to_native()),
+                    self.clock.now_ms(),
                 );
                 if snap.in_history {
                     state.history.push_back(Arc::clone(&job));
