@@ -113,7 +113,7 @@ impl EngineBuilder {
         let (wal, recovery) = Wal::open(dir, policy, segment_bytes, from_lsn, |lsn, record| {
             engine.replay(lsn, record)
         })?
-        .map_err(StoreError::Corrupt)?;
+        .map_err(ReplayError::into_store_error)?;
         if from_lsn > 0 && wal.next_lsn() < from_lsn {
             return Err(StoreError::Unrecoverable(format!(
                 "the snapshot covers the log up to record {from_lsn}, the log ends at {}",
@@ -132,9 +132,9 @@ impl EngineBuilder {
         // Sends accepted while the log failed start once a retry writes their records.
         let pool = Arc::downgrade(engine.pool_arc());
         let parked = Arc::downgrade(&engine.parked);
-        durable.wal.on_recovered(Box::new(move |durable_up_to| {
+        durable.wal.on_progress(Box::new(move |durable_up_to| {
             if let (Some(pool), Some(parked)) = (pool.upgrade(), parked.upgrade()) {
-                crate::engine::start_parked(&pool, &parked, durable_up_to);
+                parked.start_due(&pool, durable_up_to);
             }
         }));
         if engine.store.set(durable).is_err() {
@@ -471,25 +471,29 @@ impl Engine {
 
     /// Applies one log record during recovery. Records were validated when they were
     /// written, so only damage can make one inapplicable: that is an error.
-    fn replay(&self, lsn: u64, record: Record) -> Result<(), String> {
+    fn replay(&self, lsn: u64, record: Record) -> Result<(), ReplayError> {
         let unknown = |a: u32| format!("record {lsn} names unknown account {a}");
         match record {
             Record::AddUsers { count } => {
                 if self.user_count() + u64::from(count) > u64::from(u32::MAX) + 1 {
-                    return Err(format!("record {lsn} adds users past the id space"));
+                    return Err(ReplayError::Damaged(format!(
+                        "record {lsn} adds users past the id space"
+                    )));
                 }
                 self.reverse
                     .try_reserve(self.user_count() + u64::from(count))
-                    .map_err(|_| format!("record {lsn}: out of memory adding {count} users"))?;
+                    .map_err(|_| {
+                        ReplayError::OutOfMemory(format!("record {lsn} adds {count} users"))
+                    })?;
                 self.apply_add_users(count);
             }
             Record::RegisterAccount { account, name } => {
                 let mut next = self.next_account.lock();
                 if *next != account {
-                    return Err(format!(
+                    return Err(ReplayError::Damaged(format!(
                         "record {lsn} registers account {account}, expected {}",
                         *next
-                    ));
+                    )));
                 }
                 self.apply_register(&mut next, &name);
             }
@@ -535,7 +539,9 @@ impl Engine {
             Record::CreateTag { account, tag, name } => {
                 self.write_account(AccountId(account), |state| {
                     if state.graph.next_tag_id() != tag as usize {
-                        return Err(format!("record {lsn} creates tag {tag} out of order"));
+                        return Err(ReplayError::Damaged(format!(
+                            "record {lsn} creates tag {tag} out of order"
+                        )));
                     }
                     state.graph.create_tag(name);
                     Ok(())
@@ -583,10 +589,10 @@ impl Engine {
                 let audience = bitmap(&audience)?;
                 self.write_account(AccountId(account), |state| {
                     if seq != state.last_seq + 1 {
-                        return Err(format!(
+                        return Err(ReplayError::Damaged(format!(
                             "record {lsn} accepts send {seq} of account {account} after {}",
                             state.last_seq
-                        ));
+                        )));
                     }
                     self.pool().reserve_unbounded();
                     let job = self.install_job(
@@ -636,15 +642,15 @@ impl Engine {
                     if self.is_terminated(id.account) {
                         return Ok(());
                     }
-                    return Err(format!(
+                    return Err(ReplayError::Damaged(format!(
                         "record {lsn} finishes a chunk of {id}, which is not in flight"
-                    ));
+                    )));
                 };
                 if chunk as usize >= job.chunks.len() {
-                    return Err(format!(
+                    return Err(ReplayError::Damaged(format!(
                         "record {lsn} names chunk {chunk} of {id}, which has {}",
                         job.chunks.len()
-                    ));
+                    )));
                 }
                 if job.is_chunk_done(chunk) {
                     return Ok(());
@@ -672,9 +678,9 @@ impl Engine {
             } => {
                 let mut subjects = self.subjects.write();
                 if subjects.len() != subject as usize {
-                    return Err(format!(
+                    return Err(ReplayError::Damaged(format!(
                         "record {lsn} creates subject {subject} out of order"
-                    ));
+                    )));
                 }
                 subjects.push(Subject {
                     name,
@@ -699,14 +705,16 @@ impl Engine {
             } => {
                 let mut subjects = self.subjects.write();
                 if subjects.len() <= subject as usize {
-                    return Err(format!("record {lsn} names unknown subject {subject}"));
+                    return Err(ReplayError::Damaged(format!(
+                        "record {lsn} names unknown subject {subject}"
+                    )));
                 }
                 let mut next = self.next_account.lock();
                 if *next != account {
-                    return Err(format!(
+                    return Err(ReplayError::Damaged(format!(
                         "record {lsn} registers account {account}, expected {}",
                         *next
-                    ));
+                    )));
                 }
                 self.apply_register_in(
                     &mut subjects,
@@ -854,6 +862,30 @@ impl Engine {
         for job in jobs {
             let ready = job.enter_lanes();
             self.start(&job, ready);
+        }
+    }
+}
+
+/// Why a log record could not be replayed.
+#[derive(Debug)]
+enum ReplayError {
+    /// The record does not fit the state before it: damage the checksum did not catch.
+    Damaged(String),
+    /// Memory ran out applying it (a directory written on a bigger machine, say).
+    OutOfMemory(String),
+}
+
+impl From<String> for ReplayError {
+    fn from(e: String) -> Self {
+        ReplayError::Damaged(e)
+    }
+}
+
+impl ReplayError {
+    fn into_store_error(self) -> StoreError {
+        match self {
+            ReplayError::Damaged(e) => StoreError::Corrupt(e),
+            ReplayError::OutOfMemory(e) => StoreError::OutOfMemory(e),
         }
     }
 }

@@ -302,7 +302,7 @@ pub enum AddUsersError {
     #[error("adding {asked} users would pass the id space of 2^32 ({existing} exist)")]
     IdsExhausted { existing: u64, asked: u64 },
     /// The memory the new users need (their reverse-index slots and inboxes) could not be
-    /// reserved. Nothing changed; memory reserved on the way may be kept for later users.
+    /// reserved. Nothing changed, and what was reserved on the way was given back.
     #[error("cannot reserve memory for {asked} more users ({existing} exist)")]
     OutOfMemory { existing: u64, asked: u64 },
     /// A storage failure: the change was refused, or happened but is not durable yet (see
@@ -632,6 +632,10 @@ pub enum StoreError {
     Corrupt(String),
     #[error("no valid snapshot and no complete log: {0}")]
     Unrecoverable(String),
+    /// Memory ran out while opening the directory (its state is larger than this process
+    /// may hold); the directory is unchanged.
+    #[error("not enough memory to open the data directory: {0}")]
+    OutOfMemory(String),
     /// Snapshots and syncs need a data directory; this engine is in memory only.
     #[error("this engine is in memory only; open it on a data directory")]
     InMemory,
@@ -674,8 +678,11 @@ impl StoreError {
 /// [`Refused`](Self::Refused) and [`Engine::storage_error`](crate::Engine::storage_error)
 /// returns the cause; reads keep working. Once a retry succeeds (space was freed), the
 /// changes that reported `NotDurable` are durable, sends among them start delivering, and
-/// changes are accepted again: the same engine recovers without being reopened. Dropping the
-/// engine while the log still fails loses exactly the changes that reported `NotDurable`.
+/// changes are accepted again: the same engine recovers without being reopened. If the
+/// engine is dropped (or the process ends) while the log still fails, everything
+/// acknowledged is kept, and of the changes that reported `NotDurable` some prefix, in the
+/// order they happened, may be kept too (a failed write can leave whole records on disk):
+/// after reopening, read the state to know which.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum StorageError {

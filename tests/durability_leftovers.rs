@@ -129,6 +129,27 @@ fn a_segment_whose_header_is_zeros_counts_as_never_written() {
     let _ = fs::remove_dir_all(&dir);
 }
 
+/// Regression (review): a header of zeros before intact records was taken for a segment
+/// never written, and it and every later segment were removed with their acknowledged
+/// records. The header is fsynced before any record is written: that is damage.
+#[test]
+fn a_zero_header_before_records_is_damage_not_an_empty_segment() {
+    let (dir, segments) = one_segment_per_follow("leftover-zero-header");
+    let hole = &segments[segments.len() - 5];
+    let mut bytes = fs::read(hole).unwrap();
+    assert!(bytes.len() > 16);
+    bytes[..16].fill(0);
+    fs::write(hole, bytes).unwrap();
+    let err = Engine::open(&dir, config(1)).unwrap_err();
+    assert!(matches!(err, herald::StoreError::Corrupt(_)), "{err}");
+    assert_eq!(
+        files_ending(&dir, ".wal").len(),
+        segments.len(),
+        "nothing removed"
+    );
+    let _ = fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn a_segment_with_a_foreign_header_is_still_refused() {
     let (dir, segments) = one_segment_per_follow("leftover-foreign");

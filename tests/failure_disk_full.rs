@@ -273,3 +273,60 @@ fn a_snapshot_that_fills_the_disk_says_so_and_leaves_nothing_behind() {
     assert_eq!(engine.follower_count(news).unwrap(), 40_000);
     drop(engine);
 }
+
+/// Regression (review): a send that reported `NotDurable` was held back only for the
+/// chunks runnable at its acceptance; a chunk its account's earlier send unblocked later
+/// went to the sink while the log still could not be written, so an external sink received
+/// a send that a restart would not know.
+#[test]
+fn a_send_that_may_not_have_happened_reaches_nobody_until_it_is_durable() {
+    let Some(disk) = SmallDisk::mount("held-send", 8) else {
+        return;
+    };
+    let dir = disk.data_dir();
+    let (sink, arrived, go) = holding_sink();
+    // One byte per segment: every write creates a segment, so the first write on the full
+    // disk fails (a write into a segment's last page might still fit).
+    let engine = Engine::builder(config(1)).sink(sink).open(&dir).unwrap();
+    let news = engine.register_account("news").unwrap();
+    engine.add_users(10).unwrap();
+    engine.follow(UserId(3), news, None).unwrap();
+    let first = engine.send(news, text("first")).unwrap();
+    assert_eq!(arrived.recv_timeout(Duration::from_secs(10)).unwrap(), 0);
+
+    disk.fill();
+    let second = match engine.send(news, text("second")) {
+        Err(SendError::Storage(StorageError::NotDurable(e))) => {
+            assert_no_space(&e);
+            engine.job(herald::JobId {
+                account: news,
+                seq: herald::Seq(2),
+            })
+        }
+        other => panic!("expected NotDurable, got {other:?}"),
+    }
+    .expect("the send happened in memory");
+    // The first send's batch returns: its lane lets the second send's chunk go ...
+    go.send(()).unwrap();
+    assert_eq!(first.wait().sent, 1);
+    // ... but not to the sink while its acceptance is not on disk.
+    let leaked = arrived.recv_timeout(Duration::from_millis(500)).is_ok();
+    if leaked {
+        // Let the batch return, so the failing test ends instead of hanging in the drop.
+        go.send(()).unwrap();
+    }
+    assert!(
+        !leaked,
+        "a send that may not have happened reached the sink"
+    );
+    assert!(engine.storage_error().is_some());
+    assert_eq!(second.status(), herald::JobStatus::Queued);
+
+    disk.free();
+    engine.sync().unwrap();
+    assert_eq!(arrived.recv_timeout(Duration::from_secs(10)).unwrap(), 0);
+    go.send(()).unwrap();
+    assert_eq!(second.wait().sent, 1);
+    engine.wait_idle().unwrap();
+    drop(engine);
+}

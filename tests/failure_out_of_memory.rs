@@ -53,6 +53,21 @@ fn in_the_child() {
     let users = engine.add_users(1_000).unwrap();
     let account = engine.register_account("news").unwrap();
     engine.follow(UserId(users.start), account, None).unwrap();
+    let before = engine.memory_usage();
+    // 100M users: their 800 MB of reverse index fit, their 28 GB of inboxes do not; the
+    // first reservation is given back when the second fails.
+    match engine.add_users(100_000_000) {
+        Err(AddUsersError::OutOfMemory { existing, asked }) => {
+            assert_eq!((existing, asked), (1_000, 100_000_000));
+        }
+        other => panic!("expected OutOfMemory, got {other:?}"),
+    }
+    let after = engine.memory_usage();
+    assert_eq!(
+        (after.reverse_bytes, after.inbox_bytes),
+        (before.reverse_bytes, before.inbox_bytes)
+    );
+    // A billion: already the reverse index does not fit.
     match engine.add_users(1_000_000_000) {
         Err(AddUsersError::OutOfMemory { existing, asked }) => {
             assert_eq!((existing, asked), (1_000, 1_000_000_000));

@@ -115,9 +115,11 @@ struct JsonReport {
     maybe_ops: u64,
     /// Operations the engine refused because the log could not be written.
     refused_ops: u64,
-    /// Rounds in which the disk was filled, and those of them in which it was freed again
-    /// before the kill (the engine had to recover in place).
+    /// Rounds in which the disk was filled; those of them in which it was freed again at
+    /// least 200 ms before the kill; and those in which the child's engine then
+    /// acknowledged a change again without being reopened (must be all of them).
     disk_filled_rounds: u32,
+    freed_before_kill_rounds: u32,
     recovered_in_place_rounds: u32,
     terminated_accounts: u64,
     lost: u64,
@@ -278,6 +280,8 @@ impl Model {
 struct Tracker {
     model: Model,
     pending: Vec<Op>,
+    /// When the latest acknowledgement arrived.
+    last_ack: Option<Instant>,
     acked: u64,
     maybe: u64,
     refused: u64,
@@ -307,6 +311,7 @@ impl Tracker {
             }
             self.model.apply(&op);
             self.acked += 1;
+            self.last_ack = Some(Instant::now());
             *in_flight = None;
         } else if let Some(op) = line.strip_prefix("maybe ") {
             self.pending.push(Op::parse(op)?);
@@ -390,6 +395,7 @@ pub fn run(args: &CrashArgs) -> anyhow::Result<()> {
         maybe_ops: 0,
         refused_ops: 0,
         disk_filled_rounds: 0,
+        freed_before_kill_rounds: 0,
         recovered_in_place_rounds: 0,
         terminated_accounts: 0,
         lost: 0,
@@ -431,6 +437,7 @@ pub fn run(args: &CrashArgs) -> anyhow::Result<()> {
     let mut tracker = Tracker {
         model: setup(&dir, args.users, args.mode)?,
         pending: Vec::new(),
+        last_ack: None,
         acked: 0,
         maybe: 0,
         refused: 0,
@@ -450,6 +457,7 @@ pub fn run(args: &CrashArgs) -> anyhow::Result<()> {
         });
         let seed = args.seed.wrapping_add(u64::from(round) + 1);
         let before = (tracker.acked, tracker.maybe, tracker.refused);
+        let mut freed: Option<Instant> = None;
         run_child(&exe, &dir, seed, args.mode, run_for, &mut tracker, |at| {
             let (Some(disk), Some((fill_at, free_at))) = (&disk, fill) else {
                 return Ok(());
@@ -458,15 +466,24 @@ pub fn run(args: &CrashArgs) -> anyhow::Result<()> {
                 if !disk.ballast().exists() {
                     disk.fill()?;
                 }
-            } else if free_at.is_some_and(|f| at >= f) {
+            } else if free_at.is_some_and(|f| at >= f) && freed.is_none() {
                 disk.free();
+                freed = Some(Instant::now());
             }
             Ok(())
         })?;
         if let (Some(disk), Some((_, free_at))) = (&disk, fill) {
             report.disk_filled_rounds += 1;
-            if free_at.is_some() {
-                report.recovered_in_place_rounds += 1;
+            // With time left after the free, the same engine must have taken changes again.
+            if let (Some(free_at), Some(freed)) = (free_at, freed)
+                && run_for.saturating_sub(free_at) >= Duration::from_millis(200)
+            {
+                report.freed_before_kill_rounds += 1;
+                if tracker.last_ack.is_some_and(|at| at > freed) {
+                    report.recovered_in_place_rounds += 1;
+                } else {
+                    println!("round {round}: the engine took no change after the disk was freed");
+                }
             }
             disk.free();
         }
@@ -494,12 +511,13 @@ pub fn run(args: &CrashArgs) -> anyhow::Result<()> {
         let _ = std::fs::remove_dir_all(&dir);
     }
     println!(
-        "{} acknowledged, {} maybe and {} refused operations over {} rounds ({} with a full disk, {} of them freed before the kill; {} accounts terminated): lost {}, duplicates {}, unfinished jobs {}, snapshot temporaries left {}",
+        "{} acknowledged, {} maybe and {} refused operations over {} rounds ({} with a full disk, {} of them freed well before the kill, {} of those recovered in place; {} accounts terminated): lost {}, duplicates {}, unfinished jobs {}, snapshot temporaries left {}",
         report.acked_ops,
         report.maybe_ops,
         report.refused_ops,
         report.rounds,
         report.disk_filled_rounds,
+        report.freed_before_kill_rounds,
         report.recovered_in_place_rounds,
         report.terminated_accounts,
         report.lost,
@@ -512,7 +530,8 @@ pub fn run(args: &CrashArgs) -> anyhow::Result<()> {
         report.lost == 0
             && report.duplicates == 0
             && report.unfinished_jobs == 0
-            && report.temporaries_after_open == 0,
+            && report.temporaries_after_open == 0
+            && report.recovered_in_place_rounds == report.freed_before_kill_rounds,
         "crash consistency violated"
     );
     Ok(())
@@ -566,12 +585,17 @@ fn run_child(
     tracker: &mut Tracker,
     mut tick: impl FnMut(Duration) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
+    // Beside the data directory, not on it: that disk may be full.
+    let stderr_path =
+        std::env::temp_dir().join(format!("herald-crash-child-{}.stderr", std::process::id()));
+    let stderr = std::fs::File::create(&stderr_path).context("creating the child's stderr")?;
     let mut child = Command::new(exe)
         .args(["crash-child", "--data-dir"])
         .arg(dir)
         .args(["--seed", &seed.to_string()])
         .args(["--mode", mode_name(mode)])
         .stdout(Stdio::piped())
+        .stderr(stderr)
         .stdin(Stdio::null())
         .spawn()
         .context("starting the child")?;
@@ -612,8 +636,11 @@ fn run_child(
     while let Ok(line) = rx.try_recv() {
         tracker.line(&line, &mut in_flight)?;
     }
-    if status.success() {
-        bail!("the child exited by itself instead of being killed");
+    // Only our SIGKILL may end it: a child that stopped on an error ended its round early.
+    let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+    let _ = std::fs::remove_file(&stderr_path);
+    if std::os::unix::process::ExitStatusExt::signal(&status) != Some(9) {
+        bail!("the child stopped by itself ({status}) instead of being killed:\n{stderr}");
     }
     tracker.pending.extend(in_flight);
     Ok(())

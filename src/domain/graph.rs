@@ -822,15 +822,22 @@ impl ReverseIndex {
                     .try_reserve_exact((want - len) as usize)
             {
                 drop(guard);
-                for shard in &self.shards[..i] {
-                    let mut shard = shard.write();
-                    let slots = &mut Arc::make_mut(&mut shard).slots;
-                    slots.shrink_to(slots.len());
-                }
+                self.release_reserved();
                 return Err(e);
             }
         }
         Ok(())
+    }
+
+    /// Gives back room reserved by [`try_reserve`](Self::try_reserve) for users never added.
+    pub(crate) fn release_reserved(&self) {
+        for shard in self.shards.iter() {
+            let mut shard = shard.write();
+            if shard.slots.capacity() > shard.slots.len() {
+                let slots = &mut Arc::make_mut(&mut shard).slots;
+                slots.shrink_to(slots.len());
+            }
+        }
     }
 
     /// Makes room for users `0..count`.

@@ -23,7 +23,7 @@
 
 use std::ops::Range;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use std::sync::OnceLock;
 
@@ -232,7 +232,7 @@ impl EngineBuilder {
             pool,
             store,
             recovery_warnings: Vec::new(),
-            parked: Arc::new(Mutex::new(Vec::new())),
+            parked: Arc::new(ParkedSends::default()),
             subjects: RwLock::new(Vec::new()),
             originals: RwLock::new(Originals::default()),
         }
@@ -261,7 +261,7 @@ pub struct Engine {
     pub(crate) store: Arc<OnceLock<Durable>>,
     pub(crate) recovery_warnings: Vec<String>,
     /// Sends accepted while the log failed, waiting for their record to be durable.
-    pub(crate) parked: Arc<Mutex<Vec<Parked>>>,
+    pub(crate) parked: Arc<ParkedSends>,
     /// Subjects by id. Lock order: subjects, then `next_account`, then an account shard.
     pub(crate) subjects: RwLock<Vec<Subject>>,
     /// Article fingerprints, for the originality check. Taken after an account shard.
@@ -416,8 +416,11 @@ impl Engine {
             asked: count.into(),
         };
         self.reverse.try_reserve(end).map_err(out_of_memory)?;
-        if let Some(inbox) = &self.inbox {
-            inbox.try_reserve(existing..end).map_err(out_of_memory)?;
+        if let Some(inbox) = &self.inbox
+            && let Err(e) = inbox.try_reserve(existing..end)
+        {
+            self.reverse.release_reserved();
+            return Err(out_of_memory(e));
         }
         let lsn = self.log(|| Record::AddUsers { count });
         self.apply_add_users(count);
@@ -1071,6 +1074,7 @@ impl Engine {
             // `resume`) go to the workers, so opening an engine does not deliver on its own.
             if ready == [0] && pool.may_run_here(&job, self.config.inline_max_recipients) {
                 // A small send runnable at once: delivered here, without a hand-off.
+                pool.release_for_caller(&job);
                 pool.run_here(&job, 0);
             } else {
                 self.start(&job, ready);
@@ -1131,10 +1135,11 @@ impl Engine {
     /// log is written again: a send nobody was told succeeded must not reach anyone before
     /// it would survive a restart.
     fn park(&self, job: Arc<Job>, ready: Vec<u32>, lsn: u64) {
-        self.parked.lock().push(Parked { lsn, job, ready });
-        // The log may have recovered since the failure, its hook finding nothing to start.
+        self.parked.park(Parked { lsn, job, ready });
+        // The log may have written the record since the failure, its hook finding nothing.
         if let Some(store) = self.store.get() {
-            start_parked(self.pool(), &self.parked, store.wal.durable_up_to());
+            self.parked
+                .start_due(self.pool(), store.wal.durable_up_to());
         }
     }
 
@@ -1326,6 +1331,8 @@ impl Engine {
                 schedule,
             },
         );
+        // Nothing of it runs before its acceptance is durable (`submit` releases it).
+        job.hold();
         // Entered under the account's lock, so lanes see sends in sequence order.
         let ready = job.enter_lanes();
         Ok((job, Some(ready), lsn))
@@ -1429,7 +1436,7 @@ impl Engine {
                 return Ok(());
             }
             if let Some(cause) = self.storage_error() {
-                let parked = self.parked.lock().len();
+                let parked = self.parked.waiting();
                 if parked > 0 && pool.live() <= parked {
                     return Err(StorageError::NotDurable(cause));
                 }
@@ -1625,21 +1632,54 @@ pub(crate) struct Parked {
     ready: Vec<u32>,
 }
 
-/// Starts the parked sends whose records are below `durable_up_to`. Called by the log's
-/// flusher when a write succeeds after failures, and by `park` (whichever comes second
-/// finds the send: the flusher publishes the bound before it looks at the list, `park`
-/// fills the list before it reads the bound).
-pub(crate) fn start_parked(pool: &PoolShared, parked: &Mutex<Vec<Parked>>, durable_up_to: u64) {
-    let due: Vec<Parked> = {
-        let mut parked = parked.lock();
-        let (due, waiting) = std::mem::take(&mut *parked)
-            .into_iter()
-            .partition(|p| p.lsn < durable_up_to);
-        *parked = waiting;
-        due
-    };
-    for Parked { job, ready, .. } in due {
-        pool.start(&job, ready);
+/// The sends accepted while the log failed, waiting for their records to be durable.
+///
+/// The log calls [`start_due`](Self::start_due) after every write that succeeds (an atomic
+/// load when nothing is parked), and `park` calls it once after parking: whichever comes
+/// second finds the send, since the log publishes its durable bound before it looks at the
+/// list and `park` fills the list before it reads the bound.
+#[derive(Default)]
+pub(crate) struct ParkedSends {
+    /// `list.len()`, readable without the lock.
+    count: AtomicUsize,
+    list: Mutex<Vec<Parked>>,
+}
+
+impl ParkedSends {
+    fn park(&self, parked: Parked) {
+        let mut list = self.list.lock();
+        list.push(parked);
+        self.count.store(list.len(), Ordering::Release);
+    }
+
+    /// Parked sends whose jobs have not finished (one can finish unstarted: cancelled).
+    fn waiting(&self) -> usize {
+        if self.count.load(Ordering::Acquire) == 0 {
+            return 0;
+        }
+        let list = self.list.lock();
+        list.iter()
+            .filter(|p| !p.job.status().is_finished())
+            .count()
+    }
+
+    /// Starts the parked sends whose records are below `durable_up_to`.
+    pub(crate) fn start_due(&self, pool: &PoolShared, durable_up_to: u64) {
+        if self.count.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        let due: Vec<Parked> = {
+            let mut list = self.list.lock();
+            let (due, waiting) = std::mem::take(&mut *list)
+                .into_iter()
+                .partition(|p| p.lsn < durable_up_to);
+            *list = waiting;
+            self.count.store(list.len(), Ordering::Release);
+            due
+        };
+        for Parked { job, ready, .. } in due {
+            pool.start(&job, ready);
+        }
     }
 }
 

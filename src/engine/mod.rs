@@ -10,7 +10,7 @@ mod interaction;
 mod publishing;
 mod storage;
 
-pub(crate) use facade::{Accept, purpose_code, purpose_of, start_parked, valid_name};
+pub(crate) use facade::{Accept, purpose_code, purpose_of, valid_name};
 pub use facade::{
     Content, Engine, EngineBuilder, Fetched, FollowChange, FollowerPage, InboxItem, MemoryUsage,
     Recovered, SourceStats, TagInfo,

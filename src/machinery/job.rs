@@ -131,6 +131,10 @@ pub(crate) struct Ready {
     pub(crate) queued: bool,
     /// Workers delivering a chunk of this job right now.
     pub(crate) running: u32,
+    /// Set from acceptance until the acceptance is durable: chunks made runnable meanwhile
+    /// (by the lanes, when an earlier send finishes) wait here instead of being queued, so
+    /// no part of a send reaches anyone before a restart would keep it.
+    pub(crate) held: bool,
 }
 
 pub(crate) struct Job {
@@ -289,6 +293,13 @@ impl Job {
 
     pub(crate) fn mark_slow(&self) {
         self.slow.store(true, Ordering::Relaxed);
+    }
+
+    /// Holds the job's chunks back until [`PoolShared::release`] (see [`Ready::held`]).
+    ///
+    /// [`PoolShared::release`]: crate::machinery::pool::PoolShared::release
+    pub(crate) fn hold(&self) {
+        self.ready.lock().held = true;
     }
 
     pub(crate) fn mark_sending(&self) {

@@ -215,6 +215,19 @@ impl PoolShared {
                 job.cancel();
             }
         }
+        // Those waiting out their delivery rate are skipped now, not when their time comes.
+        let mut delayed = self.delayed.lock();
+        delayed.retain(|(_, job)| {
+            let cancelled = job.id.account == account;
+            if cancelled {
+                self.queue(job);
+            }
+            !cancelled
+        });
+        self.has_delayed
+            .store(!delayed.is_empty(), Ordering::Release);
+        drop(delayed);
+        self.notify_one();
     }
 
     /// Finishes `job` and releases its place.
@@ -259,15 +272,31 @@ impl PoolShared {
         true
     }
 
-    /// Hands a job's runnable chunks to the workers (or finishes a job with no audience).
+    /// Hands a job's runnable chunks to the workers (or finishes a job with no audience),
+    /// releasing it if it was held: with it go the chunks the lanes made runnable while it
+    /// was.
     pub(crate) fn start(&self, job: &Arc<Job>, ready: Vec<u32>) {
-        if job.has_chunks() {
-            for index in ready {
-                self.make_ready(job, index, None);
-            }
-        } else {
+        if !job.has_chunks() {
             self.finish(job);
+            return;
         }
+        let enqueue = {
+            let mut ready_chunks = job.ready.lock();
+            ready_chunks.held = false;
+            ready_chunks.chunks.extend(ready);
+            !ready_chunks.chunks.is_empty() && !std::mem::replace(&mut ready_chunks.queued, true)
+        };
+        if enqueue {
+            self.queue(job);
+            self.notify_one();
+        }
+    }
+
+    /// Releases a held job whose only chunk the caller delivers itself ([`run_here`]).
+    ///
+    /// [`run_here`]: Self::run_here
+    pub(crate) fn release_for_caller(&self, job: &Job) {
+        job.ready.lock().held = false;
     }
 
     /// Makes chunk `index` of `job` runnable; queues the job unless it is queued already.
@@ -275,7 +304,7 @@ impl PoolShared {
         let enqueue = {
             let mut ready = job.ready.lock();
             ready.chunks.push_back(index);
-            !std::mem::replace(&mut ready.queued, true)
+            !ready.held && !std::mem::replace(&mut ready.queued, true)
         };
         if enqueue {
             match local {

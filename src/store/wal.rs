@@ -18,8 +18,8 @@
 //! the flusher cuts the segment back to its last good length (or removes the segment it
 //! was creating), puts the records back in front of the buffer, reports the failure to
 //! every waiter and to [`Wal::check`], and tries again: after 5 ms, doubling up to 1 s, and
-//! at once when [`Wal::sync`] asks. The first write that succeeds clears the failure and
-//! calls the hook set with [`Wal::on_recovered`]. So the log on disk is always a prefix of
+//! at once when [`Wal::sync`] asks. The first write that succeeds clears the failure;
+//! every one calls the hook set with [`Wal::on_progress`] with the new durable bound. So the log on disk is always a prefix of
 //! the records appended, in order, without holes, and a retry continues it with exactly the
 //! records that failed (the same LSNs, so a segment whose creation failed is created again
 //! under the same name).
@@ -86,8 +86,11 @@ struct Pending {
     first: u64,
     next_lsn: u64,
     flush_requested: bool,
-    /// An fsync is wanted even under `SyncPolicy::None` (see `Wal::sync`).
-    sync_requested: bool,
+    /// `Wal::sync` calls so far; the flusher answers up to the latest one it saw.
+    sync_tickets: u64,
+    /// `sync_tickets` when the flusher last took the buffer: an fsync is wanted (whatever
+    /// the policy) while this is below `sync_tickets`.
+    sync_taken: u64,
     roll_requested: bool,
 }
 
@@ -98,13 +101,15 @@ struct Progress {
     /// The error of the latest write attempt, while writing fails; cleared by the first
     /// attempt that succeeds.
     failed: Option<StoreError>,
-    /// Write attempts finished so far (successful or not): lets `sync` wait for an attempt
-    /// that started after its request.
-    attempts: u64,
+    /// `Wal::sync` calls answered: every ticket up to this one was covered by an attempt
+    /// that wrote and fsynced everything appended before the call.
+    synced_ticket: u64,
+    /// Tickets up to this one were taken by an attempt that failed (with `failed`).
+    failed_ticket: u64,
 }
 
-/// Called by the flusher, with the new durable bound, when a write succeeds after failures.
-pub(crate) type RecoveredHook = Box<dyn Fn(u64) + Send + Sync>;
+/// Called by the flusher with the new durable bound after every write that succeeds.
+pub(crate) type ProgressHook = Box<dyn Fn(u64) + Send + Sync>;
 
 struct Shared {
     dir: PathBuf,
@@ -115,8 +120,10 @@ struct Shared {
     progress: Mutex<Progress>,
     progress_cv: Condvar,
     shutdown: AtomicBool,
-    /// Set once by the engine after opening; read by the flusher when a failure clears.
-    on_recovered: Mutex<Option<RecoveredHook>>,
+    /// Set while writing fails: appends then leave the retry's timing to the flusher.
+    failing: AtomicBool,
+    /// Set once by the engine after opening; called by the flusher after each write.
+    on_progress: Mutex<Option<ProgressHook>>,
 }
 
 pub(crate) struct Wal {
@@ -162,10 +169,11 @@ fn drop_segment(path: &Path, why: &str, warnings: &mut Vec<String>) -> Result<()
     Ok(())
 }
 
-/// Whether a segment's header never reached the disk: the file is shorter than the header
-/// or the header is all zeros (a file whose size was recorded before its data).
+/// Whether a segment never got its header: the file is shorter than the header, or all
+/// zeros (a file whose size reached the disk before its data). The header is fsynced before
+/// any record is written, so a zero header followed by anything else is damage, not this.
 fn header_unwritten(bytes: &[u8]) -> bool {
-    bytes.len() < HEADER || bytes[..HEADER].iter().all(|&b| b == 0)
+    bytes.len() < HEADER || bytes.iter().all(|&b| b == 0)
 }
 
 impl Wal {
@@ -266,7 +274,8 @@ impl Wal {
                 first: next_lsn,
                 next_lsn,
                 flush_requested: false,
-                sync_requested: false,
+                sync_tickets: 0,
+                sync_taken: 0,
                 // Start a fresh segment: the last one may have been cut.
                 roll_requested: true,
             }),
@@ -274,11 +283,13 @@ impl Wal {
             progress: Mutex::new(Progress {
                 up_to: next_lsn,
                 failed: None,
-                attempts: 0,
+                synced_ticket: 0,
+                failed_ticket: 0,
             }),
             progress_cv: Condvar::new(),
             shutdown: AtomicBool::new(false),
-            on_recovered: Mutex::new(None),
+            failing: AtomicBool::new(false),
+            on_progress: Mutex::new(None),
         });
         let flusher = {
             let shared = Arc::clone(&shared);
@@ -296,10 +307,10 @@ impl Wal {
         )))
     }
 
-    /// Sets what the flusher calls, with the new durable bound, when a write succeeds after
-    /// failures.
-    pub(crate) fn on_recovered(&self, hook: RecoveredHook) {
-        *self.shared.on_recovered.lock() = Some(hook);
+    /// Sets what the flusher calls, with the new durable bound, after every write that
+    /// succeeds (it must be cheap when it has nothing to do).
+    pub(crate) fn on_progress(&self, hook: ProgressHook) {
+        *self.shared.on_progress.lock() = Some(hook);
     }
 
     /// Buffers `record`; returns its LSN. Durable only once [`wait_durable`] says so.
@@ -317,7 +328,10 @@ impl Wal {
         let crc = crc32fast::hash(body);
         buf[start..start + 4].copy_from_slice(&len.to_le_bytes());
         buf[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
-        if buf.len() > (8 << 20) {
+        // A big buffer is written at once, except while writing fails: then the retry
+        // waits its turn (records keep accumulating in memory; only in-flight deliveries
+        // append while changes are refused, so they are bounded).
+        if buf.len() > (8 << 20) && !self.shared.failing.load(Ordering::Relaxed) {
             pending.flush_requested = true;
             self.shared.flush.notify_one();
         }
@@ -365,23 +379,23 @@ impl Wal {
         }
     }
 
-    /// Writes and syncs everything appended so far (whatever the policy). While writing
-    /// fails, this is a retry: it waits for an attempt made after the call.
+    /// Writes and syncs everything appended so far (whatever the policy). Answered by an
+    /// attempt that starts after the call: while writing fails, this is a retry, and its
+    /// error is that attempt's.
     pub(crate) fn sync(&self) -> Result<(), StoreError> {
-        let attempts = self.shared.progress.lock().attempts;
-        let last = {
+        let ticket = {
             let mut pending = self.shared.pending.lock();
+            pending.sync_tickets += 1;
             pending.flush_requested = true;
-            pending.sync_requested = true;
             self.shared.flush.notify_one();
-            pending.next_lsn
+            pending.sync_tickets
         };
         let mut progress = self.shared.progress.lock();
         loop {
-            if progress.up_to >= last && progress.attempts > attempts {
+            if progress.synced_ticket >= ticket {
                 return Ok(());
             }
-            if progress.attempts > attempts
+            if progress.failed_ticket >= ticket
                 && let Some(err) = &progress.failed
             {
                 return Err(err.clone());
@@ -418,7 +432,11 @@ impl Drop for Wal {
             pending.flush_requested = true;
             self.shared.flush.notify_one();
         }
-        if let Some(t) = self.flusher.take() {
+        if let Some(t) = self.flusher.take()
+            && t.thread().id() != std::thread::current().id()
+        {
+            // (The flusher itself can be the one dropping the log: its hook may hold the
+            // last reference to the engine's parts. It then returns on its own.)
             let _ = t.join();
         }
     }
@@ -567,7 +585,7 @@ fn run_flusher(shared: &Shared) {
     let mut retry_in: Option<Duration> = None;
     loop {
         let shutdown = shared.shutdown.load(Ordering::SeqCst);
-        let (mut buf, first, next, roll, force_sync) = {
+        let (mut buf, first, next, roll, force_sync, sync_ticket) = {
             let mut pending = shared.pending.lock();
             if !pending.flush_requested && !shutdown {
                 shared
@@ -575,27 +593,32 @@ fn run_flusher(shared: &Shared) {
                     .wait_for(&mut pending, retry_in.unwrap_or(interval));
             }
             pending.flush_requested = false;
-            let force_sync = std::mem::take(&mut pending.sync_requested);
+            let sync_ticket = pending.sync_tickets;
+            let force_sync = pending.sync_taken < sync_ticket;
+            pending.sync_taken = sync_ticket;
             let first = pending.first;
             pending.first = pending.next_lsn;
             // A roll waits for the next write, so there is never an empty segment.
             let roll = !pending.buf.is_empty() && std::mem::take(&mut pending.roll_requested);
             let buf = std::mem::replace(&mut pending.buf, std::mem::take(&mut spare));
-            (buf, first, pending.next_lsn, roll, force_sync)
+            (buf, first, pending.next_lsn, roll, force_sync, sync_ticket)
         };
         match write_step(shared, &mut segment, &buf, first, roll, force_sync) {
             Ok(()) => {
-                let recovered = {
+                {
                     let mut progress = shared.progress.lock();
                     progress.up_to = progress.up_to.max(next);
-                    progress.attempts += 1;
+                    if force_sync {
+                        progress.synced_ticket = sync_ticket;
+                    }
+                    progress.failed = None;
+                    shared.failing.store(false, Ordering::Relaxed);
                     shared.progress_cv.notify_all();
-                    progress.failed.take().is_some()
-                };
+                }
                 retry_in = None;
                 buf.clear();
                 spare = buf;
-                if recovered && let Some(hook) = &*shared.on_recovered.lock() {
+                if let Some(hook) = &*shared.on_progress.lock() {
                     hook(next);
                 }
             }
@@ -610,11 +633,17 @@ fn run_flusher(shared: &Shared) {
                         pending.first = first;
                     }
                     pending.roll_requested |= roll;
-                    pending.sync_requested |= force_sync;
+                    if force_sync {
+                        // The fsync is still owed: the next attempt does it.
+                        pending.sync_taken = pending.sync_taken.min(sync_ticket - 1);
+                    }
                 }
                 let mut progress = shared.progress.lock();
                 progress.failed = Some(e);
-                progress.attempts += 1;
+                if force_sync {
+                    progress.failed_ticket = sync_ticket;
+                }
+                shared.failing.store(true, Ordering::Relaxed);
                 shared.progress_cv.notify_all();
                 retry_in = Some(retry_in.map_or(RETRY_MIN, |d| (d * 2).min(RETRY_MAX)));
             }

@@ -13,8 +13,17 @@ pub struct SmallDisk {
 
 impl SmallDisk {
     /// Mounts a tmpfs of `mib` MiB, or says why the test is skipped and returns `None`
-    /// (not root, or no `mount`). CI runs as root, so there these tests always run.
+    /// (not root, or no `mount`). With `HERALD_REQUIRE_TMPFS` set (CI sets it) a failed
+    /// mount fails the test instead: there these tests must run.
     pub fn mount(name: &str, mib: u32) -> Option<SmallDisk> {
+        let disk = Self::try_mount(name, mib);
+        if disk.is_none() && std::env::var_os("HERALD_REQUIRE_TMPFS").is_some() {
+            panic!("{name}: HERALD_REQUIRE_TMPFS is set but no tmpfs could be mounted");
+        }
+        disk
+    }
+
+    fn try_mount(name: &str, mib: u32) -> Option<SmallDisk> {
         let mount = std::env::temp_dir().join(format!("herald-{name}-{}", std::process::id()));
         let _ = Command::new("umount").arg("-l").arg(&mount).output();
         let _ = fs::remove_dir_all(&mount);
