@@ -148,6 +148,18 @@ impl std::fmt::Debug for InboxStore {
     }
 }
 
+/// Checks that 64 KiB can still be allocated. A block's page (16 KiB, at its first block)
+/// and the block's fixed part (1.5 KiB) are allocated infallibly (a fallible `Box` needs
+/// unsafe code); checking for more than both first makes running out of memory while
+/// reserving an error rather than an abort.
+fn headroom() -> Result<(), TryReserveError> {
+    let mut probe: Vec<u8> = Vec::new();
+    probe.try_reserve_exact(64 << 10)?;
+    // Kept observable, so the allocation is not optimized away.
+    std::hint::black_box(&probe);
+    Ok(())
+}
+
 impl InboxStore {
     /// A store whose inboxes hold `capacity` entries, rounded up to a power of two.
     pub(crate) fn new(capacity: usize) -> Self {
@@ -243,8 +255,7 @@ impl InboxStore {
         }
     }
 
-    /// A new block, or an error if its ring cannot be allocated (its small fixed part is
-    /// allocated infallibly: the ring, `capacity` times larger, fails first).
+    /// A new block, or an error if memory runs out.
     fn try_new_block(&self) -> Result<Box<Block>, TryReserveError> {
         // Filled with a value that is never read (slots past a head are dead), but not
         // zero: a zero fill may become a lazily mapped calloc, and reserving is meant to
@@ -276,28 +287,27 @@ impl InboxStore {
         let first = (users.start >> BLOCK_SHIFT) as usize;
         let last = ((users.end - 1) >> BLOCK_SHIFT) as usize;
         let mut allocated = Vec::new();
-        for block_index in first..=last {
-            let mut guard = self.lock(block_index);
-            if guard.is_none() {
-                match self.try_new_block() {
-                    Ok(block) => {
-                        *guard = Some(block);
+        let reserved = allocated
+            .try_reserve_exact(last - first + 1)
+            .and_then(|()| {
+                for block_index in first..=last {
+                    headroom()?;
+                    let mut guard = self.lock(block_index);
+                    if guard.is_none() {
+                        *guard = Some(self.try_new_block()?);
                         allocated.push(block_index);
                     }
-                    Err(e) => {
-                        drop(guard);
-                        // Nobody delivers to users that do not exist yet: these blocks are
-                        // still untouched.
-                        for index in allocated {
-                            *self.lock(index) = None;
-                            self.blocks_allocated.fetch_sub(1, Ordering::Relaxed);
-                        }
-                        return Err(e);
-                    }
                 }
+                Ok(())
+            });
+        if reserved.is_err() {
+            // Nobody delivers to users that do not exist yet: these blocks are untouched.
+            for index in allocated {
+                *self.lock(index) = None;
+                self.blocks_allocated.fetch_sub(1, Ordering::Relaxed);
             }
         }
-        Ok(())
+        reserved
     }
 
     /// Appends `(account, seq)` to the inbox of every user in `recipients` (ascending).
