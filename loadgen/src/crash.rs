@@ -126,6 +126,9 @@ struct JsonReport {
     duplicates: u64,
     unfinished_jobs: u64,
     temporaries_after_open: u64,
+    machine: Machine,
+    rustc: &'static str,
+    commit: &'static str,
 }
 
 pub fn config(mode: Mode) -> EngineConfig {
@@ -402,6 +405,9 @@ pub fn run(args: &CrashArgs) -> anyhow::Result<()> {
         duplicates: 0,
         unfinished_jobs: 0,
         temporaries_after_open: 0,
+        rustc: machine.rustc,
+        commit: machine.commit,
+        machine: machine.clone(),
     };
     let disk = match args.mode {
         Mode::DiskFull => match SmallDisk::mount(args.disk_mib) {

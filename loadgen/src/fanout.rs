@@ -38,6 +38,9 @@ struct JsonReport {
     scenario: &'static str,
     threads: usize,
     results: Vec<JsonResult>,
+    machine: Machine,
+    rustc: &'static str,
+    commit: &'static str,
 }
 
 #[derive(Debug, Serialize)]
@@ -121,6 +124,9 @@ pub fn run(args: &FanoutArgs) -> anyhow::Result<()> {
             scenario: "fanout",
             threads,
             results: results.iter().map(JsonResult::from).collect(),
+            rustc: machine.rustc,
+            commit: machine.commit,
+            machine: machine.clone(),
         };
         std::fs::write(path, serde_json::to_string(&report)? + "\n")
             .with_context(|| format!("writing {}", path.display()))?;

@@ -50,6 +50,8 @@ struct JsonReport {
     peak_rss_bytes: u64,
     verified: bool,
     machine: Machine,
+    rustc: &'static str,
+    commit: &'static str,
 }
 
 /// The graph scenario delivers nothing; a sink that drops batches keeps the inbox out of the
@@ -135,6 +137,8 @@ pub fn run(args: &GraphArgs) -> anyhow::Result<()> {
             rss_bytes_per_edge: rss_per_edge,
             peak_rss_bytes: peak_rss_bytes(),
             verified,
+            rustc: machine.rustc,
+            commit: machine.commit,
             machine,
         };
         std::fs::write(path, serde_json::to_string(&report)? + "\n")

@@ -45,6 +45,9 @@ struct JsonReport {
     snapshot_bytes: u64,
     bytes_per_edge: f64,
     verified: bool,
+    machine: Machine,
+    rustc: &'static str,
+    commit: &'static str,
 }
 
 pub fn run(args: &RestartArgs) -> anyhow::Result<()> {
@@ -148,6 +151,9 @@ pub fn run(args: &RestartArgs) -> anyhow::Result<()> {
             snapshot_bytes: stats.bytes,
             bytes_per_edge: per_edge,
             verified,
+            rustc: machine.rustc,
+            commit: machine.commit,
+            machine: machine.clone(),
         };
         std::fs::write(path, serde_json::to_string(&report)? + "\n")
             .with_context(|| format!("writing {}", path.display()))?;
