@@ -369,7 +369,9 @@ impl Engine {
                     Arc::clone(&state.lanes),
                     snap.accepted_ms.to_native(),
                     SendMeta {
-                        purpose: purpose_of(snap.purpose),
+                        purpose: purpose_of(snap.purpose).ok_or_else(|| {
+                            format!("job {seq} of {id}: unknown send purpose {}", snap.purpose)
+                        })?,
                         open_for_reprint: snap.open_for_reprint,
                         reprint_of: snap.reprint_of.as_ref().map(|p| JobId {
                             account: AccountId(p.0.to_native()),
@@ -425,21 +427,23 @@ impl Engine {
         *self.subjects.write() = data
             .subjects
             .iter()
-            .map(|s| Subject {
-                name: s.name.to_string(),
-                kind: if s.kind == 1 {
-                    SubjectKind::Organization
-                } else {
-                    SubjectKind::Individual
-                },
-                quota_override: s.quota_override.as_ref().map(|q| q.to_native()),
-                accounts: s
-                    .accounts
-                    .iter()
-                    .map(|a| AccountId(a.to_native()))
-                    .collect(),
+            .map(|s| {
+                Ok(Subject {
+                    name: s.name.to_string(),
+                    kind: match s.kind {
+                        0 => SubjectKind::Individual,
+                        1 => SubjectKind::Organization,
+                        k => return Err(format!("{}: unknown subject kind {k}", s.name)),
+                    },
+                    quota_override: s.quota_override.as_ref().map(|q| q.to_native()),
+                    accounts: s
+                        .accounts
+                        .iter()
+                        .map(|a| AccountId(a.to_native()))
+                        .collect(),
+                })
             })
-            .collect();
+            .collect::<Result<_, String>>()?;
         {
             let mut originals = self.originals.write();
             for o in data.originals.iter() {
@@ -607,7 +611,9 @@ impl Engine {
                             key,
                             now: accepted_ms,
                             meta: SendMeta {
-                                purpose: purpose_of(purpose),
+                                purpose: purpose_of(purpose).ok_or_else(|| {
+                                    format!("record {lsn}: unknown send purpose {purpose}")
+                                })?,
                                 open_for_reprint,
                                 reprint_of: reprint_of.map(|(a, s)| JobId {
                                     account: AccountId(a),
@@ -1017,9 +1023,10 @@ fn restore_rules(
     let message = |b: &[u8]| decode_message(&mut Reader(b)).map_err(|e| e.to_string());
     state.profile.subject = snap.subject.as_ref().map(|s| SubjectId(s.to_native()));
     state.profile.kind = match snap.kind {
+        0 => None,
         1 => Some(AccountKind::Subscription),
         2 => Some(AccountKind::Service),
-        _ => None,
+        k => return Err(format!("unknown account kind {k}")),
     };
     state.profile.verified = snap.verified;
     state.profile.registration = snap

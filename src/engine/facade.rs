@@ -1704,11 +1704,13 @@ pub(crate) fn purpose_code(p: SendPurpose) -> u8 {
     }
 }
 
-pub(crate) fn purpose_of(code: u8) -> SendPurpose {
+/// The purpose a stored code names; `None` for a code no build writes.
+pub(crate) fn purpose_of(code: u8) -> Option<SendPurpose> {
     match code {
-        1 => SendPurpose::Preview,
-        2 => SendPurpose::Reply,
-        _ => SendPurpose::Broadcast,
+        0 => Some(SendPurpose::Broadcast),
+        1 => Some(SendPurpose::Preview),
+        2 => Some(SendPurpose::Reply),
+        _ => None,
     }
 }
 
