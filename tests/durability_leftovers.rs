@@ -12,7 +12,7 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::disk::files_ending;
+use common::disk::{files_ending, fresh_dir as dir};
 use herald::{AccountId, Engine, EngineConfig, SyncPolicy, UserId};
 
 fn config(segment_bytes: u64) -> EngineConfig {
@@ -24,12 +24,6 @@ fn config(segment_bytes: u64) -> EngineConfig {
         segment_bytes,
         ..EngineConfig::default()
     }
-}
-
-fn dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("herald-{name}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    dir
 }
 
 #[test]

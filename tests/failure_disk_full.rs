@@ -21,9 +21,10 @@ use std::time::Duration;
 
 use common::disk::{SmallDisk, files_ending};
 use common::sink::holding_sink;
+use common::{text, to_all};
 use herald::{
-    AccountId, Audience, Engine, EngineConfig, FollowError, Message, SendError, SendRequest,
-    StorageError, StoreError, SyncPolicy, UserId,
+    AccountId, Engine, EngineConfig, FollowError, SendError, StorageError, StoreError, SyncPolicy,
+    UserId,
 };
 
 fn config(segment_bytes: u64) -> EngineConfig {
@@ -36,10 +37,6 @@ fn config(segment_bytes: u64) -> EngineConfig {
         segment_bytes,
         ..EngineConfig::default()
     }
-}
-
-fn text(s: &str) -> SendRequest {
-    SendRequest::new(Message::Text(s.to_owned()), Audience::All)
 }
 
 /// Entries user `u` received since the start: those kept plus those evicted.
@@ -96,7 +93,7 @@ fn a_full_disk_at_every_segment_rollover_leaves_a_directory_that_opens() {
     engine.add_users(4 << 16).unwrap();
     let spread: Vec<UserId> = (0..4).map(|k| UserId(k << 16)).collect();
     engine.follow_many(news, &spread).unwrap();
-    let job = engine.send(news, text("in flight")).unwrap();
+    let job = engine.send(news, to_all(text("in flight"))).unwrap();
     arrived.recv_timeout(Duration::from_secs(10)).unwrap();
 
     disk.fill();
@@ -166,14 +163,14 @@ fn the_same_engine_recovers_once_space_is_freed() {
     engine.add_users(2_000).unwrap();
     let everyone: Vec<UserId> = (0..64).map(UserId).collect();
     engine.follow_many(news, &everyone).unwrap();
-    let sent_before = engine.send(news, text("before")).unwrap().wait();
+    let sent_before = engine.send(news, to_all(text("before"))).unwrap().wait();
     assert_eq!(sent_before.sent, 64);
 
     disk.fill();
     // Sends until one fails: a send that may have happened is held back, not delivered.
     let mut acked_sends = 0;
     let parked = loop {
-        match engine.send(news, text("while full")) {
+        match engine.send(news, to_all(text("while full"))) {
             Ok(job) => {
                 job.wait();
                 acked_sends += 1;
@@ -194,7 +191,7 @@ fn the_same_engine_recovers_once_space_is_freed() {
     // A refused change leaves nothing behind.
     let pending = engine.pending_jobs();
     assert!(matches!(
-        engine.send(news, text("refused")),
+        engine.send(news, to_all(text("refused"))),
         Err(SendError::Storage(StorageError::Refused(_)))
     ));
     assert_eq!(engine.pending_jobs(), pending);
@@ -226,7 +223,7 @@ fn the_same_engine_recovers_once_space_is_freed() {
     }
     // Changes are accepted again, without reopening.
     engine.follow(UserId(100), club, None).unwrap();
-    let after = engine.send(news, text("after")).unwrap().wait();
+    let after = engine.send(news, to_all(text("after"))).unwrap().wait();
     assert_eq!(after.sent, 64);
     drop(engine);
 
@@ -253,7 +250,7 @@ fn a_snapshot_that_fills_the_disk_says_so_and_leaves_nothing_behind() {
     engine.add_users(40_000).unwrap();
     let everyone: Vec<UserId> = (0..40_000).map(UserId).collect();
     engine.follow_many(news, &everyone).unwrap();
-    engine.send(news, text("hello")).unwrap().wait();
+    engine.send(news, to_all(text("hello"))).unwrap().wait();
     engine.sync().unwrap();
     disk.fill();
     match engine.snapshot() {
@@ -291,11 +288,11 @@ fn a_send_that_may_not_have_happened_reaches_nobody_until_it_is_durable() {
     let news = engine.register_account("news").unwrap();
     engine.add_users(10).unwrap();
     engine.follow(UserId(3), news, None).unwrap();
-    let first = engine.send(news, text("first")).unwrap();
+    let first = engine.send(news, to_all(text("first"))).unwrap();
     assert_eq!(arrived.recv_timeout(Duration::from_secs(10)).unwrap(), 0);
 
     disk.fill();
-    let second = match engine.send(news, text("second")) {
+    let second = match engine.send(news, to_all(text("second"))) {
         Err(SendError::Storage(StorageError::NotDurable(e))) => {
             assert_no_space(&e);
             engine.job(herald::JobId {

@@ -12,6 +12,7 @@ mod common;
 
 use std::time::Duration;
 
+use common::disk::fresh_dir as dir;
 use common::sink::holding_sink;
 use herald::{
     AccountId, Audience, Engine, EngineConfig, JobStatus, Message, SendRequest, SyncPolicy, UserId,
@@ -26,12 +27,6 @@ fn config() -> EngineConfig {
         sync: SyncPolicy::Always,
         ..EngineConfig::default()
     }
-}
-
-fn dir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("herald-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
 }
 
 /// One follower in each of `keys` blocks of 65,536 ids: a send to them has `keys` chunks.

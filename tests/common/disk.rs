@@ -96,6 +96,14 @@ impl Drop for SmallDisk {
     }
 }
 
+/// A path for a test's data directory under the system's temporary directory, removed
+/// if a previous run left it.
+pub fn fresh_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("herald-{name}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    dir
+}
+
 /// Files in `dir` whose names end with `suffix`.
 pub fn files_ending(dir: &Path, suffix: &str) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = fs::read_dir(dir)
