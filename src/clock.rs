@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::error::TimeZoneError;
+use thiserror::Error;
 
 /// Milliseconds since the Unix epoch.
 pub type Millis = u64;
@@ -321,4 +321,17 @@ mod tests {
             );
         }
     }
+}
+
+/// A time-zone name that is not in herald's bundled IANA time-zone database (see
+/// [`TimeZone::named`](crate::TimeZone::named)). Returned where the configuration is built;
+/// nothing else changed.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("unknown time zone {name:?}: {detail}")]
+#[non_exhaustive]
+pub struct TimeZoneError {
+    /// The name as given.
+    pub name: String,
+    /// Why the database refused it.
+    pub detail: String,
 }

@@ -1,6 +1,8 @@
 //! Configuration: the platform's limits (defaults from `platform-rules.md`) and the engine's
 //! machinery settings. Every number is a default a deployment may change.
 
+use std::time::Duration;
+
 use crate::clock::TimeZone;
 
 /// The platform's limits on input. Defaults follow the real platform's published limits.
@@ -163,8 +165,6 @@ impl Default for Rules {
     }
 }
 
-use crate::store::wal::SyncPolicy;
-
 /// Everything an [`Engine`](crate::Engine) is built with.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -257,4 +257,29 @@ fn random_secret() -> [u8; 16] {
         half.copy_from_slice(&h.finish().to_le_bytes());
     }
     out
+}
+
+/// When the log is forced to disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncPolicy {
+    /// Every acknowledgement waits for an fsync started for it (concurrent callers still
+    /// share one).
+    Always,
+    /// The log is written and fsynced every `interval`; callers are acknowledged after the
+    /// fsync that covers their record. The default, with 2 ms.
+    GroupCommit { interval: Duration },
+    /// Written every few milliseconds, fsynced only when a segment closes or on
+    /// `Engine::sync`, acknowledged at once. **Unsafe** on its own: a crash of the machine
+    /// (not just the process) can lose acknowledged operations. For benchmarks, and for bulk
+    /// imports that end with `Engine::sync` (or a snapshot) before anything is acknowledged
+    /// to anyone.
+    None,
+}
+
+impl Default for SyncPolicy {
+    fn default() -> Self {
+        SyncPolicy::GroupCommit {
+            interval: Duration::from_millis(2),
+        }
+    }
 }

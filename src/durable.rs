@@ -27,16 +27,17 @@ use crate::config::EngineConfig;
 use crate::domain::account::AccountState;
 use crate::domain::graph::{AccountGraph, ReverseShard, Source, Tag};
 use crate::domain::interaction::Inbound;
-use crate::domain::message::Message;
-use crate::domain::policy::Ban;
 use crate::domain::send::SendMeta;
+use crate::domain::sent::Sent;
 use crate::domain::subject::{AccountKind, Subject, SubjectKind};
 use crate::engine::{Accept, purpose_code, purpose_of};
 use crate::engine::{Engine, EngineBuilder};
+use crate::error::Ban;
 use crate::error::StoreError;
 use crate::ids::SubjectId;
 use crate::ids::{AccountId, JobId, Seq, UserId};
 use crate::machinery::job::Job;
+use crate::message::Message;
 use crate::store::Durable;
 use crate::store::record::{
     Reader, Record, Writer, decode_message, decode_registration, decode_request, encode_message,
@@ -218,17 +219,21 @@ impl Engine {
     fn capture(&self, lsn: u64) -> Captured {
         let mut accounts = Vec::new();
         let mut jobs: HashMap<JobId, (Arc<Job>, JobProgress)> = HashMap::new();
-        let mut take = |job: &Arc<Job>| {
+        // A send's job with its progress, and what its account's history knows of it (a
+        // job still delivering after it left the history and its idempotency key has no
+        // reader left for that: it is stored with defaults).
+        let mut take = |job: &Arc<Job>, sent: Option<&Sent>| {
             jobs.entry(job.id).or_insert_with(|| {
-                let (sent, errors, last_error) = job.counters();
+                let (delivered, errors, last_error) = job.counters();
                 let progress = JobProgress {
                     done: job.done_bits(),
-                    sent,
+                    sent: delivered,
                     errors,
                     last_error,
                     finished_ms: job.finished_at_ms(),
-                    retracted: job.is_retracted(),
-                    corrections: job.corrections(),
+                    meta: sent.map(|s| s.meta).unwrap_or_default(),
+                    retracted: sent.is_some_and(|s| s.is_retracted()),
+                    corrections: sent.map(|s| s.corrections()).unwrap_or_default(),
                 };
                 (Arc::clone(job), progress)
             });
@@ -238,14 +243,14 @@ impl Engine {
             let shard = shard.read();
             for (index, state) in shard.iter().enumerate() {
                 let Some(state) = state else { continue };
-                let history: Vec<Arc<Job>> = state.history.iter().cloned().collect();
-                history.iter().for_each(&mut take);
-                let keys: Vec<(String, u64, Arc<Job>)> = state
+                let history: Vec<Arc<Sent>> = state.history.iter().cloned().collect();
+                history.iter().for_each(|s| take(&s.job, Some(s)));
+                let keys: Vec<(String, u64, Arc<Sent>)> = state
                     .idempotency
                     .entries()
-                    .map(|(k, at, job)| (k.to_owned(), at, Arc::clone(job)))
+                    .map(|(k, at, sent)| (k.to_owned(), at, Arc::clone(sent)))
                     .collect();
-                keys.iter().for_each(|(_, _, job)| take(job));
+                keys.iter().for_each(|(_, _, s)| take(&s.job, Some(s)));
                 accounts.push(CapturedAccount {
                     id: AccountId((index * n + shard_index) as u32),
                     name: state.name.clone(),
@@ -258,7 +263,7 @@ impl Engine {
             }
         }
         for job in self.pool().inflight() {
-            take(&job);
+            take(&job, None);
         }
         accounts.sort_unstable_by_key(|a| a.id);
         Captured {
@@ -368,25 +373,26 @@ impl Engine {
                     snap.chunk_target.to_native().max(1),
                     Arc::clone(&state.lanes),
                     snap.accepted_ms.to_native(),
-                    SendMeta {
-                        purpose: purpose_of(snap.purpose).ok_or_else(|| {
-                            format!("job {seq} of {id}: unknown send purpose {}", snap.purpose)
-                        })?,
-                        open_for_reprint: snap.open_for_reprint,
-                        reprint_of: snap.reprint_of.as_ref().map(|p| JobId {
-                            account: AccountId(p.0.to_native()),
-                            seq: Seq(p.1.to_native()),
-                        }),
-                    },
                     state.policy.limiter.clone(),
                 );
+                let meta = SendMeta {
+                    purpose: purpose_of(snap.purpose).ok_or_else(|| {
+                        format!("job {seq} of {id}: unknown send purpose {}", snap.purpose)
+                    })?,
+                    open_for_reprint: snap.open_for_reprint,
+                    reprint_of: snap.reprint_of.as_ref().map(|p| JobId {
+                        account: AccountId(p.0.to_native()),
+                        seq: Seq(p.1.to_native()),
+                    }),
+                };
+                let sent = Sent::new(Arc::clone(&job), meta);
                 if snap.retracted {
-                    job.retract();
+                    sent.retract();
                 }
                 if let Some(corrected) = snap.corrected.as_ref() {
                     let message = decode_message(&mut Reader(corrected))
                         .map_err(|e| format!("correction of job {seq} of {id}: {e}"))?;
-                    job.correct(Arc::new(message), snap.corrections.to_native());
+                    sent.correct(Arc::new(message), snap.corrections.to_native());
                 }
                 let done: Vec<u64> = snap.done.iter().map(|w| w.to_native()).collect();
                 job.restore(
@@ -398,13 +404,13 @@ impl Engine {
                     self.clock.now_ms(),
                 );
                 if snap.in_history {
-                    state.history.push_back(Arc::clone(&job));
+                    state.history.push_back(Arc::clone(&sent));
                 }
                 if !job.status().is_finished() {
                     self.pool().reserve_unbounded();
                     self.pool().register(&job);
                 }
-                by_seq.insert(seq, job);
+                by_seq.insert(seq, sent);
             }
             for entry in account.idempotency.iter() {
                 if let Some(job) = by_seq.get(&entry.2.to_native()) {
@@ -599,7 +605,7 @@ impl Engine {
                         )));
                     }
                     self.pool().reserve_unbounded();
-                    let job = self.install_job(
+                    let sent = self.install_job(
                         AccountId(account),
                         state,
                         Accept {
@@ -623,8 +629,8 @@ impl Engine {
                             schedule,
                         },
                     );
-                    if !job.has_chunks() {
-                        self.pool().finish(&job);
+                    if !sent.job.has_chunks() {
+                        self.pool().finish(&sent.job);
                     }
                     Ok(())
                 })
@@ -803,13 +809,13 @@ impl Engine {
                 .ok_or_else(|| unknown(account))?,
             Record::Correct { account, seq, body } => self
                 .write_account(AccountId(account), |s| {
-                    if let Some(job) = s.sent(Seq(seq))
-                        && let Message::Article(original) = &*job.message
+                    if let Some(sent) = s.sent(Seq(seq))
+                        && let Message::Article(original) = &**sent.message()
                     {
                         let mut article = original.clone();
                         article.body = body;
-                        let count = job.corrections().0 + 1;
-                        job.correct(Arc::new(Message::Article(article)), count);
+                        let count = sent.corrections().0 + 1;
+                        sent.correct(Arc::new(Message::Article(article)), count);
                     }
                 })
                 .ok_or_else(|| unknown(account))?,
@@ -943,6 +949,7 @@ struct JobProgress {
     errors: u64,
     last_error: Option<String>,
     finished_ms: Option<u64>,
+    meta: SendMeta,
     retracted: bool,
     corrections: (u32, Option<Arc<Message>>),
 }
@@ -1096,8 +1103,8 @@ struct CapturedAccount {
     name: String,
     graph: AccountGraph,
     last_seq: u32,
-    history: Vec<Arc<Job>>,
-    keys: Vec<(String, u64, Arc<Job>)>,
+    history: Vec<Arc<Sent>>,
+    keys: Vec<(String, u64, Arc<Sent>)>,
     rules: RulesSnap,
 }
 
@@ -1189,7 +1196,8 @@ fn encode_account(
     a: CapturedAccount,
     by_account: &HashMap<AccountId, Vec<&(Arc<Job>, JobProgress)>>,
 ) -> AccountSnap {
-    let in_history: std::collections::HashSet<u32> = a.history.iter().map(|j| j.id.seq.0).collect();
+    let in_history: std::collections::HashSet<u32> =
+        a.history.iter().map(|s| s.id().seq.0).collect();
     let mut jobs: Vec<JobSnap> = by_account
         .get(&a.id)
         .map(|v| v.as_slice())
@@ -1211,9 +1219,9 @@ fn encode_account(
                 finished_ms: progress.finished_ms,
                 in_history: in_history.contains(&job.id.seq.0),
                 filtered: job.filtered(),
-                purpose: purpose_code(job.meta.purpose),
-                open_for_reprint: job.meta.open_for_reprint,
-                reprint_of: job.meta.reprint_of.map(|j| (j.account.0, j.seq.0)),
+                purpose: purpose_code(progress.meta.purpose),
+                open_for_reprint: progress.meta.open_for_reprint,
+                reprint_of: progress.meta.reprint_of.map(|j| (j.account.0, j.seq.0)),
                 retracted: progress.retracted,
                 corrections: progress.corrections.0,
                 corrected: progress.corrections.1.as_ref().map(|m| {
@@ -1257,7 +1265,7 @@ fn encode_account(
         idempotency: a
             .keys
             .iter()
-            .map(|(k, at, job)| (k.clone(), *at, job.id.seq.0))
+            .map(|(k, at, sent)| (k.clone(), *at, sent.id().seq.0))
             .collect(),
         rules: a.rules,
     }

@@ -9,10 +9,26 @@
 
 use thiserror::Error;
 
-use crate::OpenId;
 use crate::clock::{LocalTime, Millis, TimeZone};
-use crate::domain::policy::Ban;
-use crate::ids::{AccountId, JobId, ScheduleId, SubjectId, TagId, UserId};
+use crate::ids::{AccountId, JobId, OpenId, ScheduleId, SubjectId, TagId, UserId};
+use crate::message::MessageError;
+
+/// A ban on sending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Ban {
+    /// Sending is refused before this time (ms since the epoch) and allowed from it on.
+    Until(Millis),
+    Permanent,
+}
+
+impl Ban {
+    pub fn is_active(self, now: Millis) -> bool {
+        match self {
+            Ban::Until(until) => now < until,
+            Ban::Permanent => true,
+        }
+    }
+}
 
 /// A ban as a person reads it: "until" its end in the platform's zone, to the millisecond
 /// (a send at 10:00:00.100 is refused by a ban until 10:00:00.100 and allowed at its end), or
@@ -33,47 +49,6 @@ impl std::fmt::Display for Ban {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         BanIn(self, &TimeZone::utc()).fmt(f)
     }
-}
-
-/// A time-zone name that is not in herald's bundled IANA time-zone database (see
-/// [`TimeZone::named`](crate::TimeZone::named)). Returned where the configuration is built;
-/// nothing else changed.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("unknown time zone {name:?}: {detail}")]
-#[non_exhaustive]
-pub struct TimeZoneError {
-    /// The name as given.
-    pub name: String,
-    /// Why the database refused it.
-    pub detail: String,
-}
-
-/// A string that is not an OpenID's display form (16 hex digits).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
-#[error("not an OpenID: expected 16 hexadecimal digits")]
-pub struct ParseOpenIdError;
-
-/// Why a message was refused.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[non_exhaustive]
-pub enum MessageError {
-    #[error("{field} is empty")]
-    Empty { field: &'static str },
-    #[error("{field} is {len} {unit}, over the limit of {max}")]
-    TooLong {
-        field: &'static str,
-        len: u64,
-        max: u64,
-        unit: &'static str,
-    },
-    #[error("{field} must be {expected} media, got a {got:?} file")]
-    WrongMediaKind {
-        field: &'static str,
-        expected: &'static str,
-        got: crate::MediaFormat,
-    },
-    #[error("{field} contains a control character")]
-    ControlCharacter { field: &'static str },
 }
 
 /// Why registering an account failed.

@@ -1,9 +1,12 @@
 //! Identifiers: internal user and account ids, per-account sequence numbers and job ids.
 //!
 //! Users and accounts are dense `u32` ids handed out by the engine. Accounts never see a
-//! [`UserId`]; they see [`OpenId`](crate::OpenId)s instead (see `domain/openid.rs`).
+//! [`UserId`]; they see [`OpenId`]s instead (computed in `domain/openid.rs`).
 
 use std::fmt;
+use std::str::FromStr;
+
+use thiserror::Error;
 
 /// A user's internal id: dense, assigned by [`Engine::add_users`](crate::Engine::add_users).
 ///
@@ -89,3 +92,32 @@ impl fmt::Display for ScheduleId {
         write!(f, "schedule {}", self.0)
     }
 }
+
+/// A user as one account sees it. Displayed and parsed as 16 lowercase hex digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(transparent)]
+pub struct OpenId(pub u64);
+
+impl fmt::Display for OpenId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+impl FromStr for OpenId {
+    type Err = ParseOpenIdError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.len() != 16 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(ParseOpenIdError);
+        }
+        u64::from_str_radix(s, 16)
+            .map(OpenId)
+            .map_err(|_| ParseOpenIdError)
+    }
+}
+
+/// A string that is not an OpenID's display form (16 hex digits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[error("not an OpenID: expected 16 hexadecimal digits")]
+pub struct ParseOpenIdError;

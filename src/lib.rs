@@ -31,16 +31,15 @@ mod engine;
 mod error;
 mod ids;
 mod machinery;
+mod message;
 mod sink;
 mod store;
 
-pub use clock::{Clock, LocalTime, ManualClock, Millis, SystemClock, TimeZone};
-pub use config::{DAY_MS, EngineConfig, Limits, Rules};
+pub use clock::{Clock, LocalTime, ManualClock, Millis, SystemClock, TimeZone, TimeZoneError};
+pub use config::{DAY_MS, EngineConfig, Limits, Rules, SyncPolicy};
 pub use domain::audience::{Audience, TagExpr};
-pub use domain::message::{Article, Media, MediaFormat, MediaKind, Message, Video};
-pub use domain::openid::OpenId;
-pub use domain::policy::Ban;
 pub use domain::send::{SendPurpose, SendRequest};
+pub use domain::sent::JobHandle;
 pub use domain::subject::{AccountKind, Category, Registration, SubjectKind};
 pub use durable::SnapshotStats;
 pub use engine::{
@@ -49,12 +48,14 @@ pub use engine::{
     SourceStats, StorageUsage, SubjectInfo, TagInfo, Ticker,
 };
 pub use error::{
-    AccountError, AddUsersError, AudienceError, CorrectError, ExportError, FetchError,
-    FollowChangeError, FollowError, InteractError, IoError, MessageError, ParseOpenIdError,
-    QueryError, RegisterError, RegistrationError, RetractError, ScheduleError, SendError,
-    StorageError, StoreError, SubjectError, TagError, TerminateError, TimeZoneError, UnfollowError,
+    AccountError, AddUsersError, AudienceError, Ban, CorrectError, ExportError, FetchError,
+    FollowChangeError, FollowError, InteractError, IoError, QueryError, RegisterError,
+    RegistrationError, RetractError, ScheduleError, SendError, StorageError, StoreError,
+    SubjectError, TagError, TerminateError, UnfollowError,
 };
-pub use ids::{AccountId, JobId, ScheduleId, Seq, SubjectId, TagId, UserId};
-pub use machinery::job::{JobHandle, JobReport, JobStatus};
+pub use ids::{
+    AccountId, JobId, OpenId, ParseOpenIdError, ScheduleId, Seq, SubjectId, TagId, UserId,
+};
+pub use machinery::job::{JobReport, JobStatus};
+pub use message::{Article, Media, MediaFormat, MediaKind, Message, MessageError, Video};
 pub use sink::{Batch, Sink, SinkError};
-pub use store::wal::SyncPolicy;

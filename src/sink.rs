@@ -16,8 +16,8 @@
 
 use std::sync::Arc;
 
-use crate::domain::message::Message;
 use crate::ids::{JobId, UserId};
+use crate::message::Message;
 
 /// One sink call: a batch of recipients of one message.
 #[derive(Debug, Clone, Copy)]

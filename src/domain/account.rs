@@ -12,9 +12,10 @@ use crate::domain::graph::AccountGraph;
 use crate::domain::interaction::Interaction;
 use crate::domain::policy::Policy;
 use crate::domain::send::SendRequest;
+use crate::domain::sent::Sent;
 use crate::domain::subject::{AccountKind, Registration};
 use crate::ids::{Seq, SubjectId};
-use crate::machinery::job::{Job, Lanes};
+use crate::machinery::job::Lanes;
 
 /// Everything the engine keeps for one account. Lives in an account shard; every field is
 /// written under that shard's write lock (the lanes have their own lock, see `job.rs`).
@@ -26,7 +27,7 @@ pub(crate) struct AccountState {
     pub(crate) last_seq: u32,
     /// The latest sends, oldest first, at most `history_window` of them; their sequence
     /// numbers are consecutive, ending at `last_seq`.
-    pub(crate) history: VecDeque<Arc<Job>>,
+    pub(crate) history: VecDeque<Arc<Sent>>,
     pub(crate) idempotency: Idempotency,
     pub(crate) lanes: Arc<Mutex<Lanes>>,
     pub(crate) profile: Profile,
@@ -92,8 +93,8 @@ impl AccountState {
     }
 
     /// The send with sequence number `seq`, if still in the history window.
-    pub(crate) fn sent(&self, seq: Seq) -> Option<&Arc<Job>> {
-        let first = self.history.front()?.id.seq.0;
+    pub(crate) fn sent(&self, seq: Seq) -> Option<&Arc<Sent>> {
+        let first = self.history.front()?.id().seq.0;
         self.history.get(seq.0.checked_sub(first)? as usize)
     }
 }
@@ -101,25 +102,25 @@ impl AccountState {
 /// Idempotency keys of recent sends, expiring after a window.
 #[derive(Debug, Default)]
 pub(crate) struct Idempotency {
-    by_key: HashMap<String, (Millis, Arc<Job>)>,
+    by_key: HashMap<String, (Millis, Arc<Sent>)>,
     /// Keys in acceptance order, for expiry.
     order: VecDeque<(Millis, String)>,
 }
 
 impl Idempotency {
     /// The job sent under `key`, if it was within `window_ms` of `now_ms`.
-    pub(crate) fn get(&mut self, key: &str, now_ms: Millis, window_ms: u64) -> Option<Arc<Job>> {
+    pub(crate) fn get(&mut self, key: &str, now_ms: Millis, window_ms: u64) -> Option<Arc<Sent>> {
         self.expire(now_ms, window_ms);
         self.by_key.get(key).map(|(_, job)| Arc::clone(job))
     }
 
-    pub(crate) fn insert(&mut self, key: String, now_ms: Millis, job: Arc<Job>) {
+    pub(crate) fn insert(&mut self, key: String, now_ms: Millis, sent: Arc<Sent>) {
         self.order.push_back((now_ms, key.clone()));
-        self.by_key.insert(key, (now_ms, job));
+        self.by_key.insert(key, (now_ms, sent));
     }
 
     /// Live keys with their acceptance time and job, in acceptance order.
-    pub(crate) fn entries(&self) -> impl Iterator<Item = (&str, Millis, &Arc<Job>)> {
+    pub(crate) fn entries(&self) -> impl Iterator<Item = (&str, Millis, &Arc<Sent>)> {
         self.order.iter().filter_map(|(at, key)| {
             self.by_key
                 .get(key)

@@ -6,8 +6,8 @@ use roaring::RoaringBitmap;
 
 use crate::config::Limits;
 use crate::domain::graph::{AccountGraph, Settled};
-use crate::domain::openid::OpenId;
 use crate::error::AudienceError;
+use crate::ids::OpenId;
 use crate::ids::{TagId, UserId};
 
 /// Who a send goes to. Every variant is evaluated against the account's followers at the

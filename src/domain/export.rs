@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use crate::domain::message::{Media, Message};
+use crate::message::{Media, Message};
 
 /// One JSON object, built field by field.
 #[derive(Debug, Default)]

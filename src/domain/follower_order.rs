@@ -67,8 +67,9 @@ use parking_lot::Mutex;
 use roaring::RoaringBitmap;
 
 use crate::clock::Millis;
-use crate::domain::openid::{OpenId, OpenIdCodec};
+use crate::domain::openid::OpenIdCodec;
 use crate::ids::AccountId;
+use crate::ids::OpenId;
 
 /// Users encoded at a time when a page is computed without a cache: a buffer that stays in
 /// the first-level cache.

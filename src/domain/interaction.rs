@@ -9,7 +9,7 @@ use std::collections::{HashMap, VecDeque};
 
 use crate::clock::Millis;
 use crate::config::Rules;
-use crate::domain::message::Message;
+use crate::message::Message;
 
 /// One message a follower sent to an account, as the account sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -15,38 +15,12 @@
 
 use std::fmt;
 use std::hash::Hasher;
-use std::str::FromStr;
 
 use siphasher::sip::SipHasher13;
 
-use crate::error::ParseOpenIdError;
-use crate::ids::{AccountId, UserId};
+use crate::ids::{AccountId, OpenId, UserId};
 
 const ROUNDS: u64 = 8;
-
-/// A user as one account sees it. Displayed and parsed as 16 lowercase hex digits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[repr(transparent)]
-pub struct OpenId(pub u64);
-
-impl fmt::Display for OpenId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:016x}", self.0)
-    }
-}
-
-impl FromStr for OpenId {
-    type Err = ParseOpenIdError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s.len() != 16 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(ParseOpenIdError);
-        }
-        u64::from_str_radix(s, 16)
-            .map(OpenId)
-            .map_err(|_| ParseOpenIdError)
-    }
-}
 
 /// Encodes and decodes OpenIDs under one secret.
 #[derive(Clone)]

@@ -2,8 +2,8 @@
 //! reprint declarations), and what kind of send it became.
 
 use crate::domain::audience::Audience;
-use crate::domain::message::Message;
 use crate::ids::JobId;
+use crate::message::Message;
 
 /// A send as the account asks for it.
 #[derive(Debug, Clone, PartialEq, Eq)]

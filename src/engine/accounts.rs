@@ -7,11 +7,11 @@
 use std::sync::atomic::Ordering;
 
 use crate::clock::Millis;
-use crate::domain::openid::OpenId;
-use crate::domain::policy::Ban;
 use crate::domain::subject::{AccountKind, Registration, Subject, SubjectKind, valid_text};
 use crate::engine::{Engine, valid_name};
+use crate::error::Ban;
 use crate::error::{AccountError, QueryError, RegisterError, SubjectError, TerminateError};
+use crate::ids::OpenId;
 use crate::ids::{AccountId, SubjectId, UserId};
 use crate::store::record::Record;
 

@@ -37,28 +37,30 @@ use crate::domain::account::AccountState;
 use crate::domain::audience;
 use crate::domain::follower_order::Registry;
 use crate::domain::graph::ReverseIndex;
-use crate::domain::message::Message;
-use crate::domain::openid::{OpenId, OpenIdCodec};
+use crate::domain::openid::OpenIdCodec;
 use crate::domain::originality::{self, Originals};
 use crate::domain::send::{SendMeta, SendPurpose, SendRequest};
+use crate::domain::sent::{JobHandle, Sent};
 use crate::domain::subject::{AccountKind, Subject};
 use crate::error::{
     AddUsersError, FetchError, FollowChangeError, FollowError, QueryError, RegisterError,
     SendError, StorageError, StoreError, TagError, UnfollowError,
 };
+use crate::ids::OpenId;
 use crate::ids::{AccountId, JobId, Seq, TagId, UserId};
 use crate::machinery::deliver::Delivery;
 use crate::machinery::inbox::{InboxStore, RawFetch};
-use crate::machinery::job::{Job, JobHandle, JobReport};
+use crate::machinery::job::{Job, JobReport};
 use crate::machinery::pool::{Pool, PoolShared};
 use crate::machinery::prefetch::prefetch;
+use crate::message::Message;
 use crate::sink::Sink;
 use crate::store::Durable;
 use crate::store::record::Record;
 
 /// What accepting a send produced: the job, for a new job the chunks that may run at
 /// once, and the LSN of its log record (durable engines).
-type Accepted = (Arc<Job>, Option<Vec<u32>>, Option<u64>);
+type Accepted = (Arc<Sent>, Option<Vec<u32>>, Option<u64>);
 
 /// One page of an account's followers, from [`Engine::followers_page`]: OpenIDs in
 /// ascending order, all greater than the page's `after`.
@@ -1054,12 +1056,13 @@ impl Engine {
         }
         let gate = self.begin().map_err(SendError::Storage)?;
         let now = self.clock.now_ms();
-        let (job, ready, lsn) = self
+        let (sent, ready, lsn) = self
             .write_account(account, |state| {
                 self.accept(account, state, request, purpose, single, schedule, now)
             })
             .unwrap_or(Err(SendError::UnknownAccount(account)))?;
         drop(gate);
+        let job = Arc::clone(&sent.job);
         // Acknowledge (and start delivering) only once the acceptance is durable: a send
         // that was never acknowledged must not reach anyone.
         if let Err(e) = self.commit(lsn) {
@@ -1080,7 +1083,7 @@ impl Engine {
                 self.start(&job, ready);
             }
         }
-        Ok(JobHandle { job })
+        Ok(JobHandle::new(sent))
     }
 
     /// Checks what a send request can be checked for without the account's state.
@@ -1113,10 +1116,10 @@ impl Engine {
         }
         let open = self
             .read_account(original.account, |state| {
-                state.sent(original.seq).map(|job| {
-                    matches!(*job.message, Message::Article(_))
-                        && !job.is_retracted()
-                        && job.meta.open_for_reprint
+                state.sent(original.seq).map(|sent| {
+                    matches!(**sent.message(), Message::Article(_))
+                        && !sent.is_retracted()
+                        && sent.meta.open_for_reprint
                 })
             })
             .flatten()
@@ -1316,7 +1319,7 @@ impl Engine {
                 schedule,
             }
         });
-        let job = self.install_job(
+        let sent = self.install_job(
             account,
             state,
             Accept {
@@ -1332,10 +1335,10 @@ impl Engine {
             },
         );
         // Nothing of it runs before its acceptance is durable (`submit` releases it).
-        job.hold();
+        sent.job.hold();
         // Entered under the account's lock, so lanes see sends in sequence order.
-        let ready = job.enter_lanes();
-        Ok((job, Some(ready), lsn))
+        let ready = sent.job.enter_lanes();
+        Ok((sent, Some(ready), lsn))
     }
 
     /// Creates an accepted send's job and records it in the account (history, idempotency,
@@ -1347,7 +1350,7 @@ impl Engine {
         account: AccountId,
         state: &mut AccountState,
         a: Accept,
-    ) -> Arc<Job> {
+    ) -> Arc<Sent> {
         let rules = &self.config.rules;
         state.last_seq = a.seq;
         let job = Job::new(
@@ -1361,7 +1364,6 @@ impl Engine {
             a.chunk_target,
             Arc::clone(&state.lanes),
             a.now,
-            a.meta,
             state.policy.limiter.clone(),
         );
         let at = rules.time_zone.period(a.now);
@@ -1388,27 +1390,28 @@ impl Engine {
             state.schedules.remove(&id);
         }
         state.storage.used_bytes += job.message.stored_bytes();
-        state.history.push_back(Arc::clone(&job));
+        self.pool().register(&job);
+        let sent = Sent::new(job, a.meta);
+        state.history.push_back(Arc::clone(&sent));
         while state.history.len() > self.config.history_window.max(1) {
             if let Some(old) = state.history.pop_front() {
                 state.storage.used_bytes = state
                     .storage
                     .used_bytes
-                    .saturating_sub(old.message.stored_bytes());
+                    .saturating_sub(old.message().stored_bytes());
             }
         }
         if let Some(key) = a.key {
-            state.idempotency.insert(key, a.now, Arc::clone(&job));
+            state.idempotency.insert(key, a.now, Arc::clone(&sent));
         }
-        self.pool().register(&job);
-        job
+        sent
     }
 
     /// The job of an earlier send, while it is in the account's history window.
     pub fn job(&self, id: JobId) -> Option<JobHandle> {
         self.read_account(id.account, |state| state.sent(id.seq).cloned())
             .flatten()
-            .map(|job| JobHandle { job })
+            .map(JobHandle::new)
     }
 
     /// Every finished job's report, as it finishes. A receiver that falls behind by more
@@ -1546,8 +1549,8 @@ impl Engine {
                     .history
                     .iter()
                     .rev()
-                    .filter(|j| j.audience.contains(user.0))
-                    .map(|j| (j.id.seq, j.delivered_to(user.0)))
+                    .filter(|s| s.job.audience.contains(user.0))
+                    .map(|s| (s.id().seq, s.job.delivered_to(user.0)))
                     .collect::<Vec<_>>()
             });
             sends.push((account, found.unwrap_or_default()));
@@ -1591,12 +1594,12 @@ impl Engine {
             messages: state
                 .history
                 .iter()
-                .filter(|j| j.id.seq > after && j.audience.contains(user.0))
+                .filter(|s| s.id().seq > after && s.job.audience.contains(user.0))
                 .filter(|j| !j.is_retracted())
                 .take(limit)
-                .map(|j| (j.id.seq, j.current_message()))
+                .map(|s| (s.id().seq, s.current_message()))
                 .collect(),
-            oldest_available: state.history.front().map(|j| j.id.seq),
+            oldest_available: state.history.front().map(|s| s.id().seq),
         })
         .ok_or(FetchError::UnknownAccount(account))
     }

@@ -15,10 +15,10 @@ use crate::Engine;
 use crate::clock::Millis;
 use crate::domain::account::AccountState;
 use crate::domain::follower_order::{self, FollowerOrder};
-use crate::domain::openid::OpenId;
 use crate::engine::FollowerPage;
 use crate::error::QueryError;
 use crate::ids::AccountId;
+use crate::ids::OpenId;
 
 /// What a page needs once the account's lock is released.
 enum Plan {

@@ -3,15 +3,15 @@
 
 use crate::clock::Millis;
 use crate::domain::interaction::Inbound;
-use crate::domain::message::Message;
-use crate::domain::openid::OpenId;
 use crate::domain::send::{SendPurpose, SendRequest};
+use crate::domain::sent::JobHandle;
 use crate::engine::Engine;
 use crate::engine::accounts::{StoreErrorOf, Unknown};
 use crate::engine::valid_name;
 use crate::error::{AccountError, InteractError, QueryError, SendError};
+use crate::ids::OpenId;
 use crate::ids::{AccountId, UserId};
-use crate::machinery::job::JobHandle;
+use crate::message::Message;
 use crate::store::record::Record;
 
 /// A follower's message as the account sees it.

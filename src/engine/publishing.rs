@@ -15,14 +15,14 @@ use std::time::Duration;
 use crate::clock::Millis;
 use crate::domain::account::Scheduled;
 use crate::domain::correction::{Changes, count_changes};
-use crate::domain::message::{Article, Message};
-use crate::domain::openid::OpenId;
 use crate::domain::send::{SendPurpose, SendRequest};
+use crate::domain::sent::JobHandle;
 use crate::engine::Engine;
 use crate::engine::accounts::{StoreErrorOf, Unknown};
 use crate::error::{CorrectError, QueryError, RetractError, ScheduleError, SendError};
+use crate::ids::OpenId;
 use crate::ids::{AccountId, JobId, ScheduleId};
-use crate::machinery::job::JobHandle;
+use crate::message::{Article, Message};
 use crate::store::record::Record;
 
 /// A pending scheduled send.
@@ -260,7 +260,7 @@ impl Engine {
             account,
             |state| {
                 let sent = state.sent(job.seq).ok_or(RetractError::UnknownJob(job))?;
-                if !matches!(*sent.message, Message::Article(_) | Message::Video(_)) {
+                if !matches!(**sent.message(), Message::Article(_) | Message::Video(_)) {
                     return Err(RetractError::NotRetractable);
                 }
                 if sent.is_retracted() {
@@ -310,7 +310,7 @@ impl Engine {
         // holds if the job under the lock still has the message counted here.
         let counted = self
             .read_account(job.account, |state| {
-                state.sent(job.seq).map(|sent| Arc::clone(&sent.message))
+                state.sent(job.seq).map(|sent| Arc::clone(sent.message()))
             })
             .flatten()
             .and_then(|sent| match &*sent {
@@ -325,7 +325,7 @@ impl Engine {
             job.account,
             |state| {
                 let sent = state.sent(job.seq).ok_or(CorrectError::UnknownJob(job))?;
-                let Message::Article(original) = &*sent.message else {
+                let Message::Article(original) = &**sent.message() else {
                     return Err(CorrectError::NotAnArticle);
                 };
                 if sent.is_retracted() {
@@ -348,7 +348,7 @@ impl Engine {
                     return Err(CorrectError::Unchanged);
                 }
                 let changes = match &counted {
-                    Some((message, changes)) if Arc::ptr_eq(message, &sent.message) => *changes,
+                    Some((message, changes)) if Arc::ptr_eq(message, sent.message()) => *changes,
                     _ => count_changes(&original.body, &corrected.body, max),
                 };
                 match changes {

@@ -10,12 +10,13 @@ use std::sync::Arc;
 use crate::clock::Millis;
 use crate::domain::export::{self, Obj};
 use crate::domain::graph::AccountGraph;
-use crate::domain::openid::OpenId;
+use crate::domain::sent::{JobHandle, Sent};
 use crate::domain::subject::{AccountKind, Category, SubjectKind};
 use crate::engine::Engine;
 use crate::error::{AccountError, ExportError, QueryError};
 use crate::ids::AccountId;
-use crate::machinery::job::{Job, JobStatus};
+use crate::ids::OpenId;
+use crate::machinery::job::JobStatus;
 use crate::store::record::Record;
 
 /// An account's storage as [`Engine::storage_usage`] reports it.
@@ -104,9 +105,9 @@ impl Engine {
                 let through = state
                     .history
                     .iter()
-                    .take_while(|j| j.accepted_at_ms < cutoff)
+                    .take_while(|s| s.job.accepted_at_ms < cutoff)
                     .last()
-                    .map(|j| j.id.seq.0);
+                    .map(|s| s.id().seq.0);
                 if let Some(through) = through {
                     due.push((AccountId((index * n + shard_index) as u32), through));
                 }
@@ -139,7 +140,7 @@ impl Engine {
             name: String,
             profile: crate::domain::account::Profile,
             graph: AccountGraph,
-            history: Vec<Arc<Job>>,
+            history: Vec<Arc<Sent>>,
             last_seq: u32,
             violations: u32,
             storage: crate::domain::account::Storage,
@@ -232,17 +233,14 @@ impl Engine {
                 .finish(),
         )?;
 
-        for job in &view.history {
-            let report = crate::JobHandle {
-                job: Arc::clone(job),
-            }
-            .report();
+        for sent in &view.history {
+            let report = JobHandle::new(Arc::clone(sent)).report();
             let mut m = Obj::new("message");
-            m.num("seq", u64::from(job.id.seq.0))
-                .num("accepted_ms", job.accepted_at_ms)
+            m.num("seq", u64::from(sent.id().seq.0))
+                .num("accepted_ms", sent.job.accepted_at_ms)
                 .str(
                     "purpose",
-                    match job.meta.purpose {
+                    match sent.meta.purpose {
                         crate::SendPurpose::Broadcast => "broadcast",
                         crate::SendPurpose::Preview => "preview",
                         crate::SendPurpose::Reply => "reply",
@@ -253,9 +251,9 @@ impl Engine {
                 .num("filtered", report.filtered)
                 .num("sent", report.sent)
                 .num("errors", report.errors)
-                .num("corrections", u64::from(job.corrections().0))
-                .bool("open_for_reprint", job.meta.open_for_reprint);
-            match job.meta.reprint_of {
+                .num("corrections", u64::from(sent.corrections().0))
+                .bool("open_for_reprint", sent.meta.open_for_reprint);
+            match sent.meta.reprint_of {
                 Some(o) => m.raw(
                     "reprint_of",
                     &Obj::plain()
@@ -265,7 +263,7 @@ impl Engine {
                 ),
                 None => m.null("reprint_of"),
             };
-            m.raw("content", &export::message(&job.current_message()));
+            m.raw("content", &export::message(&sent.current_message()));
             line(&mut out, m.finish())?;
         }
 
@@ -343,14 +341,14 @@ impl Engine {
 /// older ones) from inboxes.
 pub(crate) fn apply_purge(state: &mut crate::domain::account::AccountState, through: u32) {
     while let Some(front) = state.history.front() {
-        if front.id.seq.0 > through {
+        if front.id().seq.0 > through {
             break;
         }
         let old = state.history.pop_front().expect("front exists");
         state.storage.used_bytes = state
             .storage
             .used_bytes
-            .saturating_sub(old.message.stored_bytes());
+            .saturating_sub(old.message().stored_bytes());
     }
     state.storage.purged_through = state.storage.purged_through.max(through);
 }

@@ -27,10 +27,9 @@ use roaring::RoaringBitmap;
 use tokio::sync::watch;
 
 use crate::clock::Millis;
-use crate::domain::message::Message;
-use crate::domain::policy::RateLimiter;
-use crate::domain::send::SendMeta;
 use crate::ids::JobId;
+use crate::machinery::rate::RateLimiter;
+use crate::message::Message;
 
 /// Where a job is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -167,13 +166,6 @@ pub(crate) struct Job {
     finished_cv: Condvar,
     watch: watch::Sender<JobStatus>,
     last_error: Mutex<Option<String>>,
-    /// What kind of send this is, and its reprint attribution.
-    pub(crate) meta: SendMeta,
-    /// Set once by a retraction (under the account's write lock).
-    retracted: AtomicBool,
-    /// The latest correction and how many there were (written under the account's write
-    /// lock; read by fetches).
-    corrected: Mutex<(u32, Option<Arc<Message>>)>,
     /// The account's delivery speed limit when the send was accepted; `None`: unlimited.
     pub(crate) rate: Option<Arc<RateLimiter>>,
 }
@@ -198,7 +190,6 @@ impl Job {
         chunk_target: u32,
         lanes: Arc<Mutex<Lanes>>,
         accepted_at_ms: Millis,
-        meta: SendMeta,
         rate: Option<Arc<RateLimiter>>,
     ) -> Arc<Job> {
         let chunks = plan_chunks(&audience, chunk_target);
@@ -227,23 +218,12 @@ impl Job {
             finished_cv: Condvar::new(),
             watch,
             last_error: Mutex::new(None),
-            meta,
-            retracted: AtomicBool::new(false),
-            corrected: Mutex::new((0, None)),
             rate,
         })
     }
 
     pub(crate) fn filtered(&self) -> u64 {
         self.filtered
-    }
-
-    pub(crate) fn is_retracted(&self) -> bool {
-        self.retracted.load(Ordering::Acquire)
-    }
-
-    pub(crate) fn retract(&self) {
-        self.retracted.store(true, Ordering::Release);
     }
 
     /// Skips the chunks not yet delivered (the account was terminated). A chunk being
@@ -265,22 +245,6 @@ impl Job {
         let recipients = u64::from(self.chunks[index as usize].recipients);
         self.skipped.fetch_add(recipients, Ordering::Relaxed);
         self.remaining.fetch_sub(1, Ordering::AcqRel) == 1
-    }
-
-    /// The message readers see now: the latest correction, if corrected.
-    pub(crate) fn current_message(&self) -> Arc<Message> {
-        let corrected = self.corrected.lock();
-        Arc::clone(corrected.1.as_ref().unwrap_or(&self.message))
-    }
-
-    /// How many times the message was corrected, and the latest correction.
-    pub(crate) fn corrections(&self) -> (u32, Option<Arc<Message>>) {
-        self.corrected.lock().clone()
-    }
-
-    /// Records a correction (restoring one: `count` is the total after it).
-    pub(crate) fn correct(&self, message: Arc<Message>, count: u32) {
-        *self.corrected.lock() = (count, Some(message));
     }
 
     pub(crate) fn status(&self) -> JobStatus {
@@ -582,105 +546,56 @@ fn plan_chunks(audience: &RoaringBitmap, target: u32) -> Box<[Chunk]> {
     chunks.into_boxed_slice()
 }
 
-/// The caller's view of an accepted send.
-///
-/// ```
-/// # use herald::*;
-/// let engine = Engine::new(EngineConfig::default());
-/// let users = engine.add_users(3).unwrap();
-/// let account = engine.register_account("news").unwrap();
-/// for u in users { engine.follow(UserId(u), account, None).unwrap(); }
-/// let job = engine.send(account, SendRequest::new(Message::Text("hi".into()), Audience::All)).unwrap();
-/// let report = job.wait();
-/// assert_eq!((report.total, report.sent), (3, 3));
-/// ```
-#[derive(Clone)]
-pub struct JobHandle {
-    pub(crate) job: Arc<Job>,
-}
-
-impl std::fmt::Debug for JobHandle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.job.fmt(f)
-    }
-}
-
-impl JobHandle {
-    pub fn id(&self) -> JobId {
-        self.job.id
-    }
-
-    /// The job's status; `Retracted` once the message was withdrawn.
-    pub fn status(&self) -> JobStatus {
-        if self.job.is_retracted() {
-            return JobStatus::Retracted;
-        }
-        self.job.status()
-    }
-
-    /// The message as sent (a correction does not change it; see
-    /// [`Engine::article`](crate::Engine::article)).
-    pub fn message(&self) -> &Arc<Message> {
-        &self.job.message
-    }
-
-    fn overlay(&self, mut report: JobReport) -> JobReport {
-        if self.job.is_retracted() {
-            report.status = JobStatus::Retracted;
-        }
-        report
-    }
-
-    /// The report so far; final once `status().is_finished()`.
-    pub fn report(&self) -> JobReport {
-        let finished = self.job.finished.lock();
+impl Job {
+    /// The report so far; final once the status is finished.
+    pub(crate) fn report(&self) -> JobReport {
+        let finished = self.finished.lock();
         if let Some(done) = finished.as_ref() {
-            return self.overlay(done.clone());
+            return done.clone();
         }
         // The status turns finished a moment before the final report is stored (both
         // happen in `Job::finish`); until then the report says the job is still sending.
-        let status = match self.job.status() {
+        let status = match self.status() {
             JobStatus::Done | JobStatus::Failed | JobStatus::Retracted | JobStatus::Cancelled => {
                 JobStatus::Sending
             }
             s => s,
         };
-        self.overlay(self.job.report_with(status, None))
+        self.report_with(status, None)
     }
 
     /// Blocks until the job finishes and returns its final report.
-    pub fn wait(&self) -> JobReport {
-        let mut finished = self.job.finished.lock();
+    pub(crate) fn wait(&self) -> JobReport {
+        let mut finished = self.finished.lock();
         loop {
             if let Some(report) = finished.as_ref() {
-                return self.overlay(report.clone());
+                return report.clone();
             }
-            self.job.finished_cv.wait(&mut finished);
+            self.finished_cv.wait(&mut finished);
         }
     }
 
     /// Like [`wait`](Self::wait), giving up after `timeout`.
-    pub fn wait_timeout(&self, timeout: Duration) -> Option<JobReport> {
-        let deadline = std::time::Instant::now() + timeout;
-        let mut finished = self.job.finished.lock();
+    pub(crate) fn wait_timeout(&self, timeout: Duration) -> Option<JobReport> {
+        let deadline = Instant::now() + timeout;
+        let mut finished = self.finished.lock();
         loop {
             if let Some(report) = finished.as_ref() {
-                return Some(self.overlay(report.clone()));
+                return Some(report.clone());
             }
             if self
-                .job
                 .finished_cv
                 .wait_until(&mut finished, deadline)
                 .timed_out()
             {
-                return finished.clone().map(|r| self.overlay(r));
+                return finished.clone();
             }
         }
     }
 
-    /// Waits without blocking a thread (for tokio and other async runtimes).
-    pub async fn finished(&self) -> JobReport {
-        let mut rx = self.job.watch.subscribe();
+    /// Waits without blocking a thread.
+    pub(crate) async fn finished(&self) -> JobReport {
+        let mut rx = self.watch.subscribe();
         // The status is stored before the watch is updated, so once `wait_for` sees a
         // finished status the report is in place.
         let _ = rx.wait_for(|s| s.is_finished()).await;
@@ -728,7 +643,6 @@ mod tests {
             16_384,
             Arc::new(Mutex::new(Lanes::new())),
             1_000,
-            SendMeta::default(),
             None,
         );
         assert_eq!(job.chunks.len(), 4);
@@ -745,7 +659,6 @@ mod tests {
             16_384,
             Arc::new(Mutex::new(Lanes::new())),
             1_000,
-            SendMeta::default(),
             None,
         );
         rest.restore(&[0b0111], 150_000, 0, None, None, 5_000);

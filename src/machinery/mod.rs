@@ -5,3 +5,4 @@ pub(crate) mod inbox;
 pub(crate) mod job;
 pub(crate) mod pool;
 pub(crate) mod prefetch;
+pub(crate) mod rate;

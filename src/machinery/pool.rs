@@ -670,9 +670,9 @@ mod tests {
 
     use super::*;
     use crate::clock::SystemClock;
-    use crate::domain::message::Message;
     use crate::ids::{AccountId, Seq};
     use crate::machinery::job::Lanes;
+    use crate::message::Message;
 
     /// Records the order chunks finish in. The chunk of `big` stops at a yield point: it
     /// tells the test it is inside, waits for the go-ahead, then yields (as the inbox does)
@@ -716,7 +716,6 @@ mod tests {
             16_384,
             Arc::new(Mutex::new(Lanes::new())),
             0,
-            Default::default(),
             None,
         )
     }

@@ -4,11 +4,11 @@
 use std::fmt;
 
 use crate::domain::audience::{Audience, TagExpr};
-use crate::domain::message::{Article, Media, MediaFormat, Message, Video};
-use crate::domain::openid::OpenId;
 use crate::domain::send::SendRequest;
 use crate::domain::subject::{AccountKind, Category, Registration, SubjectKind};
+use crate::ids::OpenId;
 use crate::ids::{AccountId, JobId, Seq, TagId};
+use crate::message::{Article, Media, MediaFormat, Message, Video};
 
 /// One state change. Records carry only validated input: applying one cannot fail.
 #[derive(Debug, Clone, PartialEq, Eq)]

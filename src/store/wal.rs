@@ -47,6 +47,7 @@ use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
 
+use crate::config::SyncPolicy;
 use crate::error::StoreError;
 use crate::store::record::Record;
 
@@ -54,31 +55,6 @@ const MAGIC: &[u8; 8] = b"HERALDWL";
 pub(crate) const WAL_VERSION: u32 = 1;
 const HEADER: usize = 16;
 const MAX_FRAME: usize = 256 << 20;
-
-/// When the log is forced to disk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SyncPolicy {
-    /// Every acknowledgement waits for an fsync started for it (concurrent callers still
-    /// share one).
-    Always,
-    /// The log is written and fsynced every `interval`; callers are acknowledged after the
-    /// fsync that covers their record. The default, with 2 ms.
-    GroupCommit { interval: Duration },
-    /// Written every few milliseconds, fsynced only when a segment closes or on
-    /// `Engine::sync`, acknowledged at once. **Unsafe** on its own: a crash of the machine
-    /// (not just the process) can lose acknowledged operations. For benchmarks, and for bulk
-    /// imports that end with `Engine::sync` (or a snapshot) before anything is acknowledged
-    /// to anyone.
-    None,
-}
-
-impl Default for SyncPolicy {
-    fn default() -> Self {
-        SyncPolicy::GroupCommit {
-            interval: Duration::from_millis(2),
-        }
-    }
-}
 
 struct Pending {
     buf: Vec<u8>,

@@ -6,7 +6,7 @@
 //! recipient.
 
 use crate::config::Limits;
-use crate::error::MessageError;
+use thiserror::Error;
 
 /// File formats the platform accepts for media, each belonging to one kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -228,4 +228,27 @@ fn check_media(
         });
     }
     Ok(())
+}
+
+/// Why a message was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum MessageError {
+    #[error("{field} is empty")]
+    Empty { field: &'static str },
+    #[error("{field} is {len} {unit}, over the limit of {max}")]
+    TooLong {
+        field: &'static str,
+        len: u64,
+        max: u64,
+        unit: &'static str,
+    },
+    #[error("{field} must be {expected} media, got a {got:?} file")]
+    WrongMediaKind {
+        field: &'static str,
+        expected: &'static str,
+        got: MediaFormat,
+    },
+    #[error("{field} contains a control character")]
+    ControlCharacter { field: &'static str },
 }
