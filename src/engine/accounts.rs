@@ -1,4 +1,5 @@
-//! Subjects and accounts: registration under a subject's quota, registration information,
+//! Accounts and subjects: registering an account (alone, or under a subject's quota),
+//! its name and count, registration under a subject's quota, registration information,
 //! verification, like-collection violations and bans, speed tiers, and termination.
 //!
 //! The rules themselves live in `domain/subject.rs` and `domain/policy.rs`; this file
@@ -7,13 +8,68 @@
 use std::sync::atomic::Ordering;
 
 use crate::clock::Millis;
+use crate::domain::account::AccountState;
 use crate::domain::subject::{AccountKind, Registration, Subject, SubjectKind, valid_text};
-use crate::engine::{Engine, valid_name};
+use crate::engine::Engine;
 use crate::error::Ban;
 use crate::error::{AccountError, QueryError, RegisterError, SubjectError, TerminateError};
 use crate::ids::OpenId;
 use crate::ids::{AccountId, SubjectId, UserId};
 use crate::store::record::Record;
+
+/// A name is 1 to `max` characters, not blank, without control characters.
+pub(crate) fn valid_name(name: &str, max: usize) -> bool {
+    !name.trim().is_empty()
+        && !name.chars().any(char::is_control)
+        && (name.len() <= max || name.chars().count() <= max)
+}
+
+impl Engine {
+    /// Registers an account outside any subject; its name is 1 to `account_name_max_chars`
+    /// characters. The low-level call: such an account has no kind (no daily or monthly
+    /// send limit), no registration information to complete and counts against no quota;
+    /// bans, speed tiers, storage rules and the other rules apply. The platform's
+    /// registration is [`Engine::register`].
+    pub fn register_account(&self, name: &str) -> Result<AccountId, RegisterError> {
+        let max = self.config.limits.account_name_max_chars;
+        if !valid_name(name, max) {
+            return Err(RegisterError::InvalidName { max });
+        }
+        let gate = self.begin().map_err(RegisterError::Storage)?;
+        let mut next = self.next_account.lock();
+        let id = *next;
+        next.checked_add(1).ok_or(RegisterError::IdsExhausted)?;
+        let lsn = self.log(|| Record::RegisterAccount {
+            account: id,
+            name: name.to_owned(),
+        });
+        self.apply_register(&mut next, name);
+        drop((next, gate));
+        self.commit(lsn).map_err(RegisterError::Storage)?;
+        Ok(AccountId(id))
+    }
+
+    /// Registers the account with id `*next` (checked by the caller) and advances `next`.
+    pub(crate) fn apply_register(&self, next: &mut u32, name: &str) {
+        let (shard, index) = self.account_slot(AccountId(*next));
+        let mut shard = self.accounts[shard].write();
+        if shard.len() <= index {
+            shard.resize_with(index + 1, || None);
+        }
+        shard[index] = Some(AccountState::new(name.to_owned()));
+        *next += 1;
+    }
+
+    pub fn account_count(&self) -> u64 {
+        u64::from(*self.next_account.lock())
+    }
+
+    /// The account's name.
+    pub fn account_name(&self, account: AccountId) -> Result<String, QueryError> {
+        self.read_account(account, |state| state.name.clone())
+            .ok_or(QueryError::UnknownAccount(account))
+    }
+}
 
 /// A subject as [`Engine::subject`] reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]

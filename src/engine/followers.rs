@@ -15,10 +15,22 @@ use crate::Engine;
 use crate::clock::Millis;
 use crate::domain::account::AccountState;
 use crate::domain::follower_order::{self, FollowerOrder};
-use crate::engine::FollowerPage;
 use crate::error::QueryError;
 use crate::ids::AccountId;
 use crate::ids::OpenId;
+
+/// One page of an account's followers, from [`Engine::followers_page`]: OpenIDs in
+/// ascending order, all greater than the page's `after`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FollowerPage {
+    /// Ascending.
+    pub open_ids: Vec<OpenId>,
+    /// Pass as `after` to read the next page: the last OpenID of this one, if followers
+    /// with greater OpenIDs followed at the time of the read; `None` on the last page.
+    pub next: Option<OpenId>,
+    /// Followers in all, at the time of the read.
+    pub total: u64,
+}
 
 /// What a page needs once the account's lock is released.
 enum Plan {

@@ -1,23 +1,30 @@
-//! The engine: the public facade, split by concern. `facade.rs` holds the engine itself
-//! (construction, users, follows, tags, the send path, inboxes); the other files add the
-//! platform's rules and follower paging (`followers.rs`) as further `impl Engine` blocks,
-//! each delegating the rule itself to `domain/`.
+//! The engine: the public facade, one file per step of a message's path. `build.rs` holds
+//! [`Engine`] itself; each other file adds one concern as a further `impl Engine` block and
+//! delegates the rule itself to `domain/`.
 
 mod accounts;
-mod facade;
+mod build;
+mod commit;
 mod followers;
+mod follows;
+mod inbox;
 mod interaction;
 mod publishing;
+mod send;
 mod storage;
+mod tags;
+mod users;
 
-pub(crate) use facade::{Accept, purpose_code, purpose_of, valid_name};
-pub use facade::{
-    Content, Engine, EngineBuilder, Fetched, FollowChange, FollowerPage, InboxItem, MemoryUsage,
-    Recovered, SourceStats, TagInfo,
-};
-
+pub(crate) use accounts::valid_name;
 pub use accounts::{AccountProfile, SubjectInfo};
+pub use build::{Engine, EngineBuilder, MemoryUsage};
+pub(crate) use commit::ParkedSends;
+pub use followers::FollowerPage;
+pub use follows::{FollowChange, SourceStats};
+pub use inbox::{Content, Fetched, InboxItem, Recovered};
 pub use interaction::InboundMessage;
 pub use publishing::{ArticleInfo, Fired, ScheduledSend, Ticker};
+pub(crate) use send::{Accept, purpose_code, purpose_of};
 pub(crate) use storage::apply_purge;
 pub use storage::{ExportSummary, StorageUsage};
+pub use tags::TagInfo;

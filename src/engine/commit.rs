@@ -1,0 +1,121 @@
+//! The commit protocol every change follows: `begin` (refused while the log cannot be
+//! written), `log` (the record appended, in durable mode), apply, `commit` (the caller
+//! waits for the record to be on disk before it acknowledges). Sends whose record failed
+//! to reach the disk are parked here until it does.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use parking_lot::{Mutex, RwLockReadGuard};
+
+use crate::engine::Engine;
+use crate::error::{StorageError, StoreError};
+use crate::machinery::job::Job;
+use crate::machinery::pool::PoolShared;
+use crate::store::record::Record;
+
+/// A send whose acceptance is applied but not yet durable: started once it is.
+pub(crate) struct Parked {
+    pub(crate) lsn: u64,
+    pub(crate) job: Arc<Job>,
+    pub(crate) ready: Vec<u32>,
+}
+
+/// The sends accepted while the log failed, waiting for their records to be durable.
+///
+/// The log calls [`start_due`](Self::start_due) after every write that succeeds (an atomic
+/// load when nothing is parked), and `park` calls it once after parking: whichever comes
+/// second finds the send, since the log publishes its durable bound before it looks at the
+/// list and `park` fills the list before it reads the bound.
+#[derive(Default)]
+pub(crate) struct ParkedSends {
+    /// `list.len()`, readable without the lock.
+    count: AtomicUsize,
+    list: Mutex<Vec<Parked>>,
+}
+
+impl ParkedSends {
+    pub(crate) fn park(&self, parked: Parked) {
+        let mut list = self.list.lock();
+        list.push(parked);
+        self.count.store(list.len(), Ordering::Release);
+    }
+
+    /// Parked sends whose jobs have not finished (one can finish unstarted: cancelled).
+    pub(crate) fn waiting(&self) -> usize {
+        if self.count.load(Ordering::Acquire) == 0 {
+            return 0;
+        }
+        let list = self.list.lock();
+        list.iter()
+            .filter(|p| !p.job.status().is_finished())
+            .count()
+    }
+
+    /// Starts the parked sends whose records are below `durable_up_to`.
+    pub(crate) fn start_due(&self, pool: &PoolShared, durable_up_to: u64) {
+        if self.count.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        let due: Vec<Parked> = {
+            let mut list = self.list.lock();
+            let (due, waiting) = std::mem::take(&mut *list)
+                .into_iter()
+                .partition(|p| p.lsn < durable_up_to);
+            *list = waiting;
+            self.count.store(list.len(), Ordering::Release);
+            due
+        };
+        for Parked { job, ready, .. } in due {
+            pool.start(&job, ready);
+        }
+    }
+}
+
+impl Engine {
+    /// Starts a change: in durable mode, refuses it while the log cannot be written, and
+    /// holds the snapshot gate (shared) until the change is applied.
+    pub(crate) fn begin(&self) -> Result<Option<RwLockReadGuard<'_, ()>>, StorageError> {
+        match self.store.get() {
+            None => Ok(None),
+            Some(store) => {
+                store.wal.check().map_err(StorageError::Refused)?;
+                Ok(Some(store.gate.read()))
+            }
+        }
+    }
+
+    /// Appends the change's record in durable mode (the record is built only then).
+    pub(crate) fn log(&self, record: impl FnOnce() -> Record) -> Option<u64> {
+        self.store.get().map(|store| store.wal.append(&record()))
+    }
+
+    /// Waits until a logged change is durable; the caller acknowledges after this. An error
+    /// means the change is applied but not durable ([`StorageError::NotDurable`]).
+    pub(crate) fn commit(&self, lsn: Option<u64>) -> Result<(), StorageError> {
+        match (lsn, self.store.get()) {
+            (Some(lsn), Some(store)) => store
+                .wal
+                .wait_durable(lsn)
+                .map_err(StorageError::NotDurable),
+            _ => Ok(()),
+        }
+    }
+
+    /// The LSN of the last record appended so far, in durable mode: what a caller who
+    /// returns state another caller changed (an idempotent repeat of a send) must wait for.
+    pub(crate) fn last_logged(&self) -> Option<u64> {
+        self.store
+            .get()
+            .and_then(|store| store.wal.next_lsn().checked_sub(1))
+    }
+
+    /// Why the log cannot be written, while it cannot (changes are then refused and the
+    /// engine retries the write on its own; see [`StorageError`]). `None` when all is well
+    /// and for in-memory engines.
+    pub fn storage_error(&self) -> Option<StoreError> {
+        self.store.get().and_then(|store| store.wal.check().err())
+    }
+
+    // ----- users and accounts -------------------------------------------------------------
+}

@@ -1,0 +1,507 @@
+//! The send path: validation without a lock, then under the account's write lock the
+//! idempotency lookup, the platform's admission rules (`domain/admission.rs`), the audience
+//! fixed, the sequence number and the log record; after the commit the job is released to
+//! the pool (or run by the caller when small). Job lookups and `wait_idle` too.
+
+use std::sync::Arc;
+
+use roaring::RoaringBitmap;
+use tokio::sync::broadcast;
+
+use crate::clock::Millis;
+use crate::domain::account::AccountState;
+use crate::domain::audience;
+use crate::domain::originality::{self};
+use crate::domain::send::{SendMeta, SendPurpose, SendRequest};
+use crate::domain::sent::{JobHandle, Sent};
+use crate::domain::subject::AccountKind;
+use crate::engine::Engine;
+use crate::engine::commit::Parked;
+use crate::error::{QueryError, SendError, StorageError};
+use crate::ids::OpenId;
+use crate::ids::{AccountId, JobId, Seq, UserId};
+use crate::machinery::job::{Job, JobReport};
+use crate::message::Message;
+use crate::store::record::Record;
+
+/// What accepting a send produced: the job, for a new job the chunks that may run at
+/// once, and the LSN of its log record (durable engines).
+type Accepted = (Arc<Sent>, Option<Vec<u32>>, Option<u64>);
+
+/// An accepted send, as `install_job` records it.
+pub(crate) struct Accept {
+    pub(crate) seq: u32,
+    pub(crate) message: Arc<Message>,
+    pub(crate) audience: Arc<RoaringBitmap>,
+    pub(crate) filtered: u64,
+    pub(crate) chunk_target: u32,
+    pub(crate) key: Option<String>,
+    pub(crate) now: Millis,
+    pub(crate) meta: SendMeta,
+    pub(crate) schedule: Option<u32>,
+}
+
+pub(crate) fn purpose_code(p: SendPurpose) -> u8 {
+    match p {
+        SendPurpose::Broadcast => 0,
+        SendPurpose::Preview => 1,
+        SendPurpose::Reply => 2,
+    }
+}
+
+/// The purpose a stored code names; `None` for a code no build writes.
+pub(crate) fn purpose_of(code: u8) -> Option<SendPurpose> {
+    match code {
+        0 => Some(SendPurpose::Broadcast),
+        1 => Some(SendPurpose::Preview),
+        2 => Some(SendPurpose::Reply),
+        _ => None,
+    }
+}
+
+impl Engine {
+    /// Accepts a broadcast: validates it against the message limits and the platform's
+    /// rules (registration, bans, daily and monthly limits, originality, storage quota),
+    /// fixes its audience, and queues it for fan-out. Returns at once with a handle to the
+    /// job. On a service account, followers who already received this month's broadcasts
+    /// are left out and counted in the report's `filtered`.
+    pub fn send(&self, account: AccountId, request: SendRequest) -> Result<JobHandle, SendError> {
+        self.submit(account, request, SendPurpose::Broadcast, None, None)
+    }
+
+    /// The send path shared by broadcasts, previews, replies and scheduled sends. `single`:
+    /// the one recipient of a preview or reply. `schedule`: the scheduled send this fires.
+    /// A send to one follower (a preview or a reply), named by its OpenID.
+    pub(crate) fn send_to_one(
+        &self,
+        account: AccountId,
+        open_id: OpenId,
+        message: Message,
+        purpose: SendPurpose,
+    ) -> Result<JobHandle, SendError> {
+        let user = self.user_of(account, open_id).map_err(|e| match e {
+            QueryError::UnknownAccount(a) => SendError::UnknownAccount(a),
+            _ => SendError::InvalidAudience(crate::error::AudienceError::InvalidOpenId(open_id)),
+        })?;
+        self.submit(
+            account,
+            SendRequest::new(message, crate::Audience::All),
+            purpose,
+            Some(user),
+            None,
+        )
+    }
+
+    pub(crate) fn submit(
+        &self,
+        account: AccountId,
+        request: SendRequest,
+        purpose: SendPurpose,
+        single: Option<UserId>,
+        schedule: Option<u32>,
+    ) -> Result<JobHandle, SendError> {
+        self.check_request(&request)?;
+        // Look the declared original up before taking this account's lock (two account
+        // locks are never held together).
+        if let Some(original) = request.reprint_of {
+            self.check_original(account, original)?;
+        }
+        if self.pool().is_shutting_down() {
+            return Err(SendError::ShuttingDown);
+        }
+        let gate = self.begin().map_err(SendError::Storage)?;
+        let now = self.clock.now_ms();
+        let (sent, ready, lsn) = self
+            .write_account(account, |state| {
+                self.accept(account, state, request, purpose, single, schedule, now)
+            })
+            .unwrap_or(Err(SendError::UnknownAccount(account)))?;
+        drop(gate);
+        let job = Arc::clone(&sent.job);
+        // Acknowledge (and start delivering) only once the acceptance is durable: a send
+        // that was never acknowledged must not reach anyone.
+        if let Err(e) = self.commit(lsn) {
+            if let (Some(ready), Some(lsn)) = (ready, lsn) {
+                self.park(job, ready, lsn);
+            }
+            return Err(SendError::Storage(e));
+        }
+        if let Some(ready) = ready {
+            let pool = self.pool();
+            // Only here, in the caller's `send`: jobs resumed at open (`start` from
+            // `resume`) go to the workers, so opening an engine does not deliver on its own.
+            if ready == [0] && pool.may_run_here(&job, self.config.inline_max_recipients) {
+                // A small send runnable at once: delivered here, without a hand-off.
+                pool.release_for_caller(&job);
+                pool.run_here(&job, 0);
+            } else {
+                self.start(&job, ready);
+            }
+        }
+        Ok(JobHandle::new(sent))
+    }
+
+    /// Checks what a send request can be checked for without the account's state.
+    pub(crate) fn check_request(&self, request: &SendRequest) -> Result<(), SendError> {
+        let limits = &self.config.limits;
+        request.message.validate(limits)?;
+        if let Some(key) = &request.idempotency_key
+            && (key.is_empty() || key.len() > limits.idempotency_key_max_bytes)
+        {
+            return Err(SendError::InvalidIdempotencyKey {
+                max: limits.idempotency_key_max_bytes,
+            });
+        }
+        let article = matches!(request.message, Message::Article(_));
+        if !article
+            && (request.open_for_reprint
+                || request.reprint_of.is_some()
+                || request.continue_as_reprint)
+        {
+            return Err(SendError::NotAnArticle);
+        }
+        Ok(())
+    }
+
+    /// A declared original must be another account's article, in its history, open for
+    /// reprint and not retracted.
+    fn check_original(&self, account: AccountId, original: JobId) -> Result<(), SendError> {
+        if original.account == account {
+            return Err(SendError::UnknownOriginal(original));
+        }
+        let open = self
+            .read_account(original.account, |state| {
+                state.sent(original.seq).map(|sent| {
+                    matches!(**sent.message(), Message::Article(_))
+                        && !sent.is_retracted()
+                        && sent.meta.open_for_reprint
+                })
+            })
+            .flatten()
+            .ok_or(SendError::UnknownOriginal(original))?;
+        if !open {
+            return Err(SendError::ReprintNotOpen(original));
+        }
+        Ok(())
+    }
+
+    /// Hands a job's runnable chunks to the pool (or finishes a job with no audience).
+    pub(crate) fn start(&self, job: &Arc<Job>, ready: Vec<u32>) {
+        self.pool().start(job, ready);
+    }
+
+    /// Holds back a send whose acceptance is not durable (its log write failed) until the
+    /// log is written again: a send nobody was told succeeded must not reach anyone before
+    /// it would survive a restart.
+    fn park(&self, job: Arc<Job>, ready: Vec<u32>, lsn: u64) {
+        self.parked.park(Parked { lsn, job, ready });
+        // The log may have written the record since the failure, its hook finding nothing.
+        if let Some(store) = self.store.get() {
+            self.parked
+                .start_due(self.pool(), store.wal.durable_up_to());
+        }
+    }
+
+    /// The part of `send` under the account's write lock. Returns the job and, for a new
+    /// job, its chunks that may run at once.
+    #[allow(clippy::too_many_arguments)]
+    fn accept(
+        &self,
+        account: AccountId,
+        state: &mut AccountState,
+        request: SendRequest,
+        purpose: SendPurpose,
+        single: Option<UserId>,
+        schedule: Option<u32>,
+        now: Millis,
+    ) -> Result<Accepted, SendError> {
+        let limits = &self.config.limits;
+        let rules = &self.config.rules;
+        let SendRequest {
+            message,
+            audience,
+            idempotency_key: key,
+            open_for_reprint,
+            reprint_of,
+            continue_as_reprint,
+        } = request;
+        if let Some(key) = &key
+            && let Some(job) = state
+                .idempotency
+                .get(key, now, limits.idempotency_window_ms)
+        {
+            // The first send's record may still be on its way to disk: acknowledge the
+            // repeat only once it is there.
+            return Ok((job, None, self.last_logged()));
+        }
+        // The platform's rules, cheapest first; each refusal leaves everything unchanged.
+        if let Some(registration) = &state.profile.registration {
+            let missing = registration.missing();
+            if !missing.is_empty() {
+                return Err(SendError::RegistrationIncomplete { missing });
+            }
+        }
+        if let Some(ban) = state.policy.active_ban(now) {
+            return Err(SendError::Banned {
+                ban,
+                zone: rules.time_zone.clone(),
+            });
+        }
+        // The day and month of `now` in the platform's zone; the day's counts reset when the
+        // day after the one they count starts (see `policy` on clocks that step back).
+        let at = rules.time_zone.period(now);
+        let next_day_ms = || {
+            let day = state.policy.counting_day(at);
+            rules.time_zone.day_start(day.saturating_add(1))
+        };
+        match purpose {
+            SendPurpose::Broadcast => {
+                if state.profile.kind == Some(AccountKind::Subscription)
+                    && state.policy.broadcasts_on(at) >= rules.subscription_broadcasts_per_day
+                {
+                    return Err(SendError::DailyLimit {
+                        limit: rules.subscription_broadcasts_per_day,
+                        next_day_ms: next_day_ms(),
+                        zone: rules.time_zone.clone(),
+                    });
+                }
+            }
+            SendPurpose::Preview => {
+                if state.policy.previews_on(at) >= rules.previews_per_day {
+                    return Err(SendError::PreviewLimit {
+                        limit: rules.previews_per_day,
+                        next_day_ms: next_day_ms(),
+                        zone: rules.time_zone.clone(),
+                    });
+                }
+            }
+            SendPurpose::Reply => {
+                let user = single.map_or(u32::MAX, |u| u.0);
+                state
+                    .interaction
+                    .may_reply(user, now, rules)
+                    .map_err(|last_message_ms| SendError::ReplyWindowClosed { last_message_ms })?;
+            }
+        }
+        if let Some(quota) = state.storage.quota_bytes {
+            let needed = message.stored_bytes();
+            if state.storage.used_bytes.saturating_add(needed) > quota {
+                return Err(SendError::StorageQuota {
+                    used: state.storage.used_bytes,
+                    needed,
+                    quota,
+                });
+            }
+        }
+        if let Some(id) = schedule
+            && !state.schedules.contains_key(&id)
+        {
+            return Err(SendError::ScheduleGone(crate::ids::ScheduleId(id)));
+        }
+        let mut reprint_of = reprint_of;
+        if purpose == SendPurpose::Broadcast
+            && reprint_of.is_none()
+            && let Message::Article(article) = &message
+        {
+            let print = originality::fingerprint(&article.body);
+            if let Some(original) = self.originals.read().matching(print, account) {
+                if !continue_as_reprint {
+                    return Err(SendError::Unoriginal { original });
+                }
+                reprint_of = Some(original);
+            }
+        }
+        let mut audience = match single {
+            Some(user) => {
+                if !state.graph.is_follower(user.0) {
+                    return Err(SendError::InvalidAudience(
+                        crate::error::AudienceError::NotFollowing {
+                            open_ids: vec![self.codec.encode(account, user)],
+                            count: 1,
+                        },
+                    ));
+                }
+                Arc::new(std::iter::once(user.0).collect::<RoaringBitmap>())
+            }
+            None => audience::resolve(
+                &audience,
+                &mut state.graph,
+                |id| self.decode_open_id(account, id),
+                limits,
+            )?,
+        };
+        let mut filtered = 0;
+        if purpose == SendPurpose::Broadcast && state.profile.kind == Some(AccountKind::Service) {
+            let cap = rules.service_broadcasts_per_follower_month;
+            let over = state.policy.over_cap(&audience, cap, at);
+            if !over.is_empty() {
+                filtered = over.len();
+                audience = Arc::new(&*audience - &over);
+            }
+        }
+        let seq = state
+            .last_seq
+            .checked_add(1)
+            .ok_or(SendError::SequenceExhausted(account))?;
+        self.pool()
+            .try_reserve(self.config.max_pending_jobs)
+            .map_err(|pending| SendError::Busy {
+                pending,
+                max: self.config.max_pending_jobs,
+            })?;
+        let meta = SendMeta {
+            purpose,
+            open_for_reprint,
+            reprint_of,
+        };
+        let chunk_target = self.config.chunk_target.max(1);
+        let lsn = self.log(|| {
+            let mut bytes = Vec::with_capacity(audience.serialized_size());
+            audience
+                .serialize_into(&mut bytes)
+                .expect("writing to a Vec cannot fail");
+            Record::SendAccepted {
+                account: account.0,
+                seq,
+                accepted_ms: now,
+                chunk_target,
+                key: key.clone(),
+                message: message.clone(),
+                audience: bytes,
+                filtered,
+                purpose: purpose_code(purpose),
+                open_for_reprint,
+                reprint_of: reprint_of.map(|j| (j.account.0, j.seq.0)),
+                schedule,
+            }
+        });
+        let sent = self.install_job(
+            account,
+            state,
+            Accept {
+                seq,
+                message: Arc::new(message),
+                audience,
+                filtered,
+                chunk_target,
+                key,
+                now,
+                meta,
+                schedule,
+            },
+        );
+        // Nothing of it runs before its acceptance is durable (`submit` releases it).
+        sent.job.hold();
+        // Entered under the account's lock, so lanes see sends in sequence order.
+        let ready = sent.job.enter_lanes();
+        Ok((sent, Some(ready), lsn))
+    }
+
+    /// Creates an accepted send's job and records it in the account (history, idempotency,
+    /// the rules' counters, the originality index) and the pool (in flight). The caller
+    /// reserved its place in the pool. Shared by `accept` and log replay, so both count the
+    /// same.
+    pub(crate) fn install_job(
+        &self,
+        account: AccountId,
+        state: &mut AccountState,
+        a: Accept,
+    ) -> Arc<Sent> {
+        let rules = &self.config.rules;
+        state.last_seq = a.seq;
+        let job = Job::new(
+            JobId {
+                account,
+                seq: Seq(a.seq),
+            },
+            a.message,
+            a.audience,
+            a.filtered,
+            a.chunk_target,
+            Arc::clone(&state.lanes),
+            a.now,
+            state.policy.limiter.clone(),
+        );
+        let at = rules.time_zone.period(a.now);
+        match a.meta.purpose {
+            SendPurpose::Broadcast => {
+                state.policy.count_broadcast(at);
+                if state.profile.kind == Some(AccountKind::Service) {
+                    state.policy.count_monthly(
+                        &job.audience,
+                        rules.service_broadcasts_per_follower_month,
+                        at,
+                    );
+                }
+                if let Message::Article(article) = &*job.message {
+                    self.originals
+                        .write()
+                        .insert(originality::fingerprint(&article.body), job.id);
+                }
+            }
+            SendPurpose::Preview => state.policy.count_preview(at),
+            SendPurpose::Reply => {}
+        }
+        if let Some(id) = a.schedule {
+            state.schedules.remove(&id);
+        }
+        state.storage.used_bytes += job.message.stored_bytes();
+        self.pool().register(&job);
+        let sent = Sent::new(job, a.meta);
+        state.history.push_back(Arc::clone(&sent));
+        while state.history.len() > self.config.history_window.max(1) {
+            if let Some(old) = state.history.pop_front() {
+                state.storage.used_bytes = state
+                    .storage
+                    .used_bytes
+                    .saturating_sub(old.message().stored_bytes());
+            }
+        }
+        if let Some(key) = a.key {
+            state.idempotency.insert(key, a.now, Arc::clone(&sent));
+        }
+        sent
+    }
+
+    /// The job of an earlier send, while it is in the account's history window.
+    pub fn job(&self, id: JobId) -> Option<JobHandle> {
+        self.read_account(id.account, |state| state.sent(id.seq).cloned())
+            .flatten()
+            .map(JobHandle::new)
+    }
+
+    /// Every finished job's report, as it finishes. A receiver that falls behind by more
+    /// than `report_channel_capacity` reports is told how many it missed.
+    pub fn reports(&self) -> broadcast::Receiver<JobReport> {
+        self.reports.subscribe()
+    }
+
+    /// Jobs accepted and not yet finished.
+    pub fn pending_jobs(&self) -> usize {
+        self.pool().pending()
+    }
+
+    /// Blocks until every accepted job has finished.
+    ///
+    /// Fails instead of waiting forever when the log cannot be written and every unfinished
+    /// job is a send whose acceptance waits for it (reported
+    /// [`NotDurable`](StorageError::NotDurable) to its caller): such a send starts only once
+    /// its record is written, which the engine retries on its own; [`Engine::sync`] retries
+    /// at once (call it after freeing space, then `wait_idle` again).
+    pub fn wait_idle(&self) -> Result<(), StorageError> {
+        let pool = self.pool();
+        loop {
+            if pool.wait_idle_for(std::time::Duration::from_millis(50)) {
+                return Ok(());
+            }
+            if let Some(cause) = self.storage_error() {
+                let parked = self.parked.waiting();
+                if parked > 0 && pool.live() <= parked {
+                    return Err(StorageError::NotDurable(cause));
+                }
+            }
+        }
+    }
+
+    // ----- inbox --------------------------------------------------------------------------
+}
