@@ -2,6 +2,7 @@
 //! platform's rules (subjects, send limits, corrections, originality, interaction).
 
 pub(crate) mod account;
+pub(crate) mod admission;
 pub(crate) mod audience;
 pub(crate) mod correction;
 pub(crate) mod export;

@@ -10,6 +10,7 @@ use tokio::sync::broadcast;
 
 use crate::clock::Millis;
 use crate::domain::account::AccountState;
+use crate::domain::admission::{self, Admission, Attempt};
 use crate::domain::audience;
 use crate::domain::originality::{self};
 use crate::domain::send::{SendMeta, SendPurpose, SendRequest};
@@ -235,83 +236,19 @@ impl Engine {
             return Ok((job, None, self.last_logged()));
         }
         // The platform's rules, cheapest first; each refusal leaves everything unchanged.
-        if let Some(registration) = &state.profile.registration {
-            let missing = registration.missing();
-            if !missing.is_empty() {
-                return Err(SendError::RegistrationIncomplete { missing });
-            }
-        }
-        if let Some(ban) = state.policy.active_ban(now) {
-            return Err(SendError::Banned {
-                ban,
-                zone: rules.time_zone.clone(),
-            });
-        }
-        // The day and month of `now` in the platform's zone; the day's counts reset when the
-        // day after the one they count starts (see `policy` on clocks that step back).
-        let at = rules.time_zone.period(now);
-        let next_day_ms = || {
-            let day = state.policy.counting_day(at);
-            rules.time_zone.day_start(day.saturating_add(1))
+        let attempt = Attempt {
+            account,
+            purpose,
+            message: &message,
+            single,
+            schedule,
+            reprint_of,
+            continue_as_reprint,
+            now,
         };
-        match purpose {
-            SendPurpose::Broadcast => {
-                if state.profile.kind == Some(AccountKind::Subscription)
-                    && state.policy.broadcasts_on(at) >= rules.subscription_broadcasts_per_day
-                {
-                    return Err(SendError::DailyLimit {
-                        limit: rules.subscription_broadcasts_per_day,
-                        next_day_ms: next_day_ms(),
-                        zone: rules.time_zone.clone(),
-                    });
-                }
-            }
-            SendPurpose::Preview => {
-                if state.policy.previews_on(at) >= rules.previews_per_day {
-                    return Err(SendError::PreviewLimit {
-                        limit: rules.previews_per_day,
-                        next_day_ms: next_day_ms(),
-                        zone: rules.time_zone.clone(),
-                    });
-                }
-            }
-            SendPurpose::Reply => {
-                let user = single.map_or(u32::MAX, |u| u.0);
-                state
-                    .interaction
-                    .may_reply(user, now, rules)
-                    .map_err(|last_message_ms| SendError::ReplyWindowClosed { last_message_ms })?;
-            }
-        }
-        if let Some(quota) = state.storage.quota_bytes {
-            let needed = message.stored_bytes();
-            if state.storage.used_bytes.saturating_add(needed) > quota {
-                return Err(SendError::StorageQuota {
-                    used: state.storage.used_bytes,
-                    needed,
-                    quota,
-                });
-            }
-        }
-        if let Some(id) = schedule
-            && !state.schedules.contains_key(&id)
-        {
-            return Err(SendError::ScheduleGone(crate::ids::ScheduleId(id)));
-        }
-        let mut reprint_of = reprint_of;
-        if purpose == SendPurpose::Broadcast
-            && reprint_of.is_none()
-            && let Message::Article(article) = &message
-        {
-            let print = originality::fingerprint(&article.body);
-            if let Some(original) = self.originals.read().matching(print, account) {
-                if !continue_as_reprint {
-                    return Err(SendError::Unoriginal { original });
-                }
-                reprint_of = Some(original);
-            }
-        }
-        let mut audience = match single {
+        let Admission { reprint_of, at } =
+            admission::admit(state, &attempt, rules, &self.originals.read())?;
+        let audience = match single {
             Some(user) => {
                 if !state.graph.is_follower(user.0) {
                     return Err(SendError::InvalidAudience(
@@ -330,15 +267,7 @@ impl Engine {
                 limits,
             )?,
         };
-        let mut filtered = 0;
-        if purpose == SendPurpose::Broadcast && state.profile.kind == Some(AccountKind::Service) {
-            let cap = rules.service_broadcasts_per_follower_month;
-            let over = state.policy.over_cap(&audience, cap, at);
-            if !over.is_empty() {
-                filtered = over.len();
-                audience = Arc::new(&*audience - &over);
-            }
-        }
+        let (audience, filtered) = admission::cap_audience(state, purpose, audience, rules, at);
         let seq = state
             .last_seq
             .checked_add(1)
