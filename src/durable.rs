@@ -1141,7 +1141,7 @@ impl Captured {
                     .iter()
                     .map(|shard| {
                         let (slots, arena) = shard.to_parts();
-                        let departed = shard.departures().collect();
+                        let departed = shard.recent_unfollows().collect();
                         ReverseShardSnap {
                             slots,
                             arena,
@@ -1239,8 +1239,8 @@ fn encode_account(
         id: a.id.0,
         name: a.name.clone(),
         followers: portable(graph.followers),
-        pending: graph.pending.to_vec(),
-        left: graph.left.to_vec(),
+        pending: graph.unapplied.to_vec(),
+        left: graph.unfollowed.to_vec(),
         tags: graph
             .tags
             .iter()

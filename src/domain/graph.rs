@@ -6,9 +6,9 @@
 //! - reverse, per user, the sorted list of followed account ids (in [`ReverseIndex`]),
 //!   delta- and varint-encoded into a byte arena per shard: an 8-byte slot per user plus
 //!   about two bytes per followed account, with no allocation per user. Each shard also
-//!   remembers its users' recent unfollows (*departures*), for the inbox's lag reports.
+//!   remembers its users' recent unfollows, for the inbox's lag reports.
 //!
-//! **Invariant:** an edge is in the forward index (its bitmap with the account's pending
+//! **Invariant:** an edge is in the forward index (its bitmap with the account's unapplied
 //! changes applied, see [`AccountGraph`]) iff it is in the reverse index, whenever no follow
 //! or unfollow is in progress: both are changed under the account's shard write lock, the
 //! reverse one under its user shard lock taken second (lock order: account shard, then user
@@ -49,7 +49,7 @@ pub(crate) struct Source {
 /// reference in O(1), and the next change copies only the bitmap it changes.
 ///
 /// ## Pending changes
-/// A follow or unfollow does not search the bitmaps. It appends the user to `pending`, and
+/// A follow or unfollow does not search the bitmaps. It appends the user to `unapplied`, and
 /// the log is applied, in order, when it is full or before anyone reads a member set. At
 /// scale an account's followers span up to 153 containers (ten million users, 65,536 per
 /// container), and one lookup is a binary search over them: seven or eight cache misses,
@@ -59,9 +59,9 @@ pub(crate) struct Source {
 /// unfollow there and never needs the bitmap on that path.
 ///
 /// Leaving an account also means leaving its tags and sources. That cleanup waits longer
-/// still: applying the log only collects the users who left (`left`), and they are taken
+/// still: applying the log only collects the users who left (`unfollowed`), and they are taken
 /// out of the tags and sources with set operations, a walk over the containers for all of
-/// them at once, when a tag or source is next read (or `left` grows past its limit). A
+/// them at once, when a tag or source is next read (or `unfollowed` grows past its limit). A
 /// broadcast to all followers reads no tag, so it never waits for that.
 ///
 /// Member sets are read only through [`AccountGraph::settled`], which applies both, or
@@ -84,13 +84,13 @@ pub(crate) struct AccountGraph {
     /// `user << 32 | position << 1 | follows`: sorting the words orders them by user and,
     /// for one user, in log order. Each one changed the edge (the caller checked), so a
     /// follow means "was not following" and an unfollow "was following".
-    pending: Vec<u64>,
+    unapplied: Vec<u64>,
     /// Users who unfollowed since the tags and sources were last cleaned (copies and users
     /// who followed again possible): those sets are exact except for these users.
-    left: Vec<u32>,
-    /// Length at which `pending` is applied: [`PENDING_PER_FOLLOWERS`] of the followers,
-    /// within [`PENDING_MIN`]..=[`PENDING_MAX`] (set when settling; 0 until the first).
-    pending_cap: u32,
+    unfollowed: Vec<u32>,
+    /// Length at which `unapplied` is applied: [`UNAPPLIED_PER_FOLLOWERS`] of the followers,
+    /// within [`UNAPPLIED_MIN`]..=[`UNAPPLIED_MAX`] (set when settling; 0 until the first).
+    unapplied_cap: u32,
     /// Users whose edge changed since the account's follower-order cache last caught up
     /// (see `follower_order.rs`): `Some` only while the account has such a cache or one is
     /// being built. Every change to the followers passes through [`push`](Self::push),
@@ -99,22 +99,22 @@ pub(crate) struct AccountGraph {
     watch: Option<Watch>,
 }
 
-/// Changes an account's graph keeps pending at most (see [`AccountGraph`]). Larger batches
+/// Changes an account's graph keeps unapplied at most (see [`AccountGraph`]). Larger batches
 /// share more of their searches: churn alone on the default `loadgen mixed` graph ran at
 /// 0.84, 0.95 and 1.04 M ops/s with 64, 256 and 1,024 (a679d76, this constant changed by
 /// hand, the cap not yet scaled to the followers). `is_follower` scans the log, 8 KiB at
 /// most.
-const PENDING_MAX: usize = 1_024;
+const UNAPPLIED_MAX: usize = 1_024;
 /// Pending changes allowed however few followers an account has.
-const PENDING_MIN: usize = 64;
-/// Followers per allowed pending change: the log's memory stays below an eighth of a byte
+const UNAPPLIED_MIN: usize = 64;
+/// Followers per allowed unapplied change: the log's memory stays below an eighth of a byte
 /// per edge (8 bytes per change), plus 512 bytes per account.
-const PENDING_PER_FOLLOWERS: u64 = 64;
-/// Followers per user allowed in `left` before the tags are cleaned without a read: at most
+const UNAPPLIED_PER_FOLLOWERS: u64 = 64;
+/// Followers per user allowed in `unfollowed` before the tags are cleaned without a read: at most
 /// an eighth of a byte per edge (4 bytes per user), plus 256 bytes per account.
-const LEFT_PER_FOLLOWERS: u64 = 32;
-/// Users allowed in `left` however few followers an account has.
-const LEFT_MIN: usize = 64;
+const UNFOLLOWED_PER_FOLLOWERS: u64 = 32;
+/// Users allowed in `unfollowed` however few followers an account has.
+const UNFOLLOWED_MIN: usize = 64;
 
 /// An account graph's parts as a snapshot stores them (see [`AccountGraph::stored`]).
 #[derive(Debug, Clone, Copy)]
@@ -122,11 +122,11 @@ pub(crate) struct Stored<'a> {
     pub(crate) followers: &'a RoaringBitmap,
     pub(crate) tags: &'a [Option<Tag>],
     pub(crate) sources: &'a [Source],
-    pub(crate) pending: &'a [u64],
-    pub(crate) left: &'a [u32],
+    pub(crate) unapplied: &'a [u64],
+    pub(crate) unfollowed: &'a [u32],
 }
 
-/// An account graph with no pending changes: the only way to read member sets.
+/// An account graph with no unapplied changes: the only way to read member sets.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Settled<'a>(&'a AccountGraph);
 
@@ -162,8 +162,8 @@ impl AccountGraph {
         followers: Arc<RoaringBitmap>,
         tags: Vec<Option<Tag>>,
         sources: Vec<Source>,
-        pending: Vec<u64>,
-        left: Vec<u32>,
+        unapplied: Vec<u64>,
+        unfollowed: Vec<u32>,
     ) -> Self {
         let mut maybe_tagged = RoaringBitmap::new();
         for tag in tags.iter().flatten() {
@@ -174,9 +174,9 @@ impl AccountGraph {
             tags,
             sources,
             maybe_tagged: Arc::new(maybe_tagged),
-            pending,
-            left,
-            pending_cap: 0,
+            unapplied,
+            unfollowed,
+            unapplied_cap: 0,
             watch: None,
         }
     }
@@ -189,18 +189,18 @@ impl AccountGraph {
             followers: &self.followers,
             tags: &self.tags,
             sources: &self.sources,
-            pending: &self.pending,
-            left: &self.left,
+            unapplied: &self.unapplied,
+            unfollowed: &self.unfollowed,
         }
     }
 
     /// Users named by the changes not yet applied (to check a snapshot against the user
     /// count).
     pub(crate) fn unapplied_users(&self) -> impl Iterator<Item = u32> + '_ {
-        (self.pending.iter().map(|&c| (c >> 32) as u32)).chain(self.left.iter().copied())
+        (self.unapplied.iter().map(|&c| (c >> 32) as u32)).chain(self.unfollowed.iter().copied())
     }
 
-    /// Applies the pending changes and cleans the tags and sources; the graph can then be
+    /// Applies the unapplied changes and cleans the tags and sources; the graph can then be
     /// read.
     pub(crate) fn settled(&mut self) -> Settled<'_> {
         self.settle();
@@ -208,7 +208,7 @@ impl AccountGraph {
         Settled(self)
     }
 
-    /// The followers, exact: applies the pending changes, not the tag cleanup.
+    /// The followers, exact: applies the unapplied changes, not the tag cleanup.
     pub(crate) fn current_followers(&mut self) -> &Arc<RoaringBitmap> {
         self.settle();
         &self.followers
@@ -218,7 +218,7 @@ impl AccountGraph {
 
     pub(crate) fn is_follower(&self, user: u32) -> bool {
         match self
-            .pending
+            .unapplied
             .iter()
             .rev()
             .find(|&&c| (c >> 32) as u32 == user)
@@ -228,14 +228,14 @@ impl AccountGraph {
         }
     }
 
-    /// Starts loading where the next pending change goes (see [`prefetch`]).
-    pub(crate) fn prefetch_pending(&self) {
-        prefetch(self.pending.as_ptr().wrapping_add(self.pending.len()));
+    /// Starts loading where the next unapplied change goes (see [`prefetch`]).
+    pub(crate) fn prefetch_unapplied(&self) {
+        prefetch(self.unapplied.as_ptr().wrapping_add(self.unapplied.len()));
     }
 
     pub(crate) fn follower_count(&self) -> u64 {
-        let follows = self.pending.iter().filter(|&&c| c & 1 == 1).count() as u64;
-        let unfollows = self.pending.len() as u64 - follows;
+        let follows = self.unapplied.iter().filter(|&&c| c & 1 == 1).count() as u64;
+        let unfollows = self.unapplied.len() as u64 - follows;
         self.followers.len() + follows - unfollows
     }
 
@@ -292,7 +292,7 @@ impl AccountGraph {
             self.push(user.0, true);
             return;
         };
-        // Rare: applied at once, after whatever is pending, so that the source's set stays
+        // Rare: applied at once, after whatever is unapplied, so that the source's set stays
         // in order with the unfollows before it.
         self.settled();
         if let Some(watch) = &mut self.watch {
@@ -336,28 +336,28 @@ impl AccountGraph {
         if let Some(watch) = &mut self.watch {
             watch.note(user);
         }
-        let position = self.pending.len() as u64;
-        self.pending
+        let position = self.unapplied.len() as u64;
+        self.unapplied
             .push(u64::from(user) << 32 | position << 1 | u64::from(follows));
-        if self.pending.len() >= (self.pending_cap as usize).max(PENDING_MIN) {
+        if self.unapplied.len() >= (self.unapplied_cap as usize).max(UNAPPLIED_MIN) {
             self.settle();
         }
     }
 
-    /// Applies the pending follows and unfollows, sorted by user (each user's changes in
-    /// log order). A user who unfollowed at any point in the log goes to `left`, to leave
+    /// Applies the unapplied follows and unfollows, sorted by user (each user's changes in
+    /// log order). A user who unfollowed at any point in the log goes to `unfollowed`, to leave
     /// its tags and sources: a later follow in the same log is a new follow, with none.
     fn settle(&mut self) {
-        if self.pending.is_empty() {
+        if self.unapplied.is_empty() {
             return;
         }
-        let mut log = std::mem::take(&mut self.pending);
+        let mut log = std::mem::take(&mut self.unapplied);
         log.sort_unstable();
         let followers = Arc::make_mut(&mut self.followers);
         for changes in log.chunk_by(|a, b| a >> 32 == b >> 32) {
             let user = (changes[0] >> 32) as u32;
             if changes.iter().any(|&c| c & 1 == 0) {
-                self.left.push(user);
+                self.unfollowed.push(user);
             }
             if changes[changes.len() - 1] & 1 == 1 {
                 followers.insert(user);
@@ -366,31 +366,33 @@ impl AccountGraph {
             }
         }
         log.clear();
-        self.pending = log;
+        self.unapplied = log;
         let followers = self.followers.len();
-        let cap = (followers / PENDING_PER_FOLLOWERS) as usize;
-        self.pending_cap = cap.clamp(PENDING_MIN, PENDING_MAX) as u32;
+        let cap = (followers / UNAPPLIED_PER_FOLLOWERS) as usize;
+        self.unapplied_cap = cap.clamp(UNAPPLIED_MIN, UNAPPLIED_MAX) as u32;
         // A log that grew for a larger following gives the memory back.
-        if self.pending.capacity() > 2 * self.pending_cap as usize {
-            self.pending.shrink_to(self.pending_cap as usize);
+        if self.unapplied.capacity() > 2 * self.unapplied_cap as usize {
+            self.unapplied.shrink_to(self.unapplied_cap as usize);
         }
-        if self.left.len() > ((followers / LEFT_PER_FOLLOWERS) as usize).max(LEFT_MIN) {
+        if self.unfollowed.len()
+            > ((followers / UNFOLLOWED_PER_FOLLOWERS) as usize).max(UNFOLLOWED_MIN)
+        {
             self.clean_tags();
         }
     }
 
-    /// Takes the users in `left` out of every tag and source, with one set operation per
+    /// Takes the users in `unfollowed` out of every tag and source, with one set operation per
     /// set they touch.
     fn clean_tags(&mut self) {
-        if self.left.is_empty() {
+        if self.unfollowed.is_empty() {
             return;
         }
-        let mut left = std::mem::take(&mut self.left);
-        left.sort_unstable();
-        left.dedup();
-        let left_set = RoaringBitmap::from_sorted_iter(left.iter().copied()).unwrap_or_default();
-        if !self.maybe_tagged.is_disjoint(&left_set) {
-            let untag = &left_set & &*self.maybe_tagged;
+        let mut unfollowed = std::mem::take(&mut self.unfollowed);
+        unfollowed.sort_unstable();
+        unfollowed.dedup();
+        let gone = RoaringBitmap::from_sorted_iter(unfollowed.iter().copied()).unwrap_or_default();
+        if !self.maybe_tagged.is_disjoint(&gone) {
+            let untag = &gone & &*self.maybe_tagged;
             *Arc::make_mut(&mut self.maybe_tagged) -= &untag;
             for tag in self.tags.iter_mut().flatten() {
                 if !tag.members.is_disjoint(&untag) {
@@ -399,12 +401,12 @@ impl AccountGraph {
             }
         }
         for source in &mut self.sources {
-            if !source.current.is_disjoint(&left_set) {
-                *Arc::make_mut(&mut source.current) -= &left_set;
+            if !source.current.is_disjoint(&gone) {
+                *Arc::make_mut(&mut source.current) -= &gone;
             }
         }
-        left.clear();
-        self.left = left;
+        unfollowed.clear();
+        self.unfollowed = unfollowed;
     }
 
     /// Creates a tag with the next id; returns it.
@@ -450,12 +452,12 @@ impl AccountGraph {
     }
 
     /// Heap bytes held by this account's bitmaps (serialized size, a close lower bound of
-    /// what roaring holds in memory) and its pending log.
+    /// what roaring holds in memory) and its unapplied log.
     pub(crate) fn bitmap_bytes(&self) -> usize {
         self.followers.serialized_size()
             + self.maybe_tagged.serialized_size()
-            + self.pending.capacity() * size_of::<u64>()
-            + self.left.capacity() * size_of::<u32>()
+            + self.unapplied.capacity() * size_of::<u64>()
+            + self.unfollowed.capacity() * size_of::<u32>()
             + self
                 .tags
                 .iter()
@@ -476,8 +478,8 @@ pub(crate) struct ReverseIndex {
     /// Shard `i` holds users `u` with `u % shards == i`, at position `u / shards`.
     /// Writers: follow and unfollow (under the account shard lock, taken first).
     shards: Box<[RwLock<Arc<ReverseShard>>]>,
-    /// Whether unfollows leave departure notes (only the embedded inbox reads them).
-    notes: bool,
+    /// Whether shards keep their recent unfollows (only the embedded inbox reads them).
+    keep_unfollows: bool,
 }
 
 /// One shard of the reverse index: an 8-byte slot per user pointing into one byte arena.
@@ -492,24 +494,24 @@ pub(crate) struct ReverseShard {
     arena: Vec<u8>,
     garbage: usize,
     /// Recent unfollows of the shard's users, oldest first: (position, account). At most
-    /// [`DEPARTED_PER_USER`] per user of the shard on average (at least
-    /// [`DEPARTED_MIN`]); past that the oldest go, copies included: unlike the per-block
-    /// notes before them, which dropped copies first, one user who unfollows and follows
-    /// again very often can push the shard's older notes out. Finding copies in a ring this
+    /// [`UNFOLLOWS_PER_USER`] per user of the shard on average (at least
+    /// [`UNFOLLOWS_MIN`]); past that the oldest go, copies included: unlike the per-block
+    /// records before them, which dropped copies first, one user who unfollows and follows
+    /// again very often can push the shard's older unfollows out. Finding copies in a ring this
     /// size, under the lock every unfollow of the shard takes, costs more than it saves.
     ///
     /// Why here: a fetch that finds entries evicted unread must name the accounts they came
     /// from, and an account the user no longer follows is in no list. The unfollow already
-    /// holds this shard's lock, and one shard's tail is one cache line, so the note costs
+    /// holds this shard's lock, and one shard's tail is one cache line, so recording it costs
     /// next to nothing; kept per inbox block it cost a lock and two cache misses per
-    /// unfollow. A lagging fetch scans the shard's notes instead.
-    departed: VecDeque<(u32, u32)>,
+    /// unfollow. A lagging fetch scans the shard's unfollows instead.
+    unfollows: VecDeque<(u32, u32)>,
 }
 
-/// Departures a reverse shard keeps per user, on average.
-const DEPARTED_PER_USER: usize = 4;
-/// Departures a reverse shard keeps however few users it has.
-const DEPARTED_MIN: usize = 64;
+/// Unfollows a reverse shard keeps per user, on average.
+const UNFOLLOWS_PER_USER: usize = 4;
+/// Unfollows a reverse shard keeps however few users it has.
+const UNFOLLOWS_MIN: usize = 64;
 
 /// Where a user's list is. `meta == 0`: empty. `meta == INLINE`: `offset` is the only
 /// account id. Otherwise: bits 0..27 hold the list's length in bytes and bits 27..32 the
@@ -707,18 +709,18 @@ impl ReverseShard {
         }
     }
 
-    fn depart(self: &mut Arc<Self>, pos: usize, account: u32) {
-        let cap = (self.slots.len() * DEPARTED_PER_USER).max(DEPARTED_MIN);
+    fn record_unfollow(self: &mut Arc<Self>, pos: usize, account: u32) {
+        let cap = (self.slots.len() * UNFOLLOWS_PER_USER).max(UNFOLLOWS_MIN);
         let shard = Arc::make_mut(self);
-        while shard.departed.len() >= cap {
-            shard.departed.pop_front();
+        while shard.unfollows.len() >= cap {
+            shard.unfollows.pop_front();
         }
-        shard.departed.push_back((pos as u32, account));
+        shard.unfollows.push_back((pos as u32, account));
     }
 
-    /// Recorded departures, oldest first, as (position, account).
-    pub(crate) fn departures(&self) -> impl ExactSizeIterator<Item = (u32, u32)> + '_ {
-        self.departed.iter().copied()
+    /// Recent unfollows, oldest first, as (position, account).
+    pub(crate) fn recent_unfollows(&self) -> impl ExactSizeIterator<Item = (u32, u32)> + '_ {
+        self.unfollows.iter().copied()
     }
 
     /// The shard as a snapshot stores it: slots packed as `offset << 32 | meta` (plain
@@ -743,7 +745,7 @@ impl ReverseShard {
     pub(crate) fn from_parts(
         slots: impl Iterator<Item = u64>,
         arena: Vec<u8>,
-        departed: impl Iterator<Item = (u32, u32)>,
+        unfollows: impl Iterator<Item = (u32, u32)>,
     ) -> Self {
         ReverseShard {
             slots: slots
@@ -754,7 +756,7 @@ impl ReverseShard {
                 .collect(),
             arena,
             garbage: 0,
-            departed: departed.collect(),
+            unfollows: unfollows.collect(),
         }
     }
 
@@ -771,11 +773,11 @@ impl ReverseShard {
             }
         }
         if self
-            .departed
+            .unfollows
             .iter()
             .any(|&(pos, _)| pos as usize >= self.slots.len())
         {
-            return Err("a departure names a user outside its shard".into());
+            return Err("a recorded unfollow names a user outside its shard".into());
         }
         Ok(())
     }
@@ -795,11 +797,14 @@ impl ReverseShard {
 }
 
 impl ReverseIndex {
-    pub(crate) fn new(shards: usize, notes: bool) -> Self {
+    pub(crate) fn new(shards: usize, keep_unfollows: bool) -> Self {
         let shards = (0..shards.max(1))
             .map(|_| RwLock::new(Arc::new(ReverseShard::default())))
             .collect();
-        ReverseIndex { shards, notes }
+        ReverseIndex {
+            shards,
+            keep_unfollows,
+        }
     }
 
     fn locate(&self, user: UserId) -> (usize, usize) {
@@ -881,7 +886,7 @@ impl ReverseIndex {
     }
 
     /// Follows (`follow`) or unfollows if `check`, called under the user's shard lock with
-    /// whether the user follows `account` now, allows. An unfollow notes the departure.
+    /// whether the user follows `account` now, allows. An unfollow is recorded in the shard's recent unfollows.
     /// One lock and one walk of the user's list both decide and change.
     pub(crate) fn change<E>(
         &self,
@@ -898,8 +903,8 @@ impl ReverseIndex {
             Self::insert_at(&mut shard, pos, account, place);
         } else {
             Self::remove_at(&mut shard, pos, account, place);
-            if self.notes {
-                shard.depart(pos, account.0);
+            if self.keep_unfollows {
+                shard.record_unfollow(pos, account.0);
             }
         }
         Ok(())
@@ -920,7 +925,7 @@ impl ReverseIndex {
         }
     }
 
-    /// Removes an edge (for a terminated account: no departure is noted).
+    /// Removes an edge (for a terminated account: not recorded as an unfollow).
     pub(crate) fn remove(&self, user: UserId, account: AccountId) {
         let (s, pos) = self.locate(user);
         let mut shard = self.shards[s].write();
@@ -947,12 +952,12 @@ impl ReverseIndex {
     }
 
     /// Accounts `user` unfollowed that its shard still remembers, oldest first (copies
-    /// possible). Scans the shard's notes: for lagging fetches, not for every read.
-    pub(crate) fn departed_of(&self, user: UserId) -> Vec<AccountId> {
+    /// possible). Scans the shard's recent unfollows: for lagging fetches, not for every read.
+    pub(crate) fn recent_unfollows_of(&self, user: UserId) -> Vec<AccountId> {
         let (s, pos) = self.locate(user);
         self.shards[s]
             .read()
-            .departed
+            .unfollows
             .iter()
             .filter(|d| d.0 as usize == pos)
             .map(|d| AccountId(d.1))
@@ -997,13 +1002,13 @@ impl ReverseIndex {
         self.grow(users);
         let old = shards.len();
         for (i, theirs) in shards.iter().enumerate() {
-            for &(pos, account) in &theirs.departed {
+            for &(pos, account) in &theirs.unfollows {
                 let user = pos as u64 * old as u64 + i as u64;
                 if user >= users {
-                    return Err(format!("user {user} departed but is past the user count"));
+                    return Err(format!("user {user} unfollows but is past the user count"));
                 }
                 let (s, p) = self.locate(UserId(user as u32));
-                self.shards[s].write().depart(p, account);
+                self.shards[s].write().record_unfollow(p, account);
             }
             for pos in 0..theirs.slots.len() {
                 let user = (pos * old + i) as u64;
@@ -1024,7 +1029,7 @@ impl ReverseIndex {
     }
 
     /// Heap bytes held: the per-user slots plus the arenas (garbage included), and the
-    /// departure notes.
+    /// recent unfollows.
     pub(crate) fn heap_bytes(&self) -> usize {
         self.shards
             .iter()
@@ -1032,7 +1037,7 @@ impl ReverseIndex {
                 let s = s.read();
                 s.slots.capacity() * size_of::<Slot>()
                     + s.arena.capacity()
-                    + s.departed.capacity() * size_of::<(u32, u32)>()
+                    + s.unfollows.capacity() * size_of::<(u32, u32)>()
             })
             .sum()
     }
@@ -1132,7 +1137,7 @@ mod tests {
                 .collect();
             prop_assert_eq!(current, want, "source {}", &source.name);
         }
-        prop_assert!(graph.pending.is_empty() && graph.left.is_empty());
+        prop_assert!(graph.unapplied.is_empty() && graph.unfollowed.is_empty());
         Ok(())
     }
 
@@ -1142,8 +1147,8 @@ mod tests {
         /// must already be exact; settled, every member set. `maybe_tagged` may only skip
         /// work, never a member. Most cases rebuild the graph from its parts at a random
         /// point, as a snapshot restore does, so the derived set is rebuilt. Few users and a
-        /// log longer than `PENDING_MIN` make the same user follow and unfollow within one
-        /// pending log.
+        /// log longer than `UNAPPLIED_MIN` make the same user follow and unfollow within one
+        /// unapplied log.
         #[test]
         fn graph_with_pending_changes_behaves_like_plain_sets(
             ops in proptest::collection::vec((0u8..9, 0u32..3, 0u32..40), 0..400),
@@ -1163,8 +1168,8 @@ mod tests {
                         Arc::new(stored.followers.clone()),
                         stored.tags.to_vec(),
                         stored.sources.to_vec(),
-                        stored.pending.to_vec(),
-                        stored.left.to_vec(),
+                        stored.unapplied.to_vec(),
+                        stored.unfollowed.to_vec(),
                     );
                 }
                 let follows = model.followers.contains(&user);
@@ -1216,8 +1221,8 @@ mod tests {
 
     proptest! {
         /// The reverse index against a `BTreeSet` per user, through inlining, growth,
-        /// shrinking and compaction; its departure notes against a ring per shard that keeps
-        /// the newest notes, copies included (op 2 unfollows; op 1 removes without a note,
+        /// shrinking and compaction; its recent unfollows against a ring per shard that keeps
+        /// the newest, copies included (op 2 unfollows; op 1 removes without recording,
         /// as terminating an account does).
         #[test]
         fn reverse_index_behaves_like_sets(ops in proptest::collection::vec(
@@ -1226,9 +1231,9 @@ mod tests {
             let index = ReverseIndex::new(3, true);
             index.grow(20);
             let mut model = vec![BTreeSet::new(); 20];
-            // Per shard (user % 3), its notes oldest first; a shard holds 7 or 6 users, so
-            // its limit is DEPARTED_MIN.
-            let mut notes: Vec<VecDeque<(u32, u32)>> = vec![VecDeque::new(); 3];
+            // Per shard (user % 3), its unfollows oldest first; a shard holds 7 or 6 users, so
+            // its limit is UNFOLLOWS_MIN.
+            let mut rings: Vec<VecDeque<(u32, u32)>> = vec![VecDeque::new(); 3];
             for (op, user, account) in ops {
                 let (u, a) = (UserId(user), AccountId(account));
                 match op {
@@ -1253,8 +1258,8 @@ mod tests {
                         }).unwrap();
                         prop_assert_eq!(seen, Some(model[user as usize].contains(&account)));
                         model[user as usize].remove(&account);
-                        let ring = &mut notes[user as usize % 3];
-                        if ring.len() == DEPARTED_MIN {
+                        let ring = &mut rings[user as usize % 3];
+                        if ring.len() == UNFOLLOWS_MIN {
                             ring.pop_front();
                         }
                         ring.push_back((user, account));
@@ -1269,15 +1274,15 @@ mod tests {
                     );
                 }
             }
-            let departed = |user: u32| -> Vec<AccountId> {
-                notes[user as usize % 3]
+            let unfollows = |user: u32| -> Vec<AccountId> {
+                rings[user as usize % 3]
                     .iter()
                     .filter(|n| n.0 == user)
                     .map(|n| AccountId(n.1))
                     .collect()
             };
             for user in 0..20 {
-                prop_assert_eq!(index.departed_of(UserId(user)), departed(user));
+                prop_assert_eq!(index.recent_unfollows_of(UserId(user)), unfollows(user));
             }
             for shard in index.shards.iter() {
                 let mut shard = shard.write();
@@ -1288,14 +1293,14 @@ mod tests {
                 prop_assert_eq!(got, set.iter().copied().collect::<Vec<_>>());
             }
             // Through a snapshot's parts, into the same shard count and into others. Another
-            // shard count has other limits: a user's notes may lose their oldest, no more.
+            // shard count has other limits: a user's model may lose their oldest, no more.
             for shards in [3, 1, 5, 64] {
                 let parts: Vec<ReverseShard> = index
                     .capture()
                     .iter()
                     .map(|s| {
                         let (slots, arena) = s.to_parts();
-                        ReverseShard::from_parts(slots.into_iter(), arena, s.departures())
+                        ReverseShard::from_parts(slots.into_iter(), arena, s.recent_unfollows())
                     })
                     .collect();
                 let restored = ReverseIndex::new(shards, true);
@@ -1303,8 +1308,8 @@ mod tests {
                 for (user, set) in model.iter().enumerate() {
                     let got: Vec<u32> = restored.accounts_of(UserId(user as u32)).into_iter().map(|a| a.0).collect();
                     prop_assert_eq!(got, set.iter().copied().collect::<Vec<_>>(), "{} shards", shards);
-                    let kept = restored.departed_of(UserId(user as u32));
-                    let all = departed(user as u32);
+                    let kept = restored.recent_unfollows_of(UserId(user as u32));
+                    let all = unfollows(user as u32);
                     if shards == 3 {
                         prop_assert_eq!(&kept, &all);
                     }
@@ -1318,7 +1323,7 @@ mod tests {
     fn a_full_shard_drops_its_oldest_departures() {
         let index = ReverseIndex::new(1, true);
         index.grow(100);
-        let cap = 100 * DEPARTED_PER_USER;
+        let cap = 100 * UNFOLLOWS_PER_USER;
         for account in 0..cap as u32 + 10 {
             index.insert(UserId(7), AccountId(account));
             let following = |f: bool| if f { Ok(()) } else { Err(()) };
@@ -1326,10 +1331,10 @@ mod tests {
                 .change(UserId(7), AccountId(account), false, following)
                 .unwrap();
         }
-        let kept = index.departed_of(UserId(7));
+        let kept = index.recent_unfollows_of(UserId(7));
         assert_eq!(kept.len(), cap);
         assert_eq!(kept[0], AccountId(10), "the ten oldest went");
         assert_eq!(kept.last(), Some(&AccountId(cap as u32 + 9)));
-        assert!(index.departed_of(UserId(8)).is_empty());
+        assert!(index.recent_unfollows_of(UserId(8)).is_empty());
     }
 }

@@ -129,7 +129,7 @@ impl EngineBuilder {
             next_account: Mutex::new(0),
             users: AtomicU64::new(0),
             users_lock: Mutex::new(()),
-            // Departure notes only serve the embedded inbox's lag reports.
+            // Recent unfollows only serve the embedded inbox's lag reports.
             reverse: ReverseIndex::new(shards, inbox.is_some()),
             edges: AtomicU64::new(0),
             inbox,

@@ -248,7 +248,7 @@ impl Engine {
             }
             for change in group {
                 self.reverse.prefetch_list(change.user());
-                self.read_account(change.account(), |state| state.graph.prefetch_pending());
+                self.read_account(change.account(), |state| state.graph.prefetch_unapplied());
             }
             for change in group {
                 let user = change.user();

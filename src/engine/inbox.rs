@@ -44,10 +44,10 @@ pub struct Fetched {
     /// account whose evicted entries were all read before the cursor may be named too, and
     /// recovering after what the reader saw then returns nothing. Entries whose sends left
     /// the account's history window count in `missed` but cannot be named or recovered.
-    /// Accounts the user no longer follows are named from the reverse index's notes of
+    /// Accounts the user no longer follows are named from the reverse index's record of
     /// recent unfollows: per shard of users, the newest 4 per user on average, copies
     /// included, so a user who unfollows and follows again very often can push other users'
-    /// older notes out.
+    /// older unfollows out.
     pub missed_from: Vec<(AccountId, Seq)>,
 }
 
@@ -149,7 +149,7 @@ impl Engine {
         }
         let mut candidates = self.reverse.accounts_of(user);
         candidates.extend(first.oldest_retained.iter().map(|(a, _)| *a));
-        candidates.extend(self.reverse.departed_of(user));
+        candidates.extend(self.reverse.recent_unfollows_of(user));
         candidates.sort_unstable();
         candidates.dedup();
         // Per candidate, its sends to the user in the history, newest first, with whether
