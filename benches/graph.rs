@@ -26,13 +26,13 @@ fn follow_unfollow(c: &mut Criterion) {
             for i in 0..10_000u32 {
                 let user = UserId(i.wrapping_mul(7_919) % USERS);
                 engine
-                    .follow(user, accounts[(i % 64) as usize], None)
+                    .follow(accounts[(i % 64) as usize], user, None)
                     .expect("follow");
             }
             for i in 0..10_000u32 {
                 let user = UserId(i.wrapping_mul(7_919) % USERS);
                 engine
-                    .unfollow(user, accounts[(i % 64) as usize])
+                    .unfollow(accounts[(i % 64) as usize], user)
                     .expect("unfollow");
             }
         });

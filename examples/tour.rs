@@ -36,7 +36,7 @@ fn main() {
         contact: String::new(),
     };
     let account = engine
-        .register(
+        .register_in_subject(
             chen,
             "Seven Star Crags Daily",
             AccountKind::Service,
@@ -47,7 +47,7 @@ fn main() {
         "{} registers {account} (a service account); its contact is missing",
         engine.subject(chen).unwrap().name
     ));
-    let second = engine.register(
+    let second = engine.register_in_subject(
         chen,
         "Chen's second account",
         AccountKind::Subscription,
@@ -67,7 +67,7 @@ fn main() {
         } else {
             "qr:expo-hall"
         };
-        open_ids.push(engine.follow(UserId(u), account, Some(scene)).unwrap());
+        open_ids.push(engine.follow(account, UserId(u), Some(scene)).unwrap());
     }
     for s in engine.follow_sources(account).unwrap() {
         say(format!("{} followers from {}", s.current, s.source));
@@ -205,9 +205,9 @@ fn main() {
         .create_subject("Zhaoqing Press", SubjectKind::Organization)
         .unwrap();
     let other = engine
-        .register(press, "Zhaoqing Weekend", AccountKind::Service, complete())
+        .register_in_subject(press, "Zhaoqing Weekend", AccountKind::Service, complete())
         .unwrap();
-    engine.follow(UserId(users.start + 1), other, None).unwrap();
+    engine.follow(other, UserId(users.start + 1), None).unwrap();
     say(format!(
         "{other} sends the same article as its own: {}",
         err(engine.send(other, SendRequest::new(draft.clone(), Audience::All)))
@@ -282,7 +282,7 @@ fn main() {
             .len()
     ));
     let again = engine
-        .register(
+        .register_in_subject(
             chen,
             "Chen's second account",
             AccountKind::Subscription,

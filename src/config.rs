@@ -178,7 +178,7 @@ pub struct EngineConfig {
     /// Sent messages each account keeps in its history, for fetches and recovery.
     pub history_window: usize,
     /// Accepted jobs not yet finished, across all accounts; past it a send is refused as busy.
-    pub max_pending_jobs: usize,
+    pub max_unfinished_jobs: usize,
     /// Sparse audiences are cut into chunks of at least this many recipients (a chunk never
     /// splits a block of 65,536 user ids, so a dense block is a chunk of its own).
     pub chunk_target: u32,
@@ -227,7 +227,7 @@ impl Default for EngineConfig {
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
             inbox_capacity: 32,
             history_window: 256,
-            max_pending_jobs: 4_096,
+            max_unfinished_jobs: 4_096,
             chunk_target: 16_384,
             inline_max_recipients: 1_024,
             sink_retries: 2,

@@ -51,6 +51,7 @@ use crate::store::wal::Wal;
 
 /// What a snapshot took.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SnapshotStats {
     /// The first log record not in the snapshot.
     pub lsn: u64,

@@ -429,8 +429,8 @@ pub enum SendError {
     #[error("idempotency key must be 1 to {max} bytes")]
     InvalidIdempotencyKey { max: usize },
     /// The fan-out queue is full. Nothing was accepted; retry later.
-    #[error("busy: {pending} jobs are pending, the limit is {max}; retry later")]
-    Busy { pending: usize, max: usize },
+    #[error("busy: {unfinished} sends are still delivering, the limit is {max}; retry later")]
+    Busy { unfinished: usize, max: usize },
     #[error("the engine is shutting down")]
     ShuttingDown,
     /// The account has sent 2^32 - 1 messages; it cannot send more.

@@ -41,13 +41,13 @@ fn text(s: String) -> Message {
 /// race on the same user, so "already following" and "not following" are fine; anything
 /// else is not.
 fn toggle(engine: &Engine, user: UserId, account: AccountId) {
-    if engine.is_following(user, account).unwrap() {
-        match engine.unfollow(user, account) {
+    if engine.is_following(account, user).unwrap() {
+        match engine.unfollow(account, user) {
             Ok(()) | Err(UnfollowError::NotFollowing { .. }) => {}
             Err(e) => panic!("unfollow {user} {account}: {e:?}"),
         }
     } else {
-        match engine.follow(user, account, Some("qr:churn")) {
+        match engine.follow(account, user, Some("qr:churn")) {
             Ok(_) | Err(FollowError::AlreadyFollowing { .. }) => {}
             Err(e) => panic!("follow {user} {account}: {e:?}"),
         }
@@ -60,7 +60,7 @@ fn toggle_batch(engine: &Engine, users: &[UserId], account: AccountId) {
     let changes: Vec<FollowChange> = users
         .iter()
         .map(|&user| {
-            if engine.is_following(user, account).unwrap() {
+            if engine.is_following(account, user).unwrap() {
                 FollowChange::Unfollow { user, account }
             } else {
                 FollowChange::Follow { user, account }
@@ -165,7 +165,7 @@ fn send_to_all_reaches_exactly_the_followers_at_acceptance_despite_churn() {
         let paused = gate.write().unwrap();
         let users = engine.user_count() as u32;
         let followers: Vec<bool> = (0..users)
-            .map(|u| engine.is_following(UserId(u), account).unwrap())
+            .map(|u| engine.is_following(account, UserId(u)).unwrap())
             .collect();
         let count = followers.iter().filter(|f| **f).count() as u64;
         assert_eq!(engine.follower_count(account), Ok(count));
@@ -371,7 +371,7 @@ fn concurrent_sends_from_several_accounts_keep_order_and_audience_despite_churn(
                 "user {u}, {account}: out of order or repeated: {got:?}"
             );
             // Exactly the sends whose audience (fixed at acceptance) held the user.
-            let recovered = engine.recover(UserId(u), account, Seq(0), 256).unwrap();
+            let recovered = engine.recover(account, UserId(u), Seq(0), 256).unwrap();
             let audience: Vec<u32> = recovered.messages.iter().map(|(s, _)| s.0).collect();
             assert_eq!(got, audience, "user {u}, {account}");
             if u < STABLE {

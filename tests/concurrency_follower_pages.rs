@@ -56,8 +56,8 @@ fn churn_while_paging(config: EngineConfig) {
                 while !stop.load(Ordering::Relaxed) {
                     let user = UserId(i.wrapping_mul(2_654_435_761) % (USERS / 4) * 4);
                     // Either succeeds or finds the edge already in that state.
-                    let _ = engine.unfollow(user, account);
-                    let _ = engine.follow(user, account, None);
+                    let _ = engine.unfollow(account, user);
+                    let _ = engine.follow(account, user, None);
                     i = i.wrapping_add(2);
                 }
             })

@@ -80,14 +80,14 @@ fn write(dir: &Path) -> String {
     engine.approve_quota(firm, 3).unwrap();
     let registration = Registration::new("Zhaoqing", Category::Media, "press@zhaoqing.cn");
     let news = engine
-        .register(firm, "news", AccountKind::Service, registration.clone())
+        .register_in_subject(firm, "news", AccountKind::Service, registration.clone())
         .unwrap();
     let diary = engine
-        .register(person, "diary", AccountKind::Subscription, registration)
+        .register_in_subject(person, "diary", AccountKind::Subscription, registration)
         .unwrap();
     let plain = engine.register_account("plain").unwrap();
     let doomed = engine
-        .register(
+        .register_in_subject(
             firm,
             "doomed",
             AccountKind::Subscription,
@@ -97,12 +97,12 @@ fn write(dir: &Path) -> String {
     engine.set_verified(news, true).unwrap();
     for u in 0..USERS {
         let source = (u % 3 == 0).then_some("qr:station-3");
-        engine.follow(UserId(u), news, source).unwrap();
+        engine.follow(news, UserId(u), source).unwrap();
         if u % 2 == 0 {
-            engine.follow(UserId(u), diary, None).unwrap();
+            engine.follow(diary, UserId(u), None).unwrap();
         }
         if u % 5 == 0 {
-            engine.follow(UserId(u), doomed, None).unwrap();
+            engine.follow(doomed, UserId(u), None).unwrap();
         }
     }
     let everyone: Vec<UserId> = (0..USERS).map(UserId).collect();
@@ -119,7 +119,7 @@ fn write(dir: &Path) -> String {
         .unwrap();
     engine.untag_followers(news, sports, &tagged[..5]).unwrap();
     engine.delete_tag(news, gone).unwrap();
-    engine.unfollow(UserId(7), news).unwrap();
+    engine.unfollow(news, UserId(7)).unwrap();
     let first = engine
         .send(news, SendRequest::new(text("morning"), Audience::All))
         .unwrap();
@@ -187,7 +187,7 @@ fn write(dir: &Path) -> String {
     // After the snapshot, the next day: these live in the log only.
     clock.advance_ms(24 * HOUR);
     engine.add_users(10).unwrap();
-    engine.follow(UserId(USERS + 1), news, Some("web")).unwrap();
+    engine.follow(news, UserId(USERS + 1), Some("web")).unwrap();
     engine
         .correct_article(
             rain.id(),
@@ -275,7 +275,7 @@ fn observe(engine: &Engine) -> String {
             continue;
         };
         let followers: Vec<u32> = (0..users)
-            .filter(|&u| engine.is_following(UserId(u), account).unwrap())
+            .filter(|&u| engine.is_following(account, UserId(u)).unwrap())
             .collect();
         writeln!(
             out,
@@ -285,7 +285,7 @@ fn observe(engine: &Engine) -> String {
             profile.subject,
             profile.verified,
             profile.missing,
-            engine.ban(account).unwrap()
+            engine.active_ban(account).unwrap()
         )
         .unwrap();
         writeln!(out, "  followers {} {:?}", followers.len(), followers).unwrap();
@@ -406,11 +406,11 @@ fn a_directory_written_at_log_format_1_and_snapshot_format_6_opens_unchanged() {
     drop(replayed);
     let _ = std::fs::remove_dir_all(&log_only);
     // And it takes changes and opens again.
-    engine.follow(UserId(205), AccountId(0), None).unwrap();
+    engine.follow(AccountId(0), UserId(205), None).unwrap();
     engine.snapshot().unwrap();
     drop(engine);
     let engine = open(&dir, Arc::new(ManualClock::new(START + 31 * HOUR)));
-    assert!(engine.is_following(UserId(205), AccountId(0)).unwrap());
+    assert!(engine.is_following(AccountId(0), UserId(205)).unwrap());
     drop(engine);
     let _ = std::fs::remove_dir_all(&dir);
 }

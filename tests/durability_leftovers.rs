@@ -61,7 +61,7 @@ fn one_segment_per_follow(name: &str) -> (PathBuf, Vec<PathBuf>) {
     engine.add_users(20).unwrap();
     let account = engine.register_account("news").unwrap();
     for u in 0..20 {
-        engine.follow(UserId(u), account, None).unwrap();
+        engine.follow(account, UserId(u), None).unwrap();
     }
     drop(engine);
     let segments = files_ending(&dir, ".wal");
@@ -73,7 +73,7 @@ fn one_segment_per_follow(name: &str) -> (PathBuf, Vec<PathBuf>) {
 fn reopen(dir: &Path) -> (Vec<u32>, String) {
     let engine = Engine::open(dir, config(1)).expect("a directory the engine wrote opens");
     let following = (0..20)
-        .filter(|&u| engine.is_following(UserId(u), AccountId(0)).unwrap())
+        .filter(|&u| engine.is_following(AccountId(0), UserId(u)).unwrap())
         .collect();
     (following, engine.recovery_warnings().join("\n"))
 }
@@ -100,7 +100,7 @@ fn a_segment_left_empty_by_a_full_disk_ends_the_log_there() {
             .iter()
             .all(|w| !w.contains("segment"))
     );
-    engine.follow(UserId(15), AccountId(0), None).unwrap();
+    engine.follow(AccountId(0), UserId(15), None).unwrap();
     drop(engine);
     let (following, _) = reopen(&dir);
     assert_eq!(following.len(), 11);

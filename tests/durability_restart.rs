@@ -51,7 +51,7 @@ fn observe(engine: &Engine) -> Observed {
     for a in 0..engine.account_count() as u32 {
         let account = AccountId(a);
         let followers: Vec<u32> = (0..users as u32)
-            .filter(|&u| engine.is_following(UserId(u), account).unwrap())
+            .filter(|&u| engine.is_following(account, UserId(u)).unwrap())
             .collect();
         let tags = engine
             .tags(account)
@@ -143,7 +143,7 @@ fn workload(engine: &Engine, round: u32) {
     let mut open_ids = Vec::new();
     for u in first..first + 50 {
         let id = engine
-            .follow(UserId(u), a, (u % 3 == 0).then_some("qr:hall"))
+            .follow(a, UserId(u), (u % 3 == 0).then_some("qr:hall"))
             .unwrap();
         if u % 2 == 0 {
             open_ids.push(id);
@@ -180,7 +180,7 @@ fn workload(engine: &Engine, round: u32) {
     ));
     assert!(results[1..].iter().all(Result::is_ok), "{results:?}");
     for u in (first..first + 50).step_by(7) {
-        engine.unfollow(UserId(u), a).unwrap();
+        engine.unfollow(a, UserId(u)).unwrap();
     }
     for i in 0..12 {
         let audience = match i % 3 {
@@ -204,7 +204,7 @@ fn workload(engine: &Engine, round: u32) {
     let leaving: Vec<UserId> = (first + 4..first + 50)
         .step_by(2)
         .map(UserId)
-        .filter(|&u| engine.is_following(u, a).unwrap())
+        .filter(|&u| engine.is_following(a, u).unwrap())
         .take(4)
         .collect();
     let unfollow = |users: &[UserId]| -> Vec<FollowChange> {

@@ -89,13 +89,13 @@ fn build(engine: &Engine, clock: &ManualClock) -> (AccountId, AccountId) {
         .unwrap();
     engine.approve_quota(org, 3).unwrap();
     let service = engine
-        .register(org, "svc", AccountKind::Service, complete())
+        .register_in_subject(org, "svc", AccountKind::Service, complete())
         .unwrap();
     let daily = engine
-        .register(org, "daily", AccountKind::Subscription, complete())
+        .register_in_subject(org, "daily", AccountKind::Subscription, complete())
         .unwrap();
     let partial = engine
-        .register(
+        .register_in_subject(
             person,
             "partial",
             AccountKind::Subscription,
@@ -104,13 +104,13 @@ fn build(engine: &Engine, clock: &ManualClock) -> (AccountId, AccountId) {
         .unwrap();
     engine.set_verified(service, true).unwrap();
     let doomed = engine
-        .register(org, "doomed", AccountKind::Service, complete())
+        .register_in_subject(org, "doomed", AccountKind::Service, complete())
         .unwrap();
     let users = engine.add_users(4).unwrap();
     for u in users.clone() {
-        engine.follow(UserId(u), service, Some("qr:hall")).unwrap();
-        engine.follow(UserId(u), daily, None).unwrap();
-        engine.follow(UserId(u), doomed, None).unwrap();
+        engine.follow(service, UserId(u), Some("qr:hall")).unwrap();
+        engine.follow(daily, UserId(u), None).unwrap();
+        engine.follow(doomed, UserId(u), None).unwrap();
     }
     let _ = partial;
     // Monthly cap: 4 broadcasts to everyone, articles among them.
@@ -175,14 +175,14 @@ fn check_behaviour(engine: &Engine, service: AccountId, daily: AccountId) {
         Err(SendError::Banned { .. })
     ));
     let copier = engine
-        .register(SubjectId(0), "copier", AccountKind::Service, complete())
+        .register_in_subject(SubjectId(0), "copier", AccountKind::Service, complete())
         .unwrap();
     assert!(matches!(
         engine.send(copier, to_all(article("t", "原创正文"))),
         Err(SendError::Unoriginal { .. })
     ));
     assert!(matches!(
-        engine.register(SubjectId(1), "second", AccountKind::Service, complete()),
+        engine.register_in_subject(SubjectId(1), "second", AccountKind::Service, complete()),
         Err(herald::RegisterError::QuotaReached { .. })
     ));
 }

@@ -61,7 +61,7 @@ fn follow_until_failure(
 ) -> (Vec<u32>, Option<u32>) {
     let mut acked = Vec::new();
     for u in users {
-        match engine.follow(UserId(u), account, None) {
+        match engine.follow(account, UserId(u), None) {
             Ok(_) => acked.push(u),
             Err(FollowError::Storage(StorageError::NotDurable(e))) => {
                 assert_no_space(&e);
@@ -108,7 +108,7 @@ fn a_full_disk_at_every_segment_rollover_leaves_a_directory_that_opens() {
         let _ = arrived.recv_timeout(Duration::from_millis(200));
     }
     assert_eq!(job.wait().sent, 4);
-    let refused = engine.follow(UserId(1_001), club, None);
+    let refused = engine.follow(club, UserId(1_001), None);
     assert!(
         matches!(refused, Err(FollowError::Storage(StorageError::Refused(_)))),
         "{refused:?}"
@@ -126,14 +126,14 @@ fn a_full_disk_at_every_segment_rollover_leaves_a_directory_that_opens() {
         .expect("a directory the engine wrote opens again");
     for &u in &acked {
         assert!(
-            engine.is_following(UserId(u), club).unwrap(),
+            engine.is_following(club, UserId(u)).unwrap(),
             "acknowledged follow {u} lost"
         );
     }
     if let Some(u) = not_durable {
-        assert!(!engine.is_following(UserId(u), club).unwrap());
+        assert!(!engine.is_following(club, UserId(u)).unwrap());
     }
-    assert!(!engine.is_following(UserId(1_001), club).unwrap());
+    assert!(!engine.is_following(club, UserId(1_001)).unwrap());
     // The send resumes its chunks whose records never reached the disk (at least once to
     // an external sink) and finishes.
     let resumed = engine
@@ -189,14 +189,14 @@ fn the_same_engine_recovers_once_space_is_freed() {
     };
     assert_no_space(&engine.storage_error().expect("the log fails"));
     // A refused change leaves nothing behind.
-    let pending = engine.pending_jobs();
+    let pending = engine.unfinished_jobs();
     assert!(matches!(
         engine.send(news, to_all(text("refused"))),
         Err(SendError::Storage(StorageError::Refused(_)))
     ));
-    assert_eq!(engine.pending_jobs(), pending);
+    assert_eq!(engine.unfinished_jobs(), pending);
     assert!(matches!(
-        engine.follow(UserId(100), club, None),
+        engine.follow(club, UserId(100), None),
         Err(FollowError::Storage(StorageError::Refused(_)))
     ));
     // The first send to meet the full disk waited for its own record: it reports
@@ -222,13 +222,13 @@ fn the_same_engine_recovers_once_space_is_freed() {
         assert_eq!(received(&engine, u), expected_sends as u64, "user {u}");
     }
     // Changes are accepted again, without reopening.
-    engine.follow(UserId(100), club, None).unwrap();
+    engine.follow(club, UserId(100), None).unwrap();
     let after = engine.send(news, to_all(text("after"))).unwrap().wait();
     assert_eq!(after.sent, 64);
     drop(engine);
 
     let engine = Engine::open(&dir, config(4_096)).unwrap();
-    assert!(engine.is_following(UserId(100), club).unwrap());
+    assert!(engine.is_following(club, UserId(100)).unwrap());
     engine.wait_idle().unwrap();
     // Every send is there once: before, the acknowledged ones, the held-back one (its
     // record was written by the retry) and the one after.
@@ -287,7 +287,7 @@ fn a_send_that_may_not_have_happened_reaches_nobody_until_it_is_durable() {
     let engine = Engine::builder(config(1)).sink(sink).open(&dir).unwrap();
     let news = engine.register_account("news").unwrap();
     engine.add_users(10).unwrap();
-    engine.follow(UserId(3), news, None).unwrap();
+    engine.follow(news, UserId(3), None).unwrap();
     let first = engine.send(news, to_all(text("first"))).unwrap();
     assert_eq!(arrived.recv_timeout(Duration::from_secs(10)).unwrap(), 0);
 

@@ -52,7 +52,7 @@ fn in_the_child() {
     });
     let users = engine.add_users(1_000).unwrap();
     let account = engine.register_account("news").unwrap();
-    engine.follow(UserId(users.start), account, None).unwrap();
+    engine.follow(account, UserId(users.start), None).unwrap();
     let before = engine.memory_usage();
     // 100M users: their 800 MB of reverse index fit, their 28 GB of inboxes do not; the
     // first reservation is given back when the second fails.
@@ -78,6 +78,6 @@ fn in_the_child() {
     assert_eq!(engine.user_count(), 1_000);
     let more = engine.add_users(1_000).unwrap();
     assert_eq!(more, 1_000..2_000);
-    engine.follow(UserId(1_500), account, None).unwrap();
+    engine.follow(account, UserId(1_500), None).unwrap();
     assert_eq!(engine.follower_count(account).unwrap(), 2);
 }

@@ -52,7 +52,7 @@ fn a_snapshot_after_terminating_an_account_mid_send_opens_again() {
     let doomed = engine.register_account("doomed").unwrap();
     let other = engine.register_account("other").unwrap();
     spread_followers(&engine, doomed, 3);
-    engine.follow(UserId(7), other, None).unwrap();
+    engine.follow(other, UserId(7), None).unwrap();
     let job = engine
         .send(
             doomed,
@@ -94,7 +94,7 @@ fn a_snapshot_after_terminating_an_account_mid_send_opens_again() {
     assert!(engine.account_name(doomed).is_err());
     assert_eq!(engine.account_name(other).unwrap(), "other");
     assert_eq!(
-        engine.pending_jobs(),
+        engine.unfinished_jobs(),
         0,
         "nothing of the doomed account resumes"
     );
@@ -138,7 +138,7 @@ fn terminating_an_account_stops_its_paced_send_and_the_log_replays() {
 
     let engine = Engine::open(&dir, config()).unwrap();
     engine.wait_idle().unwrap();
-    assert_eq!(engine.pending_jobs(), 0);
+    assert_eq!(engine.unfinished_jobs(), 0);
     for k in 0..4 {
         assert!(
             engine

@@ -384,7 +384,7 @@ fn failing_panicking_and_slow_sink_batches_are_counted_and_do_not_stop_other_acc
         .expect("the pool stopped working after a sink panicked");
     assert_eq!((after.status, after.sent), (JobStatus::Done, 10));
     engine.wait_idle().unwrap();
-    assert_eq!(engine.pending_jobs(), 0);
+    assert_eq!(engine.unfinished_jobs(), 0);
 
     // Every job reported once, with the same report its handle gives.
     let broadcast = drain(&mut reports);
@@ -742,7 +742,7 @@ fn small_sends_are_delivered_in_the_call_unless_something_holds_them_back() {
     assert_eq!(engine.fetch(customers[700], 0, 4).unwrap().items.len(), 1);
 
     // One follower more than the limit: the workers deliver it, as every big send.
-    engine.follow(UserId(5), shop, None).unwrap();
+    engine.follow(shop, UserId(5), None).unwrap();
     let handle = send_all(&engine, shop, "closed on monday");
     assert_eq!(handle.wait().sent, 1_025);
 
@@ -790,7 +790,7 @@ fn small_sends_are_delivered_in_the_call_unless_something_holds_them_back() {
     .build();
     engine.add_users(10).unwrap();
     let shop = engine.register_account("corner shop").unwrap();
-    engine.follow(UserId(3), shop, None).unwrap();
+    engine.follow(shop, UserId(3), None).unwrap();
     assert_eq!(send_all(&engine, shop, "hello").wait().sent, 1);
     let calls = sink.calls();
     assert_eq!(calls.len(), 1);

@@ -42,7 +42,7 @@ fn entries(fetched: &Fetched) -> Vec<(AccountId, u32)> {
 /// Sequence numbers and texts of what `recover` returns.
 fn recovered(engine: &Engine, user: UserId, account: AccountId, after: u32) -> Vec<(u32, Message)> {
     engine
-        .recover(user, account, Seq(after), engine.config().history_window)
+        .recover(account, user, Seq(after), engine.config().history_window)
         .unwrap()
         .messages
         .iter()
@@ -260,7 +260,7 @@ fn recover_returns_exactly_the_evicted_messages_of_the_audience() {
         [5, 6]
     );
     assert_eq!(
-        engine.recover(u, a, Seq(0), 1).unwrap().messages[0].0,
+        engine.recover(a, u, Seq(0), 1).unwrap().messages[0].0,
         Seq(1)
     );
     // A user never in an account's audience recovers nothing from it.
@@ -268,7 +268,7 @@ fn recover_returns_exactly_the_evicted_messages_of_the_audience() {
     assert!(recovered(&engine, stranger, a, 0).is_empty());
     assert_eq!(
         engine
-            .recover(stranger, a, Seq(0), 10)
+            .recover(a, stranger, Seq(0), 10)
             .unwrap()
             .oldest_available,
         Some(Seq(1))
@@ -283,8 +283,8 @@ fn messages_past_the_history_window_read_as_expired() {
     let a = engine.register_account("alpha").unwrap();
     let b = engine.register_account("beta").unwrap();
     let user = UserId(4);
-    engine.follow(user, a, None).unwrap();
-    engine.follow(user, b, None).unwrap();
+    engine.follow(a, user, None).unwrap();
+    engine.follow(b, user, None).unwrap();
     for n in 1..=5 {
         send(&engine, a, Audience::All, &format!("{} #{n}", a.0));
     }
@@ -308,7 +308,7 @@ fn messages_past_the_history_window_read_as_expired() {
             (b, 1, live(b, 1)),
         ]
     );
-    let recovered = engine.recover(user, a, Seq(0), 3).unwrap();
+    let recovered = engine.recover(a, user, Seq(0), 3).unwrap();
     assert_eq!(recovered.oldest_available, Some(Seq(3)));
     assert_eq!(
         recovered
@@ -344,7 +344,7 @@ fn a_reader_told_of_evicted_and_expired_messages_learns_where_history_starts() {
     engine.add_users(3).unwrap();
     let a = engine.register_account("alpha").unwrap();
     let user = UserId(2);
-    engine.follow(user, a, None).unwrap();
+    engine.follow(a, user, None).unwrap();
     for n in 1..=5 {
         send(&engine, a, Audience::All, &format!("{} #{n}", a.0));
     }
@@ -354,7 +354,7 @@ fn a_reader_told_of_evicted_and_expired_messages_learns_where_history_starts() {
         (fetched.missed, fetched.missed_from.clone()),
         (3, vec![(a, Seq(3))])
     );
-    let recovered = engine.recover(user, a, Seq(0), 3).unwrap();
+    let recovered = engine.recover(a, user, Seq(0), 3).unwrap();
     assert_eq!(recovered.oldest_available, Some(Seq(3)));
     assert_eq!(recovered.messages[0].0, Seq(3));
 }
@@ -372,7 +372,7 @@ fn regression_unfollowing_drops_the_accounts_missed_entries_from_missed_from() {
     } = world(4);
     let before = engine.fetch(u, 0, 4).unwrap();
     assert_eq!(before.missed_from, [(a, Seq(3)), (b, Seq(2))]);
-    engine.unfollow(u, a).unwrap();
+    engine.unfollow(a, u).unwrap();
     // The inbox itself is unchanged by the unfollow...
     let after = engine.fetch(u, 0, 4).unwrap();
     assert_eq!(entries(&after), entries(&before));

@@ -49,11 +49,11 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
     for op in ops {
         match *op {
             Op::Follow(a, u) => {
-                let ok = engine.follow(UserId(u), AccountId(a), None).is_ok();
+                let ok = engine.follow(AccountId(a), UserId(u), None).is_ok();
                 prop_assert_eq!(ok, follows.insert((a, u)));
             }
             Op::Unfollow(a, u) => {
-                let ok = engine.unfollow(UserId(u), AccountId(a)).is_ok();
+                let ok = engine.unfollow(AccountId(a), UserId(u)).is_ok();
                 prop_assert_eq!(ok, follows.remove(&(a, u)));
             }
             Op::Send(a) => {

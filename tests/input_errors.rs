@@ -45,7 +45,7 @@ fn populate(engine: &Engine) -> TagId {
     assert_eq!(engine.register_account("sports"), Ok(SPORTS));
     for u in 0..6 {
         let source = if u < 3 { "qr:door" } else { "qr:desk" };
-        engine.follow(UserId(u), NEWS, Some(source)).unwrap();
+        engine.follow(NEWS, UserId(u), Some(source)).unwrap();
     }
     let sports: Vec<UserId> = (3..9).map(UserId).collect();
     engine.follow_many(SPORTS, &sports).unwrap();
@@ -118,7 +118,7 @@ fn snapshot(engine: &Engine) -> Snapshot {
         .map(AccountId)
         .map(|account| {
             let followers: Vec<u32> = (0..users)
-                .filter(|&u| engine.is_following(UserId(u), account).unwrap())
+                .filter(|&u| engine.is_following(account, UserId(u)).unwrap())
                 .collect();
             AccountSnapshot {
                 name: engine.account_name(account).unwrap(),
@@ -141,7 +141,7 @@ fn snapshot(engine: &Engine) -> Snapshot {
         users: engine.user_count(),
         accounts: engine.account_count(),
         edges: engine.follow_edges(),
-        pending: engine.pending_jobs(),
+        pending: engine.unfinished_jobs(),
         following: (0..users)
             .map(|u| engine.following(UserId(u)).unwrap())
             .collect(),
@@ -351,10 +351,10 @@ fn open_id_text_round_trips() {
 fn bad_follows_and_unfollows_are_refused() {
     let (engine, _) = fixture();
     refused(&engine, FollowError::UnknownUser(GHOST_USER), || {
-        engine.follow(GHOST_USER, NEWS, None)
+        engine.follow(NEWS, GHOST_USER, None)
     });
     refused(&engine, FollowError::UnknownAccount(GHOST_ACCOUNT), || {
-        engine.follow(UserId(7), GHOST_ACCOUNT, None)
+        engine.follow(GHOST_ACCOUNT, UserId(7), None)
     });
     refused(
         &engine,
@@ -362,25 +362,25 @@ fn bad_follows_and_unfollows_are_refused() {
             user: UserId(2),
             account: NEWS,
         },
-        || engine.follow(UserId(2), NEWS, Some("qr:door")),
+        || engine.follow(NEWS, UserId(2), Some("qr:door")),
     );
     let long = "s".repeat(65);
     for source in ["", "  ", "line\nbreak", long.as_str()] {
         refused(&engine, FollowError::InvalidSource { max: 64 }, || {
-            engine.follow(UserId(7), NEWS, Some(source))
+            engine.follow(NEWS, UserId(7), Some(source))
         });
     }
     // A third source is fine, a fourth is one too many; a known source still works.
-    engine.follow(UserId(6), NEWS, Some("qr:lobby")).unwrap();
+    engine.follow(NEWS, UserId(6), Some("qr:lobby")).unwrap();
     refused(
         &engine,
         FollowError::TooManySources {
             account: NEWS,
             max: 3,
         },
-        || engine.follow(UserId(7), NEWS, Some("qr:roof")),
+        || engine.follow(NEWS, UserId(7), Some("qr:roof")),
     );
-    engine.follow(UserId(7), NEWS, Some("qr:door")).unwrap();
+    engine.follow(NEWS, UserId(7), Some("qr:door")).unwrap();
 
     // Bulk follows validate everything first.
     refused(&engine, FollowError::UnknownUser(GHOST_USER), || {
@@ -391,12 +391,12 @@ fn bad_follows_and_unfollows_are_refused() {
     });
 
     refused(&engine, UnfollowError::UnknownUser(GHOST_USER), || {
-        engine.unfollow(GHOST_USER, NEWS)
+        engine.unfollow(NEWS, GHOST_USER)
     });
     refused(
         &engine,
         UnfollowError::UnknownAccount(GHOST_ACCOUNT),
-        || engine.unfollow(UserId(1), GHOST_ACCOUNT),
+        || engine.unfollow(GHOST_ACCOUNT, UserId(1)),
     );
     refused(
         &engine,
@@ -404,7 +404,7 @@ fn bad_follows_and_unfollows_are_refused() {
             user: UserId(9),
             account: NEWS,
         },
-        || engine.unfollow(UserId(9), NEWS),
+        || engine.unfollow(NEWS, UserId(9)),
     );
 }
 
@@ -412,10 +412,10 @@ fn bad_follows_and_unfollows_are_refused() {
 fn follow_queries_refuse_unknown_ids() {
     let (engine, _) = fixture();
     refused(&engine, QueryError::UnknownUser(GHOST_USER), || {
-        engine.is_following(GHOST_USER, NEWS)
+        engine.is_following(NEWS, GHOST_USER)
     });
     refused(&engine, QueryError::UnknownAccount(GHOST_ACCOUNT), || {
-        engine.is_following(UserId(0), GHOST_ACCOUNT)
+        engine.is_following(GHOST_ACCOUNT, UserId(0))
     });
     refused(&engine, QueryError::UnknownAccount(GHOST_ACCOUNT), || {
         engine.follower_count(GHOST_ACCOUNT)
@@ -511,7 +511,7 @@ fn follower_pages_cover_every_follower_once() {
     let first = engine.followers_page(account, None, 10).unwrap();
     let anchor = first.next.unwrap();
     let anchor_user = engine.user_of(account, anchor).unwrap();
-    engine.unfollow(anchor_user, account).unwrap();
+    engine.unfollow(account, anchor_user).unwrap();
     let second = engine.followers_page(account, Some(anchor), 10).unwrap();
     let seen: Vec<u32> = first
         .open_ids
@@ -1138,15 +1138,15 @@ fn bad_fetches_and_recoveries_are_refused() {
         });
     }
     refused(&engine, FetchError::UnknownUser(GHOST_USER), || {
-        engine.recover(GHOST_USER, NEWS, Seq(0), 10)
+        engine.recover(NEWS, GHOST_USER, Seq(0), 10)
     });
     refused(&engine, FetchError::UnknownAccount(GHOST_ACCOUNT), || {
-        engine.recover(UserId(0), GHOST_ACCOUNT, Seq(0), 10)
+        engine.recover(GHOST_ACCOUNT, UserId(0), Seq(0), 10)
     });
     let window = engine.config().history_window;
     for len in [0, window + 1] {
         refused(&engine, FetchError::Limit { len, max: window }, || {
-            engine.recover(UserId(0), NEWS, Seq(0), len)
+            engine.recover(NEWS, UserId(0), Seq(0), len)
         });
     }
     // An engine that delivers to an external sink keeps no inbox.
@@ -1211,7 +1211,7 @@ impl Drop for OpenOnDrop {
 fn sends_past_max_pending_jobs_are_busy_and_change_nothing() {
     let gate = Arc::new(Gate::closed());
     let engine = Engine::builder(EngineConfig {
-        max_pending_jobs: 2,
+        max_unfinished_jobs: 2,
         ..config()
     })
     .sink(gate.clone())
@@ -1222,8 +1222,11 @@ fn sends_past_max_pending_jobs_are_busy_and_change_nothing() {
         .send(NEWS, to_all(text("one")).idempotency_key("first"))
         .unwrap();
     let second = engine.send(SPORTS, to_all(text("two"))).unwrap();
-    assert_eq!(engine.pending_jobs(), 2);
-    let busy = SendError::Busy { pending: 2, max: 2 };
+    assert_eq!(engine.unfinished_jobs(), 2);
+    let busy = SendError::Busy {
+        unfinished: 2,
+        max: 2,
+    };
     let before = snapshot(&engine);
     for (account, request) in [
         (NEWS, to_all(text("three"))),
@@ -1261,7 +1264,7 @@ fn sends_past_max_pending_jobs_are_busy_and_change_nothing() {
     assert!(first.wait_timeout(Duration::from_secs(10)).is_some());
     assert!(second.wait_timeout(Duration::from_secs(10)).is_some());
     engine.wait_idle().unwrap();
-    assert_eq!(engine.pending_jobs(), 0);
+    assert_eq!(engine.unfinished_jobs(), 0);
     // The refused sends used no sequence numbers.
     let next = engine.send(NEWS, to_all(text("three"))).unwrap();
     assert_eq!(
@@ -1356,15 +1359,15 @@ fn regression_a_deeply_nested_tag_expression_crashes_the_process() {
 }
 
 /// Regression (fixed): a job still counts as pending for a moment after
-/// `JobHandle::wait` returned its final report, so a caller at `max_pending_jobs` that waits
-/// for its job and sends again can be refused as `Busy`, and `pending_jobs()` ("jobs accepted
+/// `JobHandle::wait` returned its final report, so a caller at `max_unfinished_jobs` that waits
+/// for its job and sends again can be refused as `Busy`, and `unfinished_jobs()` ("jobs accepted
 /// and not yet finished") counts a finished job. In `machinery/pool.rs` (`run_one_chunk`, and
 /// `finish_now` for empty audiences) `job.finish()` wakes the waiters first and
 /// `shared.release()` frees the pending slot only after the report is broadcast.
 #[test]
 fn regression_a_job_still_counts_as_pending_after_wait_returned() {
     let engine = Engine::new(EngineConfig {
-        max_pending_jobs: 1,
+        max_unfinished_jobs: 1,
         ..config()
     });
     populate(&engine);
@@ -1381,14 +1384,14 @@ fn regression_a_job_still_counts_as_pending_after_wait_returned() {
             Err(e) => panic!("{e:?}"),
         };
         assert!(job.wait().status.is_finished());
-        if engine.pending_jobs() != 0 {
+        if engine.unfinished_jobs() != 0 {
             pending_after_wait += 1;
         }
     }
     assert_eq!(
         (busy, pending_after_wait),
         (0, 0),
-        "of 2,000 send-then-wait rounds with max_pending_jobs = 1: (refused as busy, \
-         pending_jobs() > 0 right after wait returned)"
+        "of 2,000 send-then-wait rounds with max_unfinished_jobs = 1: (refused as busy, \
+         unfinished_jobs() > 0 right after wait returned)"
     );
 }

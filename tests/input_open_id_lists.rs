@@ -64,8 +64,8 @@ fn an_open_id_of_a_user_who_does_not_exist_is_invalid_everywhere() {
     let (engine, _) = engine_at(JAN_1_2024);
     let account = engine.register_account("same id").unwrap();
     engine.add_users(2).unwrap();
-    let f0 = engine.follow(UserId(0), account, None).unwrap();
-    let f1 = engine.follow(UserId(1), account, None).unwrap();
+    let f0 = engine.follow(account, UserId(0), None).unwrap();
+    let f1 = engine.follow(account, UserId(1), None).unwrap();
     let ghost = ghost_open_id(account);
     assert_eq!(
         engine.user_of(account, ghost),
@@ -94,7 +94,7 @@ fn every_stale_id_of_a_list_is_named() {
     let f = followers(&engine, account, 10);
     let stale = [2, 5, 9];
     for &i in &stale {
-        engine.unfollow(f[i].0, account).unwrap();
+        engine.unfollow(account, f[i].0).unwrap();
     }
     // Listed twice, named once.
     let mut ids: Vec<OpenId> = f.iter().map(|x| x.1).collect();
@@ -124,7 +124,7 @@ fn stale_ids_are_named_up_to_a_bound() {
     let account = account(&engine, "svc", AccountKind::Service);
     let f = followers(&engine, account, 160);
     for x in &f[10..] {
-        engine.unfollow(x.0, account).unwrap();
+        engine.unfollow(account, x.0).unwrap();
     }
     let text = list(&engine, account, f.iter().map(|x| x.1).collect()).to_string();
     let named = f[10..]

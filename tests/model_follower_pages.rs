@@ -121,11 +121,11 @@ fn run(
     for op in ops {
         match op {
             Op::Follow(u) => {
-                let done = m.engine.follow(UserId(u), account, None).is_ok();
+                let done = m.engine.follow(account, UserId(u), None).is_ok();
                 prop_assert_eq!(done, m.followers.insert(u), "follow {}", u);
             }
             Op::Unfollow(u) => {
-                let done = m.engine.unfollow(UserId(u), account).is_ok();
+                let done = m.engine.unfollow(account, UserId(u)).is_ok();
                 prop_assert_eq!(done, m.followers.remove(&u), "unfollow {}", u);
                 if let Some(p) = &mut pass {
                     p.throughout.remove(&u);

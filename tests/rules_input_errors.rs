@@ -92,7 +92,10 @@ fn every_rules_call_refuses_an_unknown_account() {
         Err(ExportError::UnknownAccount(nobody))
     );
     assert_eq!(engine.article(job), Err(QueryError::UnknownAccount(nobody)));
-    assert_eq!(engine.ban(nobody), Err(QueryError::UnknownAccount(nobody)));
+    assert_eq!(
+        engine.active_ban(nobody),
+        Err(QueryError::UnknownAccount(nobody))
+    );
     assert_eq!(
         engine.storage_usage(nobody),
         Err(QueryError::UnknownAccount(nobody))

@@ -178,8 +178,8 @@ fn unfollowing_closes_the_reply_window() {
     engine
         .message_account(f[0].0, account, text("bye"))
         .unwrap();
-    engine.unfollow(f[0].0, account).unwrap();
-    engine.follow(f[0].0, account, None).unwrap();
+    engine.unfollow(account, f[0].0).unwrap();
+    engine.follow(account, f[0].0, None).unwrap();
     assert!(matches!(
         engine.reply(account, f[0].1, text("x")),
         Err(SendError::ReplyWindowClosed { .. })

@@ -26,12 +26,12 @@ fn the_first_violation_bans_sending_for_7_days_and_the_ban_lifts_at_its_end() {
         engine.send(account, to_all(text("x"))),
         Err(SendError::Banned { .. })
     ));
-    assert_eq!(engine.ban(account).unwrap(), Some(Ban::Until(until)));
+    assert_eq!(engine.active_ban(account).unwrap(), Some(Ban::Until(until)));
     // The last second, too.
     clock.set_ms(until - 1_000);
     assert!(engine.send(account, to_all(text("x"))).is_err());
     clock.set_ms(until);
-    assert_eq!(engine.ban(account).unwrap(), None);
+    assert_eq!(engine.active_ban(account).unwrap(), None);
     assert_eq!(
         engine
             .send(account, to_all(text("back")))

@@ -29,7 +29,7 @@ fn messages_older_than_the_retention_period_are_purged_from_history_and_inboxes(
     assert_eq!(inbox.items.len(), 1);
     assert_eq!(inbox.items[0].seq, herald::Seq(2));
     assert_eq!(engine.storage_usage(account).unwrap().messages, 1);
-    let recovered = engine.recover(f[0].0, account, herald::Seq(0), 10).unwrap();
+    let recovered = engine.recover(account, f[0].0, herald::Seq(0), 10).unwrap();
     assert_eq!(recovered.messages.len(), 1);
 }
 
@@ -76,7 +76,7 @@ fn an_export_holds_messages_follower_openids_tags_sources_and_statistics() {
     for u in users {
         open_ids.push(
             engine
-                .follow(herald::UserId(u), account, Some("qr:expo-hall"))
+                .follow(account, herald::UserId(u), Some("qr:expo-hall"))
                 .unwrap(),
         );
     }
@@ -133,7 +133,7 @@ fn terminating_an_account_purges_edges_openids_messages_inbox_entries_and_tags()
     let gone = account(&engine, "gone", AccountKind::Service);
     let stays = account(&engine, "stays", AccountKind::Service);
     let f = followers(&engine, gone, 2);
-    engine.follow(f[0].0, stays, None).unwrap();
+    engine.follow(stays, f[0].0, None).unwrap();
     engine.create_tag(gone, "t").unwrap();
     engine.send(gone, to_all(text("from gone"))).unwrap().wait();
     engine
@@ -158,7 +158,7 @@ fn terminating_an_account_purges_edges_openids_messages_inbox_entries_and_tags()
     assert_eq!(inbox.items[0].account, stays);
     assert!(engine.fetch(f[1].0, 0, 10).unwrap().items.is_empty());
     assert_eq!(
-        engine.follow(f[1].0, gone, None),
+        engine.follow(gone, f[1].0, None),
         Err(FollowError::UnknownAccount(gone))
     );
     assert_eq!(

@@ -17,9 +17,9 @@ fn an_individual_subject_may_hold_one_account() {
         .create_subject("Li Lei", SubjectKind::Individual)
         .unwrap();
     engine
-        .register(me, "li's notes", AccountKind::Subscription, complete())
+        .register_in_subject(me, "li's notes", AccountKind::Subscription, complete())
         .unwrap();
-    let second = engine.register(
+    let second = engine.register_in_subject(
         me,
         "li's other notes",
         AccountKind::Subscription,
@@ -47,13 +47,13 @@ fn an_organization_subject_may_hold_two_accounts() {
         .create_subject("Zhaoqing Daily", SubjectKind::Organization)
         .unwrap();
     engine
-        .register(org, "news", AccountKind::Subscription, complete())
+        .register_in_subject(org, "news", AccountKind::Subscription, complete())
         .unwrap();
     engine
-        .register(org, "service", AccountKind::Service, complete())
+        .register_in_subject(org, "service", AccountKind::Service, complete())
         .unwrap();
     assert!(matches!(
-        engine.register(org, "third", AccountKind::Service, complete()),
+        engine.register_in_subject(org, "third", AccountKind::Service, complete()),
         Err(RegisterError::QuotaReached {
             held: 2,
             quota: 2,
@@ -73,12 +73,12 @@ fn an_approved_exception_raises_the_subjects_own_limit() {
         .unwrap();
     for name in ["a", "b"] {
         engine
-            .register(org, name, AccountKind::Service, complete())
+            .register_in_subject(org, name, AccountKind::Service, complete())
             .unwrap();
     }
     engine.approve_quota(org, 5).unwrap();
     engine
-        .register(org, "c", AccountKind::Service, complete())
+        .register_in_subject(org, "c", AccountKind::Service, complete())
         .unwrap();
     assert_eq!(engine.subject(org).unwrap().quota, 5);
     assert_eq!(engine.subject(org).unwrap().accounts.len(), 3);
@@ -99,12 +99,12 @@ fn quotas_are_configuration() {
         .unwrap();
     for i in 0..5 {
         engine
-            .register(me, &format!("n{i}"), AccountKind::Subscription, complete())
+            .register_in_subject(me, &format!("n{i}"), AccountKind::Subscription, complete())
             .unwrap();
     }
     assert!(
         engine
-            .register(me, "n5", AccountKind::Subscription, complete())
+            .register_in_subject(me, "n5", AccountKind::Subscription, complete())
             .is_err()
     );
 }
@@ -116,16 +116,16 @@ fn terminating_an_account_frees_its_place_in_the_quota() {
         .create_subject("Li Lei", SubjectKind::Individual)
         .unwrap();
     let first = engine
-        .register(me, "one", AccountKind::Subscription, complete())
+        .register_in_subject(me, "one", AccountKind::Subscription, complete())
         .unwrap();
     assert!(
         engine
-            .register(me, "two", AccountKind::Subscription, complete())
+            .register_in_subject(me, "two", AccountKind::Subscription, complete())
             .is_err()
     );
     engine.terminate_account(first).unwrap();
     let second = engine
-        .register(me, "two", AccountKind::Subscription, complete())
+        .register_in_subject(me, "two", AccountKind::Subscription, complete())
         .unwrap();
     assert_ne!(first, second, "account ids are never reused");
     assert_eq!(engine.subject(me).unwrap().accounts, vec![second]);
@@ -142,7 +142,7 @@ fn an_account_with_incomplete_registration_cannot_send_until_completed() {
         ..Registration::default()
     };
     let account = engine
-        .register(org, "news", AccountKind::Service, partial)
+        .register_in_subject(org, "news", AccountKind::Service, partial)
         .unwrap();
     followers(&engine, account, 3);
     assert_eq!(
@@ -165,21 +165,21 @@ fn invalid_registration_information_is_refused() {
         .unwrap();
     let bad_contact = Registration::new("Zhaoqing", Category::Enterprise, "call me maybe");
     assert!(matches!(
-        engine.register(org, "x", AccountKind::Service, bad_contact),
+        engine.register_in_subject(org, "x", AccountKind::Service, bad_contact),
         Err(RegisterError::InvalidRegistration(
             RegistrationError::InvalidContact { .. }
         ))
     ));
     let bad_region = Registration::new("a\u{7}b", Category::Enterprise, "+86 758 1234567");
     assert!(matches!(
-        engine.register(org, "x", AccountKind::Service, bad_region),
+        engine.register_in_subject(org, "x", AccountKind::Service, bad_region),
         Err(RegisterError::InvalidRegistration(
             RegistrationError::InvalidRegion { .. }
         ))
     ));
     assert_eq!(engine.account_count(), 0);
     assert_eq!(
-        engine.register(SubjectId(9), "x", AccountKind::Service, complete()),
+        engine.register_in_subject(SubjectId(9), "x", AccountKind::Service, complete()),
         Err(RegisterError::UnknownSubject(SubjectId(9)))
     );
     assert!(
@@ -197,7 +197,7 @@ fn accounts_carry_kind_verification_and_record_registration_metadata() {
         .unwrap();
     let reg = Registration::new("Zhaoqing", Category::Government, "+86 758 2222 333");
     let account = engine
-        .register(org, "city", AccountKind::Service, reg.clone())
+        .register_in_subject(org, "city", AccountKind::Service, reg.clone())
         .unwrap();
     engine.set_verified(account, true).unwrap();
     let profile = engine.account_profile(account).unwrap();

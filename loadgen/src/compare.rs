@@ -89,7 +89,7 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
     let separate_peaks = reset_peak_rss();
     let naive = {
         let tracker = Arc::new(Tracker::new());
-        let max_pending = herald::EngineConfig::default().max_pending_jobs;
+        let max_pending = herald::EngineConfig::default().max_unfinished_jobs;
         let (system, build) = NaiveSystem::build(
             &plan,
             threads,

@@ -681,7 +681,7 @@ fn observe(engine: &Engine, capacity: usize) -> anyhow::Result<Observed> {
         }
         let mut set = BTreeSet::new();
         for u in 0..users {
-            if engine.is_following(UserId(u), account)? {
+            if engine.is_following(account, UserId(u))? {
                 set.insert(u);
             }
         }
@@ -796,10 +796,10 @@ fn check(dir: &Path, mode: Mode, tracker: &mut Tracker) -> anyhow::Result<Check>
         .count() as u64;
     // Resumed jobs finish; give them a bounded time.
     let waited = Instant::now();
-    while engine.pending_jobs() > 0 && waited.elapsed() < Duration::from_secs(60) {
+    while engine.unfinished_jobs() > 0 && waited.elapsed() < Duration::from_secs(60) {
         std::thread::sleep(Duration::from_millis(5));
     }
-    let unfinished = engine.pending_jobs() as u64;
+    let unfinished = engine.unfinished_jobs() as u64;
     let seen = observe(&engine, config.inbox_capacity)?;
     // The directory holds the model plus some prefix of the pending operations: keep the
     // prefix it matches best (a perfect match, unless something was lost).
@@ -988,15 +988,15 @@ pub fn child(args: &ChildArgs) -> anyhow::Result<()> {
         } else if roll < 80 {
             let user = rng.random_range(0..users);
             let account = rng.random_range(0..=SMALL_ACCOUNTS);
-            if engine.is_following(UserId(user), AccountId(account))? {
+            if engine.is_following(AccountId(account), UserId(user))? {
                 let op = format!("unfollow {user} {account}");
                 say(format!("try {op}"));
-                let result = engine.unfollow(UserId(user), AccountId(account));
+                let result = engine.unfollow(AccountId(account), UserId(user));
                 report(op, outcome(result, unfollow_storage, |_| String::new()))?;
             } else {
                 let op = format!("follow {user} {account}");
                 say(format!("try {op}"));
-                let result = engine.follow(UserId(user), AccountId(account), None);
+                let result = engine.follow(AccountId(account), UserId(user), None);
                 report(op, outcome(result, follow_storage, |_| String::new()))?;
             }
         } else if roll < 98 {

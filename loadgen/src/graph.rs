@@ -191,7 +191,7 @@ fn spot_check(engine: &Engine, spec: &ZipfGraph, sizes: &[u32]) -> bool {
                 && expected
                     .iter()
                     .step_by(97)
-                    .all(|&u| engine.is_following(UserId(u), account) == Ok(true))
+                    .all(|&u| engine.is_following(account, UserId(u)) == Ok(true))
                 && expected.iter().step_by(997).all(|&u| {
                     engine
                         .following(UserId(u))

@@ -273,11 +273,11 @@ impl System for HeraldSystem {
         match op {
             ChurnOp::Follow { account, user } => self
                 .engine
-                .follow(UserId(user), AccountId(account), None)
+                .follow(AccountId(account), UserId(user), None)
                 .is_ok(),
             ChurnOp::Unfollow { account, user } => self
                 .engine
-                .unfollow(UserId(user), AccountId(account))
+                .unfollow(AccountId(account), UserId(user))
                 .is_ok(),
         }
     }

@@ -177,7 +177,7 @@ fn verify(engine: &Engine, spec: &ZipfGraph, sizes: &[u32], threads: usize) -> b
                         }
                         if !expected
                             .iter()
-                            .all(|&u| engine.is_following(UserId(u), account) == Ok(true))
+                            .all(|&u| engine.is_following(account, UserId(u)) == Ok(true))
                         {
                             return None;
                         }

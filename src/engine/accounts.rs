@@ -29,7 +29,7 @@ impl Engine {
     /// characters. The low-level call: such an account has no kind (no daily or monthly
     /// send limit), no registration information to complete and counts against no quota;
     /// bans, speed tiers, storage rules and the other rules apply. The platform's
-    /// registration is [`Engine::register`].
+    /// registration is [`Engine::register_in_subject`].
     pub fn register_account(&self, name: &str) -> Result<AccountId, RegisterError> {
         let max = self.config.limits.account_name_max_chars;
         if !valid_name(name, max) {
@@ -73,6 +73,7 @@ impl Engine {
 
 /// A subject as [`Engine::subject`] reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SubjectInfo {
     pub id: SubjectId,
     pub name: String,
@@ -85,6 +86,7 @@ pub struct SubjectInfo {
 
 /// An account's profile as [`Engine::account_profile`] reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct AccountProfile {
     pub id: AccountId,
     pub name: String,
@@ -168,7 +170,7 @@ impl Engine {
     /// Registration information that is present must be valid; missing fields are allowed,
     /// but the account cannot send until [`update_registration`](Self::update_registration)
     /// completes them.
-    pub fn register(
+    pub fn register_in_subject(
         &self,
         subject: SubjectId,
         name: &str,
@@ -311,7 +313,7 @@ impl Engine {
     }
 
     /// The ban in force now, if any.
-    pub fn ban(&self, account: AccountId) -> Result<Option<Ban>, QueryError> {
+    pub fn active_ban(&self, account: AccountId) -> Result<Option<Ban>, QueryError> {
         let now = self.clock.now_ms();
         self.read_account(account, |state| state.policy.active_ban(now))
             .ok_or(QueryError::UnknownAccount(account))

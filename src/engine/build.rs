@@ -11,7 +11,7 @@
 //! let users = engine.add_users(1_000).unwrap();
 //! let news = engine.register_account("city news").unwrap();
 //! for u in users.clone() {
-//!     engine.follow(UserId(u), news, Some("qr:station-3")).unwrap();
+//!     engine.follow(news, UserId(u), Some("qr:station-3")).unwrap();
 //! }
 //! let job = engine
 //!     .send(news, SendRequest::new(Message::Text("Trains run late today".into()), Audience::All))
@@ -51,6 +51,7 @@ use crate::store::Durable;
 
 /// Memory held by the engine's main structures, in bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct MemoryUsage {
     pub follow_edges: u64,
     /// Follower, tag and source bitmaps.

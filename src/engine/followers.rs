@@ -22,6 +22,7 @@ use crate::ids::OpenId;
 /// One page of an account's followers, from [`Engine::followers_page`]: OpenIDs in
 /// ascending order, all greater than the page's `after`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FollowerPage {
     /// Ascending.
     pub open_ids: Vec<OpenId>,

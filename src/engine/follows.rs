@@ -14,6 +14,7 @@ use crate::store::record::Record;
 
 /// Follows that came from one source (e.g. a QR code's scene).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SourceStats {
     pub source: String,
     /// Current followers whose follow came from this source.
@@ -71,8 +72,8 @@ impl Engine {
     /// Returns the user's OpenID for the account.
     pub fn follow(
         &self,
-        user: UserId,
         account: AccountId,
+        user: UserId,
         source: Option<&str>,
     ) -> Result<OpenId, FollowError> {
         if !self.user_exists(user) {
@@ -180,7 +181,7 @@ impl Engine {
     }
 
     /// `user` stops following `account`; it leaves the account's tags too.
-    pub fn unfollow(&self, user: UserId, account: AccountId) -> Result<(), UnfollowError> {
+    pub fn unfollow(&self, account: AccountId, user: UserId) -> Result<(), UnfollowError> {
         if !self.user_exists(user) {
             return Err(UnfollowError::UnknownUser(user));
         }
@@ -318,7 +319,7 @@ impl Engine {
         Ok(())
     }
 
-    pub fn is_following(&self, user: UserId, account: AccountId) -> Result<bool, QueryError> {
+    pub fn is_following(&self, account: AccountId, user: UserId) -> Result<bool, QueryError> {
         if !self.user_exists(user) {
             return Err(QueryError::UnknownUser(user));
         }

@@ -22,6 +22,7 @@ pub enum Content {
 
 /// One entry of a user's inbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct InboxItem {
     /// This entry's position; fetch from `cursor + 1` to read what came after it.
     pub cursor: u64,
@@ -32,6 +33,7 @@ pub struct InboxItem {
 
 /// The result of [`Engine::fetch`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Fetched {
     pub items: Vec<InboxItem>,
     /// Where the next fetch should start.
@@ -53,6 +55,7 @@ pub struct Fetched {
 
 /// The result of [`Engine::recover`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Recovered {
     /// Messages of the account sent to the user after the given sequence, oldest first.
     pub messages: Vec<(Seq, Arc<Message>)>,
@@ -190,8 +193,8 @@ impl Engine {
     /// how a reader recovers entries its inbox evicted.
     pub fn recover(
         &self,
-        user: UserId,
         account: AccountId,
+        user: UserId,
         after: Seq,
         limit: usize,
     ) -> Result<Recovered, FetchError> {

@@ -16,6 +16,7 @@ use crate::store::record::Record;
 
 /// A follower's message as the account sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct InboundMessage {
     pub open_id: OpenId,
     pub at_ms: Millis,

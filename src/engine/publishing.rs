@@ -27,6 +27,7 @@ use crate::store::record::Record;
 
 /// A pending scheduled send.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ScheduledSend {
     pub id: ScheduleId,
     pub due_ms: Millis,
@@ -35,6 +36,7 @@ pub struct ScheduledSend {
 
 /// What [`Engine::run_due`] did with one due scheduled send.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct Fired {
     pub account: AccountId,
     pub schedule: ScheduleId,
@@ -46,6 +48,7 @@ pub struct Fired {
 
 /// What is known about a sent message (articles above all).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ArticleInfo {
     pub job: JobId,
     pub purpose: SendPurpose,

@@ -273,10 +273,10 @@ impl Engine {
             .checked_add(1)
             .ok_or(SendError::SequenceExhausted(account))?;
         self.pool()
-            .try_reserve(self.config.max_pending_jobs)
-            .map_err(|pending| SendError::Busy {
-                pending,
-                max: self.config.max_pending_jobs,
+            .try_reserve(self.config.max_unfinished_jobs)
+            .map_err(|unfinished| SendError::Busy {
+                unfinished,
+                max: self.config.max_unfinished_jobs,
             })?;
         let meta = SendMeta {
             purpose,
@@ -406,7 +406,7 @@ impl Engine {
     }
 
     /// Jobs accepted and not yet finished.
-    pub fn pending_jobs(&self) -> usize {
+    pub fn unfinished_jobs(&self) -> usize {
         self.pool().pending()
     }
 

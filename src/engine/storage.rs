@@ -21,6 +21,7 @@ use crate::store::record::Record;
 
 /// An account's storage as [`Engine::storage_usage`] reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct StorageUsage {
     /// Bytes of the messages the account keeps (see `Message::stored_bytes`).
     pub used_bytes: u64,
@@ -32,6 +33,7 @@ pub struct StorageUsage {
 
 /// What [`Engine::export`] wrote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ExportSummary {
     pub messages: u64,
     pub followers: u64,

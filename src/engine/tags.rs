@@ -10,6 +10,7 @@ use crate::store::record::Record;
 
 /// One tag of an account.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TagInfo {
     pub id: TagId,
     pub name: String,

@@ -47,7 +47,9 @@ pub fn account(engine: &Engine, name: &str, kind: AccountKind) -> AccountId {
     let subject = engine
         .create_subject(&format!("{name} Ltd"), SubjectKind::Organization)
         .unwrap();
-    engine.register(subject, name, kind, complete()).unwrap()
+    engine
+        .register_in_subject(subject, name, kind, complete())
+        .unwrap()
 }
 
 /// `n` new users following `account`; returns their ids and OpenIDs.
@@ -56,7 +58,7 @@ pub fn followers(engine: &Engine, account: AccountId, n: u32) -> Vec<(UserId, Op
     users
         .map(|u| {
             let user = UserId(u);
-            (user, engine.follow(user, account, None).unwrap())
+            (user, engine.follow(account, user, None).unwrap())
         })
         .collect()
 }
