@@ -686,3 +686,16 @@ impl StorageError {
         }
     }
 }
+
+/// Why [`Reports`](crate::Reports) returned no report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum ReportsError {
+    /// The reader fell behind and this many reports were dropped for it; the next read
+    /// returns the oldest report still kept.
+    #[error("fell behind: {0} job reports were dropped")]
+    Missed(u64),
+    /// The engine was dropped; no report will come.
+    #[error("the engine was dropped")]
+    Closed,
+}

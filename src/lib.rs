@@ -44,14 +44,14 @@ pub use domain::subject::{AccountKind, Category, Registration, SubjectKind};
 pub use durable::SnapshotStats;
 pub use engine::{
     AccountProfile, ArticleInfo, Content, Engine, EngineBuilder, ExportSummary, Fetched, Fired,
-    FollowChange, FollowerPage, InboundMessage, InboxItem, MemoryUsage, Recovered, ScheduledSend,
-    SourceStats, StorageUsage, SubjectInfo, TagInfo, Ticker,
+    FollowChange, FollowerPage, InboundMessage, InboxItem, MemoryUsage, Recovered, Reports,
+    ScheduledSend, SourceStats, StorageUsage, SubjectInfo, TagInfo, Ticker,
 };
 pub use error::{
     AccountError, AddUsersError, AudienceError, Ban, CorrectError, ExportError, FetchError,
     FollowChangeError, FollowError, InteractError, IoError, QueryError, RegisterError,
-    RegistrationError, RetractError, ScheduleError, SendError, StorageError, StoreError,
-    SubjectError, TagError, TerminateError, UnfollowError,
+    RegistrationError, ReportsError, RetractError, ScheduleError, SendError, StorageError,
+    StoreError, SubjectError, TagError, TerminateError, UnfollowError,
 };
 pub use ids::{
     AccountId, JobId, OpenId, ParseOpenIdError, ScheduleId, Seq, SubjectId, TagId, UserId,

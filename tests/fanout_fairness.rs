@@ -9,9 +9,8 @@ use std::time::{Duration, Instant};
 
 use herald::{
     AccountId, Audience, Batch, Engine, EngineConfig, JobHandle, JobId, JobReport, JobStatus,
-    Message, SendRequest, Sink, SinkError, UserId,
+    Message, Reports, SendRequest, Sink, SinkError, UserId,
 };
-use tokio::sync::broadcast::Receiver;
 
 fn send_all(engine: &Engine, account: AccountId, text: &str) -> JobHandle {
     engine
@@ -23,9 +22,9 @@ fn send_all(engine: &Engine, account: AccountId, text: &str) -> JobHandle {
 }
 
 /// The reports received so far, in the order they were broadcast.
-fn drain(reports: &mut Receiver<JobReport>) -> Vec<JobReport> {
+fn drain(reports: &mut Reports) -> Vec<JobReport> {
     let mut out = Vec::new();
-    while let Ok(r) = reports.try_recv() {
+    while let Ok(Some(r)) = reports.try_next() {
         out.push(r);
     }
     out

@@ -1100,7 +1100,7 @@ fn a_repeated_idempotency_key_returns_the_first_job_until_the_window_ends() {
     assert_eq!(later.wait().accepted_at_ms, START + DAY_MS);
     engine.wait_idle().unwrap();
     let mut ids = Vec::new();
-    while let Ok(r) = reports.try_recv() {
+    while let Ok(Some(r)) = reports.try_next() {
         ids.push(r.job);
     }
     ids.sort();

@@ -1000,12 +1000,9 @@ fn check_inboxes(engine: &Engine, model: &Model) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-fn check_reports(
-    model: &Model,
-    reports: &mut tokio::sync::broadcast::Receiver<herald::JobReport>,
-) -> Result<(), TestCaseError> {
+fn check_reports(model: &Model, reports: &mut herald::Reports) -> Result<(), TestCaseError> {
     let mut broadcast: BTreeMap<JobId, herald::JobReport> = BTreeMap::new();
-    while let Ok(report) = reports.try_recv() {
+    while let Ok(Some(report)) = reports.try_next() {
         let id = report.job;
         prop_assert!(
             broadcast.insert(id, report).is_none(),

@@ -12,11 +12,10 @@ use std::time::Instant;
 
 use anyhow::Context;
 use herald::{
-    AccountId, Audience, Engine, EngineConfig, FollowChange, JobId, Message, SendError,
-    SendRequest, SyncPolicy, TagExpr, TagId, UserId,
+    AccountId, Audience, Engine, EngineConfig, FollowChange, JobId, Message, ReportsError,
+    SendError, SendRequest, SyncPolicy, TagExpr, TagId, UserId,
 };
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use tokio::sync::broadcast::error::RecvError;
 
 use crate::driver::{SendOutcome, System, Tracker};
 use crate::machine::rss_bytes;
@@ -207,7 +206,7 @@ impl HeraldSystem {
             .name("herald-reports".into())
             .spawn(move || {
                 loop {
-                    match reports.blocking_recv() {
+                    match reports.next_blocking() {
                         Ok(r) => {
                             // The engine's own instant: the report thread's wake-up is not
                             // part of the send's latency (the naive system times its jobs
@@ -216,8 +215,8 @@ impl HeraldSystem {
                             tracker.finished(key(r.job), t1, r.total, r.sent, r.errors)
                         }
                         // Missed reports are found by polling the handles.
-                        Err(RecvError::Lagged(_)) => tracker.reports_lost(),
-                        Err(RecvError::Closed) => break,
+                        Err(ReportsError::Missed(_)) => tracker.reports_lost(),
+                        Err(_) => break,
                     }
                 }
             })

@@ -24,6 +24,7 @@ pub use follows::{FollowChange, SourceStats};
 pub use inbox::{Content, Fetched, InboxItem, Recovered};
 pub use interaction::InboundMessage;
 pub use publishing::{ArticleInfo, Fired, ScheduledSend, Ticker};
+pub use send::Reports;
 pub(crate) use send::{Accept, purpose_code, purpose_of};
 pub(crate) use storage::apply_purge;
 pub use storage::{ExportSummary, StorageUsage};

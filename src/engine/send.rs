@@ -18,7 +18,7 @@ use crate::domain::sent::{JobHandle, Sent};
 use crate::domain::subject::AccountKind;
 use crate::engine::Engine;
 use crate::engine::commit::Parked;
-use crate::error::{QueryError, SendError, StorageError};
+use crate::error::{QueryError, ReportsError, SendError, StorageError};
 use crate::ids::OpenId;
 use crate::ids::{AccountId, JobId, Seq, UserId};
 use crate::machinery::job::{Job, JobReport};
@@ -63,9 +63,16 @@ pub(crate) fn purpose_of(code: u8) -> Option<SendPurpose> {
 impl Engine {
     /// Accepts a broadcast: validates it against the message limits and the platform's
     /// rules (registration, bans, daily and monthly limits, originality, storage quota),
-    /// fixes its audience, and queues it for fan-out. Returns at once with a handle to the
-    /// job. On a service account, followers who already received this month's broadcasts
-    /// are left out and counted in the report's `filtered`.
+    /// fixes its audience, and queues it for fan-out. Returns a handle to the job without
+    /// waiting for the deliveries. On a service account, followers who already received
+    /// this month's broadcasts are left out and counted in the report's `filtered`.
+    ///
+    /// **Blocking:** on a durable engine the call returns only once the send's log record
+    /// is on disk: it parks the calling thread for the log's group commit (about 2 ms with
+    /// the default [`SyncPolicy`](crate::SyncPolicy), one fsync's time with `Always`), like
+    /// every other change. From async code, call it where blocking is allowed (tokio's
+    /// `spawn_blocking` or `block_in_place`). An in-memory engine never waits on I/O; a
+    /// small send may be delivered by the calling thread before `send` returns.
     pub fn send(&self, account: AccountId, request: SendRequest) -> Result<JobHandle, SendError> {
         self.submit(account, request, SendPurpose::Broadcast, None, None)
     }
@@ -399,10 +406,15 @@ impl Engine {
             .map(JobHandle::new)
     }
 
-    /// Every finished job's report, as it finishes. A receiver that falls behind by more
-    /// than `report_channel_capacity` reports is told how many it missed.
-    pub fn reports(&self) -> broadcast::Receiver<JobReport> {
-        self.reports.subscribe()
+    /// Every job's final report, as the job finishes, from now on. A reader that falls
+    /// behind by more than [`EngineConfig::report_channel_capacity`] reports is told how
+    /// many it missed (look those jobs up with [`job`](Self::job)).
+    ///
+    /// [`EngineConfig::report_channel_capacity`]: crate::EngineConfig::report_channel_capacity
+    pub fn reports(&self) -> Reports {
+        Reports {
+            receiver: self.reports.subscribe(),
+        }
     }
 
     /// Jobs accepted and not yet finished.
@@ -433,4 +445,49 @@ impl Engine {
     }
 
     // ----- inbox --------------------------------------------------------------------------
+}
+
+/// Finished jobs' reports in the order they finished, from [`Engine::reports`]: read them
+/// without blocking ([`try_next`](Self::try_next)), from a thread
+/// ([`next_blocking`](Self::next_blocking)) or from async code ([`next`](Self::next)).
+#[derive(Debug)]
+pub struct Reports {
+    receiver: broadcast::Receiver<JobReport>,
+}
+
+impl Reports {
+    /// The next report if one is waiting, `Ok(None)` if none is.
+    pub fn try_next(&mut self) -> Result<Option<JobReport>, ReportsError> {
+        match self.receiver.try_recv() {
+            Ok(report) => Ok(Some(report)),
+            Err(broadcast::error::TryRecvError::Empty) => Ok(None),
+            Err(broadcast::error::TryRecvError::Lagged(n)) => Err(ReportsError::Missed(n)),
+            Err(broadcast::error::TryRecvError::Closed) => Err(ReportsError::Closed),
+        }
+    }
+
+    /// Blocks the calling thread until the next report. Not for async code (it would block
+    /// the runtime's thread): use [`next`](Self::next) there.
+    pub fn next_blocking(&mut self) -> Result<JobReport, ReportsError> {
+        self.receiver.blocking_recv().map_err(ReportsError::from)
+    }
+
+    /// Waits for the next report without blocking a thread.
+    pub async fn next(&mut self) -> Result<JobReport, ReportsError> {
+        self.receiver.recv().await.map_err(ReportsError::from)
+    }
+
+    /// The underlying tokio receiver, for `select!` and other tokio combinators.
+    pub fn into_receiver(self) -> broadcast::Receiver<JobReport> {
+        self.receiver
+    }
+}
+
+impl From<broadcast::error::RecvError> for ReportsError {
+    fn from(e: broadcast::error::RecvError) -> Self {
+        match e {
+            broadcast::error::RecvError::Lagged(n) => ReportsError::Missed(n),
+            broadcast::error::RecvError::Closed => ReportsError::Closed,
+        }
+    }
 }
