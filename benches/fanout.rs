@@ -13,7 +13,7 @@ fn fanout(c: &mut Criterion) {
         });
         let users = engine.add_users(followers).expect("users");
         let account = engine.register_account("bench").expect("account");
-        let ids: Vec<UserId> = users.map(UserId).collect();
+        let ids: Vec<UserId> = users.iter().collect();
         engine.follow_many(account, &ids).expect("follow");
         group.throughput(Throughput::Elements(u64::from(followers)));
         if followers >= 1_000_000 {

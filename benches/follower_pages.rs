@@ -35,7 +35,7 @@ fn setup(followers: u32, cache: bool) -> Setup {
     .build();
     let users = engine.add_users(followers).expect("users");
     let account = engine.register_account("bench").expect("account");
-    let ids: Vec<UserId> = users.map(UserId).collect();
+    let ids: Vec<UserId> = users.iter().collect();
     engine.follow_many(account, &ids).expect("follow");
     Setup {
         engine,

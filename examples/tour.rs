@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use herald::{
     AccountKind, Article, Audience, Category, Clock, Content, Engine, EngineConfig, ManualClock,
-    Media, MediaFormat, Message, Registration, SendRequest, SubjectKind, UserId,
+    Media, MediaFormat, Message, Registration, SendRequest, SubjectKind,
 };
 
 const HOUR: u64 = 60 * 60 * 1000;
@@ -61,13 +61,13 @@ fn main() {
     step("Follows from QR scenes, and tags");
     let users = engine.add_users(6).unwrap();
     let mut open_ids = Vec::new();
-    for u in users.clone() {
-        let scene = if u % 2 == 0 {
+    for u in users {
+        let scene = if u.0 % 2 == 0 {
             "qr:station-3"
         } else {
             "qr:expo-hall"
         };
-        open_ids.push(engine.follow(account, UserId(u), Some(scene)).unwrap());
+        open_ids.push(engine.follow(account, u, Some(scene)).unwrap());
     }
     for s in engine.follow_sources(account).unwrap() {
         say(format!("{} followers from {}", s.current, s.source));
@@ -194,7 +194,7 @@ fn main() {
         err(engine.correct_article(first.id(), too_much))
     ));
     engine.wait_idle().unwrap();
-    if let Content::Message(m) = &engine.fetch(UserId(users.start), 0, 10).unwrap().items[1].content
+    if let Content::Message(m) = &engine.fetch(users.first(), 0, 10).unwrap().items[1].content
         && let Message::Article(a) = &**m
     {
         say(format!("a reader now reads: \"{}\"", a.body));
@@ -207,7 +207,7 @@ fn main() {
     let other = engine
         .register_in_subject(press, "Zhaoqing Weekend", AccountKind::Service, complete())
         .unwrap();
-    engine.follow(other, UserId(users.start + 1), None).unwrap();
+    engine.follow(other, users.get(1).unwrap(), None).unwrap();
     say(format!(
         "{other} sends the same article as its own: {}",
         err(engine.send(other, SendRequest::new(draft.clone(), Audience::All)))
@@ -272,14 +272,10 @@ fn main() {
     let edges = engine.follow_edges();
     engine.terminate_account(account).unwrap();
     say(format!(
-        "{account} terminated: follow edges {edges} -> {}, its inbox entries are gone (user {} has {} left)",
+        "{account} terminated: follow edges {edges} -> {}, its inbox entries are gone ({} has {} left)",
         engine.follow_edges(),
-        users.start,
-        engine
-            .fetch(UserId(users.start), 0, 10)
-            .unwrap()
-            .items
-            .len()
+        users.first(),
+        engine.fetch(users.first(), 0, 10).unwrap().items.len()
     ));
     let again = engine
         .register_in_subject(

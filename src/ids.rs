@@ -121,3 +121,121 @@ impl FromStr for OpenId {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
 #[error("not an OpenID: expected 16 hexadecimal digits")]
 pub struct ParseOpenIdError;
+
+/// Consecutive user ids, as [`Engine::add_users`](crate::Engine::add_users) creates them.
+/// Iterates as [`UserId`]s.
+///
+/// ```
+/// # use herald::*;
+/// let engine = Engine::new(EngineConfig::default());
+/// let users = engine.add_users(3).unwrap();
+/// assert_eq!((users.first(), users.len()), (UserId(0), 3));
+/// assert!(users.contains(UserId(2)) && !users.contains(UserId(3)));
+/// let ids: Vec<UserId> = users.iter().collect();
+/// assert_eq!(ids, [UserId(0), UserId(1), UserId(2)]);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct UserIds {
+    first: u32,
+    count: u32,
+}
+
+impl UserIds {
+    /// `count` ids from `first` on; `first + count` may be at most 2^32.
+    pub(crate) fn new(first: u32, count: u32) -> UserIds {
+        debug_assert!(u64::from(first) + u64::from(count) <= 1 << 32);
+        UserIds { first, count }
+    }
+
+    /// The first id (the one the next batch would have had, when empty).
+    pub fn first(&self) -> UserId {
+        UserId(self.first)
+    }
+
+    /// The last id, if there are any.
+    pub fn last(&self) -> Option<UserId> {
+        (self.count > 0).then(|| UserId(self.first + (self.count - 1)))
+    }
+
+    /// How many ids.
+    pub fn len(&self) -> usize {
+        self.count as usize
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Whether `user` is one of them.
+    pub fn contains(&self, user: UserId) -> bool {
+        user.0.wrapping_sub(self.first) < self.count
+    }
+
+    /// The `index`-th id, if there are that many.
+    pub fn get(&self, index: usize) -> Option<UserId> {
+        (index < self.len()).then(|| UserId(self.first + index as u32))
+    }
+
+    /// The ids in ascending order.
+    pub fn iter(&self) -> UserIdsIter {
+        UserIdsIter {
+            next: u64::from(self.first),
+            end: u64::from(self.first) + u64::from(self.count),
+        }
+    }
+}
+
+impl IntoIterator for UserIds {
+    type Item = UserId;
+    type IntoIter = UserIdsIter;
+
+    fn into_iter(self) -> UserIdsIter {
+        self.iter()
+    }
+}
+
+impl IntoIterator for &UserIds {
+    type Item = UserId;
+    type IntoIter = UserIdsIter;
+
+    fn into_iter(self) -> UserIdsIter {
+        self.iter()
+    }
+}
+
+/// The ids of a [`UserIds`], ascending.
+#[derive(Debug, Clone)]
+pub struct UserIdsIter {
+    next: u64,
+    end: u64,
+}
+
+impl Iterator for UserIdsIter {
+    type Item = UserId;
+
+    fn next(&mut self) -> Option<UserId> {
+        (self.next < self.end).then(|| {
+            self.next += 1;
+            UserId((self.next - 1) as u32)
+        })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = (self.end - self.next) as usize;
+        (n, Some(n))
+    }
+}
+
+impl DoubleEndedIterator for UserIdsIter {
+    fn next_back(&mut self) -> Option<UserId> {
+        (self.next < self.end).then(|| {
+            self.end -= 1;
+            UserId(self.end as u32)
+        })
+    }
+}
+
+impl ExactSizeIterator for UserIdsIter {}
+
+impl std::iter::FusedIterator for UserIdsIter {}

@@ -54,7 +54,8 @@ pub use error::{
     StoreError, SubjectError, TagError, TerminateError, UnfollowError,
 };
 pub use ids::{
-    AccountId, JobId, OpenId, ParseOpenIdError, ScheduleId, Seq, SubjectId, TagId, UserId,
+    AccountId, JobId, OpenId, ParseOpenIdError, ScheduleId, Seq, SubjectId, TagId, UserId, UserIds,
+    UserIdsIter,
 };
 pub use machinery::job::{JobReport, JobStatus};
 pub use message::{Article, Media, MediaFormat, MediaKind, Message, MessageError, Video};

@@ -129,7 +129,7 @@ fn observe(engine: &Engine) -> Observed {
 
 /// A workload touching every kind of record.
 fn workload(engine: &Engine, round: u32) {
-    let first = engine.add_users(50).unwrap().start;
+    let first = engine.add_users(50).unwrap().first().0;
     let a = engine
         .register_account(&format!("account {round}"))
         .unwrap();
@@ -287,7 +287,7 @@ fn snapshot_taken_during_fan_out_neither_loses_nor_repeats_deliveries() {
     let engine = Engine::open(&dir, config()).unwrap();
     let users = engine.add_users(300_000).unwrap();
     let a = engine.register_account("big").unwrap();
-    let ids: Vec<UserId> = users.map(UserId).collect();
+    let ids: Vec<UserId> = users.iter().collect();
     engine.follow_many(a, &ids).unwrap();
     let mut jobs = Vec::new();
     for i in 0..6 {

@@ -107,10 +107,10 @@ fn build(engine: &Engine, clock: &ManualClock) -> (AccountId, AccountId) {
         .register_in_subject(org, "doomed", AccountKind::Service, complete())
         .unwrap();
     let users = engine.add_users(4).unwrap();
-    for u in users.clone() {
-        engine.follow(service, UserId(u), Some("qr:hall")).unwrap();
-        engine.follow(daily, UserId(u), None).unwrap();
-        engine.follow(doomed, UserId(u), None).unwrap();
+    for u in users {
+        engine.follow(service, u, Some("qr:hall")).unwrap();
+        engine.follow(daily, u, None).unwrap();
+        engine.follow(doomed, u, None).unwrap();
     }
     let _ = partial;
     // Monthly cap: 4 broadcasts to everyone, articles among them.
@@ -145,7 +145,7 @@ fn build(engine: &Engine, clock: &ManualClock) -> (AccountId, AccountId) {
         .set_auto_reply(service, "hours", text("9-5"))
         .unwrap();
     engine
-        .message_account(UserId(users.start), service, text("hours?"))
+        .message_account(users.first(), service, text("hours?"))
         .unwrap();
     // Penalties, speed, storage.
     engine.record_violation(daily).unwrap();

@@ -52,7 +52,7 @@ fn in_the_child() {
     });
     let users = engine.add_users(1_000).unwrap();
     let account = engine.register_account("news").unwrap();
-    engine.follow(account, UserId(users.start), None).unwrap();
+    engine.follow(account, users.first(), None).unwrap();
     let before = engine.memory_usage();
     // 100M users: their 800 MB of reverse index fit, their 28 GB of inboxes do not; the
     // first reservation is given back when the second fails.
@@ -77,7 +77,7 @@ fn in_the_child() {
     // Nothing changed, and what was reserved on the way was given back: the engine goes on.
     assert_eq!(engine.user_count(), 1_000);
     let more = engine.add_users(1_000).unwrap();
-    assert_eq!(more, 1_000..2_000);
+    assert_eq!((more.first(), more.len()), (UserId(1_000), 1_000));
     engine.follow(account, UserId(1_500), None).unwrap();
     assert_eq!(engine.follower_count(account).unwrap(), 2);
 }

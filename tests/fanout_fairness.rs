@@ -609,7 +609,7 @@ fn dropping_the_engine_interrupts_pending_handles() {
     .build();
     let users = engine.add_users(400_000).unwrap();
     let account = engine.register_account("big").unwrap();
-    let ids: Vec<UserId> = users.map(UserId).collect();
+    let ids: Vec<UserId> = users.iter().collect();
     engine.follow_many(account, &ids).unwrap();
     let job = engine
         .send(

@@ -117,7 +117,7 @@ fn pages_are_in_ascending_openid_order() {
     let engine = engine();
     let users = engine.add_users(5_000).unwrap();
     let account = engine.register_account("news").unwrap();
-    let all: Vec<UserId> = users.map(UserId).collect();
+    let all: Vec<UserId> = users.iter().collect();
     engine.follow_many(account, &all).unwrap();
     for page in [7, 2_000, 10_000] {
         let mut ids = Vec::new();

@@ -96,7 +96,7 @@ fn followers_can_send_text_image_voice_and_video_but_not_articles() {
     let inbox = engine.follower_messages(account, 10).unwrap();
     assert_eq!(inbox.len(), 4);
     assert_eq!(inbox[0].open_id, f[0].1);
-    let stranger = engine.add_users(1).unwrap().start;
+    let stranger = engine.add_users(1).unwrap().first().0;
     assert_eq!(
         engine
             .message_account(herald::UserId(stranger), account, text("x"))

@@ -74,11 +74,7 @@ fn an_export_holds_messages_follower_openids_tags_sources_and_statistics() {
     let users = engine.add_users(3).unwrap();
     let mut open_ids = Vec::new();
     for u in users {
-        open_ids.push(
-            engine
-                .follow(account, herald::UserId(u), Some("qr:expo-hall"))
-                .unwrap(),
-        );
+        open_ids.push(engine.follow(account, u, Some("qr:expo-hall")).unwrap());
     }
     let tag = engine.create_tag(account, "vip \"gold\"").unwrap();
     engine.tag_followers(account, tag, &open_ids[..1]).unwrap();

@@ -87,7 +87,7 @@ impl Sent {
 /// let engine = Engine::new(EngineConfig::default());
 /// let users = engine.add_users(3).unwrap();
 /// let account = engine.register_account("news").unwrap();
-/// for u in users { engine.follow(account, UserId(u), None).unwrap(); }
+/// for user in users { engine.follow(account, user, None).unwrap(); }
 /// let job = engine.send(account, SendRequest::new(Message::Text("hi".into()), Audience::All)).unwrap();
 /// let report = job.wait();
 /// assert_eq!((report.total, report.sent), (3, 3));

@@ -5,13 +5,13 @@
 //!
 //! # Example
 //! ```
-//! use herald::{Audience, Engine, EngineConfig, Message, SendRequest, UserId};
+//! use herald::{Audience, Engine, EngineConfig, Message, SendRequest};
 //!
 //! let engine = Engine::new(EngineConfig::default());
 //! let users = engine.add_users(1_000).unwrap();
 //! let news = engine.register_account("city news").unwrap();
-//! for u in users.clone() {
-//!     engine.follow(news, UserId(u), Some("qr:station-3")).unwrap();
+//! for user in users {
+//!     engine.follow(news, user, Some("qr:station-3")).unwrap();
 //! }
 //! let job = engine
 //!     .send(news, SendRequest::new(Message::Text("Trains run late today".into()), Audience::All))
@@ -20,7 +20,7 @@
 //! assert_eq!((report.total, report.sent, report.errors), (1_000, 1_000, 0));
 //!
 //! // Every follower finds it in their inbox.
-//! let inbox = engine.fetch(UserId(users.start), 0, 10).unwrap();
+//! let inbox = engine.fetch(users.first(), 0, 10).unwrap();
 //! assert_eq!(inbox.items.len(), 1);
 //! ```
 

@@ -1,18 +1,17 @@
 //! Users: adding them (reserving their inboxes and reverse-index slots fallibly), and the
 //! OpenIDs under which each account sees them.
 
-use std::ops::Range;
 use std::sync::atomic::Ordering;
 
 use crate::engine::Engine;
 use crate::error::{AddUsersError, QueryError};
 use crate::ids::OpenId;
-use crate::ids::{AccountId, UserId};
+use crate::ids::{AccountId, UserId, UserIds};
 use crate::store::record::Record;
 
 impl Engine {
-    /// Creates `count` users with consecutive ids; returns their id range.
-    pub fn add_users(&self, count: u32) -> Result<Range<u32>, AddUsersError> {
+    /// Creates `count` users with consecutive ids and returns them.
+    pub fn add_users(&self, count: u32) -> Result<UserIds, AddUsersError> {
         let gate = self.begin().map_err(AddUsersError::Storage)?;
         let guard = self.users_lock.lock();
         let existing = self.users.load(Ordering::Acquire);
@@ -40,8 +39,7 @@ impl Engine {
         self.apply_add_users(count);
         drop((guard, gate));
         self.commit(lsn).map_err(AddUsersError::Storage)?;
-        // `end` may be 2^32, which only a u64 range could show; saturate (ids stay valid).
-        Ok(existing as u32..end.min(u64::from(u32::MAX)) as u32)
+        Ok(UserIds::new(existing as u32, count))
     }
 
     /// Grows the user count (checked by the caller, whose live call reserved the new

@@ -56,10 +56,8 @@ pub fn account(engine: &Engine, name: &str, kind: AccountKind) -> AccountId {
 pub fn followers(engine: &Engine, account: AccountId, n: u32) -> Vec<(UserId, OpenId)> {
     let users = engine.add_users(n).unwrap();
     users
-        .map(|u| {
-            let user = UserId(u);
-            (user, engine.follow(account, user, None).unwrap())
-        })
+        .iter()
+        .map(|user| (user, engine.follow(account, user, None).unwrap()))
         .collect()
 }
 
