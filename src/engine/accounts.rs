@@ -24,6 +24,7 @@ pub(crate) fn valid_name(name: &str, max: usize) -> bool {
         && (name.len() <= max || name.chars().count() <= max)
 }
 
+/// # Accounts
 impl Engine {
     /// Registers an account outside any subject; its name is 1 to `account_name_max_chars`
     /// characters. The low-level call: such an account has no kind (no daily or monthly
@@ -104,6 +105,7 @@ pub struct AccountProfile {
     pub speed_tier: Option<u8>,
 }
 
+/// # Platform rules: subjects, registration, verification, violations, speed, termination
 impl Engine {
     // ----- subjects -----------------------------------------------------------------------
 

@@ -189,6 +189,10 @@ impl std::fmt::Debug for Engine {
     }
 }
 
+/// # Construction
+///
+/// Build an engine in memory with [`Engine::new`] or [`Engine::builder`]; open a durable one
+/// on a data directory with [`Engine::open`].
 impl Engine {
     /// An engine delivering to the embedded inbox, on the system clock.
     pub fn new(config: EngineConfig) -> Engine {

@@ -72,6 +72,10 @@ impl ParkedSends {
     }
 }
 
+/// # Durability of changes
+///
+/// Every change is logged before it is applied and acknowledged after the log's fsync; what
+/// to do after a storage error is in `docs/durability.md`.
 impl Engine {
     /// Starts a change: in durable mode, refuses it while the log cannot be written, and
     /// holds the snapshot gate (shared) until the change is applied.

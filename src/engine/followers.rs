@@ -49,6 +49,9 @@ enum Plan {
     },
 }
 
+/// # Follower pages
+///
+/// An account's followers as its own OpenIDs, page by page in ascending order.
 impl Engine {
     /// A page of at most `limit` of `account`'s followers: the followers whose OpenIDs are
     /// the smallest greater than `after` (all, from the smallest, if `None`), in ascending

@@ -67,6 +67,7 @@ impl FollowChange {
     }
 }
 
+/// # Follows
 impl Engine {
     /// `user` follows `account`, optionally from a source such as a QR code's scene.
     /// Returns the user's OpenID for the account.

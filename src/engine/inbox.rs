@@ -63,6 +63,10 @@ pub struct Recovered {
     pub oldest_available: Option<Seq>,
 }
 
+/// # Inboxes
+///
+/// What the embedded inbox store holds for a user (engines built without an external
+/// [`Sink`](crate::Sink)).
 impl Engine {
     /// Reads up to `limit` entries of `user`'s inbox from `cursor` (0 for the oldest kept).
     pub fn fetch(&self, user: UserId, cursor: u64, limit: usize) -> Result<Fetched, FetchError> {

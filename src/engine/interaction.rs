@@ -23,6 +23,7 @@ pub struct InboundMessage {
     pub message: Message,
 }
 
+/// # Platform rules: follower messages, replies, auto-replies
 impl Engine {
     /// `user` sends `message` (text, image, voice or video) to `account`, which they follow.
     /// Opens (or extends) the account's reply window for them. If the message is a text

@@ -79,6 +79,7 @@ impl Drop for Ticker {
     }
 }
 
+/// # Platform rules: previews, schedules, retraction, corrections, reprints
 impl Engine {
     // ----- previews -----------------------------------------------------------------------
 

@@ -60,6 +60,10 @@ pub(crate) fn purpose_of(code: u8) -> Option<SendPurpose> {
     }
 }
 
+/// # Sending
+///
+/// A send is accepted (or refused, changing nothing) by the call; its deliveries run on the
+/// fan-out pool and show in its [`JobHandle`] and in [`Engine::reports`].
 impl Engine {
     /// Accepts a broadcast: validates it against the message limits and the platform's
     /// rules (registration, bans, daily and monthly limits, originality, storage quota),

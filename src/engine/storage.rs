@@ -42,6 +42,7 @@ pub struct ExportSummary {
     pub bytes: u64,
 }
 
+/// # Platform rules: retention, storage quota, export
 impl Engine {
     /// Sets how long the account's messages are kept (`None`: as long as the history
     /// window holds them). Older messages are purged at the next [`run_due`](Self::run_due).

@@ -17,6 +17,7 @@ pub struct TagInfo {
     pub followers: u64,
 }
 
+/// # Tags
 impl Engine {
     pub fn create_tag(&self, account: AccountId, name: &str) -> Result<TagId, TagError> {
         let limits = &self.config.limits;

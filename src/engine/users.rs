@@ -9,6 +9,9 @@ use crate::ids::OpenId;
 use crate::ids::{AccountId, UserId, UserIds};
 use crate::store::record::Record;
 
+/// # Users
+///
+/// Users are dense internal ids; an account sees each of them under an OpenID of its own.
 impl Engine {
     /// Creates `count` users with consecutive ids and returns them.
     pub fn add_users(&self, count: u32) -> Result<UserIds, AddUsersError> {
