@@ -8,25 +8,20 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-mod baselines;
-mod compare;
-mod crash;
 mod driver;
-mod fanout;
-mod graph;
-mod herald_system;
-mod latency;
-mod machine;
-mod mixed;
-mod naive_engine;
-mod plot;
-mod restart;
-mod stream;
+mod report;
+mod scenarios;
+mod systems;
 mod workload;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Subcommand};
 
-#[derive(Debug, Parser)]
+use crate::scenarios::{
+    ChildArgs, CompareArgs, CrashArgs, FanoutArgs, GraphArgs, MixedArgs, RestartArgs,
+};
+use crate::workload::{Workload, WorkloadArgs};
+
+#[derive(Debug, clap::Parser)]
 #[command(
     name = "loadgen",
     about = "Load generator and comparisons for the herald fan-out engine"
@@ -39,34 +34,49 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Scenario {
     /// One account broadcasts to N followers; deliveries per second, verified.
-    Fanout(fanout::FanoutArgs),
+    Fanout(FanoutArgs),
     /// Builds a Zipf follow graph; build rate and bytes per edge.
-    Graph(graph::GraphArgs),
+    Graph(GraphArgs),
     /// Zipf graph with tags, Poisson sends to mixed audiences and follow/unfollow churn at
     /// once; deliveries/s, churn ops/s, latency percentiles per audience size, memory.
-    Mixed(Box<mixed::MixedArgs>),
+    Mixed(Box<MixedArgs>),
     /// The mixed workload through herald and through the naive system, on the same graph,
     /// sends and churn, in one run; prints ratios.
-    Compare(Box<compare::CompareArgs>),
+    Compare(Box<CompareArgs>),
     /// Builds a Zipf graph on a durable engine, snapshots it, reopens it, verifies every
     /// edge; snapshot write time, restore time, bytes per edge.
-    Restart(restart::RestartArgs),
+    Restart(RestartArgs),
     /// Kills a durable engine with SIGKILL at random moments; checks nothing acknowledged
     /// was lost and nothing was delivered twice.
-    Crash(crash::CrashArgs),
+    Crash(CrashArgs),
     /// The child process of `crash` (not for direct use).
     #[command(hide = true)]
-    CrashChild(crash::ChildArgs),
+    CrashChild(ChildArgs),
+}
+
+/// The command line, with the defaults of the workload flags of `mixed` and `compare` in
+/// their help, from the one place they are set.
+fn command() -> clap::Command {
+    Cli::command()
+        .mut_subcommand("mixed", |c| {
+            WorkloadArgs::show_defaults(c, &Workload::default())
+        })
+        .mut_subcommand("compare", |c| {
+            WorkloadArgs::show_defaults(c, &scenarios::compare_defaults())
+        })
 }
 
 fn main() -> anyhow::Result<()> {
-    match Cli::parse().scenario {
-        Scenario::Fanout(args) => fanout::run(&args),
-        Scenario::Graph(args) => graph::run(&args),
-        Scenario::Mixed(args) => mixed::run(&args),
-        Scenario::Compare(args) => compare::run(&args),
-        Scenario::Restart(args) => restart::run(&args),
-        Scenario::Crash(args) => crash::run(&args),
-        Scenario::CrashChild(args) => crash::child(&args),
+    let mut command = command();
+    let cli = Cli::from_arg_matches(&command.get_matches_mut())
+        .unwrap_or_else(|e| e.format(&mut command).exit());
+    match cli.scenario {
+        Scenario::Fanout(args) => scenarios::run_fanout(&args),
+        Scenario::Graph(args) => scenarios::run_graph(&args),
+        Scenario::Mixed(args) => scenarios::run_mixed(&args),
+        Scenario::Compare(args) => scenarios::run_compare(&args),
+        Scenario::Restart(args) => scenarios::run_restart(&args),
+        Scenario::Crash(args) => scenarios::run_crash(&args),
+        Scenario::CrashChild(args) => scenarios::run_crash_child(&args),
     }
 }

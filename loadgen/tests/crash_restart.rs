@@ -25,8 +25,16 @@ fn loadgen(args: &[&str]) -> serde_json::Value {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    let value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let value: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
+    // What every scenario's JSON names: the machine, the compiler and the commit.
+    assert!(value["machine"]["cores"].as_u64().unwrap() >= 1, "{value}");
+    assert!(
+        value["rustc"].as_str().unwrap().starts_with("rustc"),
+        "{value}"
+    );
+    assert_eq!(value["commit"], value["machine"]["commit"], "{value}");
     value
 }
 

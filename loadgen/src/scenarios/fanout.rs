@@ -1,5 +1,5 @@
 //! `loadgen fanout`: one account broadcasts to N followers several times; herald's delivery
-//! rate, verified recipient by recipient, beside the baselines of `baselines.rs`.
+//! rate, verified recipient by recipient, beside the baselines of `systems/baselines.rs`.
 
 use std::time::{Duration, Instant};
 
@@ -8,8 +8,8 @@ use herald::{Audience, Content, Engine, EngineConfig, Message, SendRequest, User
 use roaring::RoaringBitmap;
 use serde::Serialize;
 
-use crate::baselines::{self, Measured};
-use crate::machine::{Machine, peak_rss_bytes, rate, thousands};
+use crate::report::{Machine, MeasuredOn, peak_rss_bytes, rate, thousands};
+use crate::systems::{Measured, floor_baseline, naive_baseline, tokio_broadcast_baseline};
 
 #[derive(Debug, clap::Args)]
 pub struct FanoutArgs {
@@ -38,9 +38,8 @@ struct JsonReport {
     scenario: &'static str,
     threads: usize,
     results: Vec<JsonResult>,
-    machine: Machine,
-    rustc: &'static str,
-    commit: &'static str,
+    #[serde(flatten)]
+    measured_on: MeasuredOn,
 }
 
 #[derive(Debug, Serialize)]
@@ -73,7 +72,7 @@ fn is_follower(user: u32) -> bool {
     user % 100 != 99
 }
 
-pub fn run(args: &FanoutArgs) -> anyhow::Result<()> {
+pub fn run_fanout(args: &FanoutArgs) -> anyhow::Result<()> {
     ensure!(args.followers >= 1, "--followers must be at least 1");
     ensure!(
         (1..=1_000).contains(&args.rounds),
@@ -104,14 +103,14 @@ pub fn run(args: &FanoutArgs) -> anyhow::Result<()> {
             "baselines on the same {} follower ids ...",
             thousands(followers.len())
         );
-        results.push(baselines::naive(&followers, args.rounds));
-        results.push(baselines::tokio_broadcast(
+        results.push(naive_baseline(&followers, args.rounds));
+        results.push(tokio_broadcast_baseline(
             &followers,
             args.rounds,
             threads,
             args.tokio_max,
         ));
-        results.push(baselines::floor(&followers, args.rounds, threads));
+        results.push(floor_baseline(&followers, args.rounds, threads));
     }
     print_table(&results);
     println!(
@@ -124,9 +123,7 @@ pub fn run(args: &FanoutArgs) -> anyhow::Result<()> {
             scenario: "fanout",
             threads,
             results: results.iter().map(JsonResult::from).collect(),
-            rustc: machine.rustc,
-            commit: machine.commit,
-            machine: machine.clone(),
+            measured_on: MeasuredOn::new(&machine),
         };
         std::fs::write(path, serde_json::to_string(&report)? + "\n")
             .with_context(|| format!("writing {}", path.display()))?;

@@ -1,5 +1,6 @@
 //! The naive system of `loadgen compare`: the `naive` baseline of `fanout --compare`
-//! (`baselines::naive`) generalized to many accounts, tags, audiences and churn.
+//! ([`naive_baseline`](super::baselines::naive_baseline)) generalized to many accounts,
+//! tags, audiences and churn.
 //!
 //! - Graph: one `std::sync::Mutex` around `HashMap<account, Vec<user>>` (sorted follower
 //!   lists) and `HashMap<(account, tag), Vec<user>>` (sorted tag members). A follow or
@@ -22,9 +23,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
+use super::build::{build_bar, parallel_ranks};
 use crate::driver::{SendOutcome, System, Tracker};
-use crate::herald_system::{build_bar, parallel_ranks};
-use crate::stream::{AudienceSpec, ChurnOp, Expr, Plan, SendSpec};
+use crate::workload::{AudienceSpec, ChurnOp, Expr, Plan, SendSpec};
 
 /// Deliveries between two updates of the shared delivery counter.
 const COUNT_EVERY: u64 = 1_024;

@@ -1,14 +1,15 @@
-//! `--plot FILE.svg`: deliveries and churn per second over time, and completion latency
-//! percentiles per audience size, for one or more systems (plotters, SVG backend).
+//! `--plot FILE.svg` of `mixed` and `compare`: deliveries and churn per second over time,
+//! and completion latency percentiles per audience size, for one or more systems (plotters,
+//! SVG backend).
 
 use std::path::Path;
 
 use anyhow::anyhow;
 use plotters::prelude::*;
 
+use super::latency::PERCENTILE_NAMES;
 use crate::driver::RunResult;
-use crate::latency::PERCENTILE_NAMES;
-use crate::stream::Bucket;
+use crate::workload::Bucket;
 
 const SYSTEM_COLORS: [RGBColor; 3] = [RGBColor(31, 119, 180), RGBColor(214, 39, 40), BLACK];
 const BUCKET_COLORS: [RGBColor; 3] = [
@@ -17,7 +18,7 @@ const BUCKET_COLORS: [RGBColor; 3] = [
     RGBColor(214, 39, 40),
 ];
 
-pub fn draw(path: &Path, title: &str, runs: &[(&str, &RunResult)]) -> anyhow::Result<()> {
+pub fn draw_plot(path: &Path, title: &str, runs: &[(&str, &RunResult)]) -> anyhow::Result<()> {
     draw_inner(path, title, runs).map_err(|e| anyhow!("drawing {}: {e}", path.display()))
 }
 

@@ -9,7 +9,8 @@ use anyhow::{Context, ensure};
 use herald::{AccountId, Batch, Engine, EngineConfig, Sink, SinkError, UserId};
 use serde::Serialize;
 
-use crate::machine::{Machine, peak_rss_bytes, rss_bytes, thousands};
+use crate::report::{Machine, MeasuredOn, peak_rss_bytes, rss_bytes, thousands};
+use crate::systems::follow_zipf_graph;
 use crate::workload::ZipfGraph;
 
 #[derive(Debug, clap::Args)]
@@ -49,9 +50,8 @@ struct JsonReport {
     rss_bytes_per_edge: f64,
     peak_rss_bytes: u64,
     verified: bool,
-    machine: Machine,
-    rustc: &'static str,
-    commit: &'static str,
+    #[serde(flatten)]
+    measured_on: MeasuredOn,
 }
 
 /// The graph scenario delivers nothing; a sink that drops batches keeps the inbox out of the
@@ -64,7 +64,7 @@ impl Sink for Discard {
     }
 }
 
-pub fn run(args: &GraphArgs) -> anyhow::Result<()> {
+pub fn run_graph(args: &GraphArgs) -> anyhow::Result<()> {
     ensure!(
         args.users >= 1 && args.accounts >= 1,
         "--users and --accounts must be at least 1"
@@ -100,7 +100,7 @@ pub fn run(args: &GraphArgs) -> anyhow::Result<()> {
     }
     let sizes = spec.sizes();
     let start = Instant::now();
-    build(&engine, &spec, &sizes, threads)?;
+    follow_zipf_graph(&engine, &spec, &sizes, threads)?;
     let build = start.elapsed();
     let edges = engine.follow_edges();
     let rss_after = rss_bytes();
@@ -137,45 +137,13 @@ pub fn run(args: &GraphArgs) -> anyhow::Result<()> {
             rss_bytes_per_edge: rss_per_edge,
             peak_rss_bytes: peak_rss_bytes(),
             verified,
-            rustc: machine.rustc,
-            commit: machine.commit,
-            machine,
+            measured_on: MeasuredOn::new(&machine),
         };
         std::fs::write(path, serde_json::to_string(&report)? + "\n")
             .with_context(|| format!("writing {}", path.display()))?;
     }
     ensure!(verified, "the graph does not match the generator");
     Ok(())
-}
-
-/// Builds the follows of every account, accounts dealt round-robin to `threads` threads.
-pub fn build(
-    engine: &Engine,
-    spec: &ZipfGraph,
-    sizes: &[u32],
-    threads: usize,
-) -> anyhow::Result<()> {
-    std::thread::scope(|s| {
-        let workers: Vec<_> = (0..threads)
-            .map(|t| {
-                s.spawn(move || -> anyhow::Result<()> {
-                    for rank in (t..sizes.len()).step_by(threads) {
-                        let users: Vec<UserId> = spec
-                            .followers(rank as u32, sizes[rank])
-                            .into_iter()
-                            .map(UserId)
-                            .collect();
-                        engine.follow_many(AccountId(rank as u32), &users)?;
-                    }
-                    Ok(())
-                })
-            })
-            .collect();
-        workers.into_iter().try_for_each(|w| {
-            w.join()
-                .map_err(|_| anyhow::anyhow!("a builder thread panicked"))?
-        })
-    })
 }
 
 /// Checks a sample of accounts (the largest, and some from the tail) edge by edge.

@@ -1,4 +1,4 @@
-//! Generated workloads: follow graphs whose account sizes follow a Zipf law.
+//! The Zipf follow graph: account sizes that follow a Zipf law, and each account's followers.
 //!
 //! Account of rank `r` (1-based) gets `E / (H(A, s) * r^s)` followers, capped at the user
 //! count, where `H(A, s) = sum over r of 1 / r^s`. Its followers are a Weyl sequence over the

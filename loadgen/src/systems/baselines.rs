@@ -8,16 +8,17 @@
 //!
 //! ## The systems
 //!
-//! - [`naive`]: what a first implementation looks like. A `std::sync::Mutex<HashMap>`
-//!   graph whose follower list is cloned on every send (to release the lock), and one
-//!   `std::sync::Mutex<Vec>` inbox per user, pushed to one follower at a time on one
-//!   thread.
-//! - [`tokio_broadcast`]: the off-the-shelf async answer. One `tokio::sync::broadcast`
-//!   channel with one receiver task per follower on a multi-thread runtime. One task
-//!   per follower costs memory, so the follower set can be capped (`max_followers`);
-//!   the result then carries a note and its rate stands for the capped set.
-//! - [`floor`]: the memory-bandwidth floor. One 16-byte slot per follower in a flat
-//!   array, written in id order by contiguous shares of the follower set. No real
+//! - [`naive_baseline`] (`naive`): what a first implementation looks like. A
+//!   `std::sync::Mutex<HashMap>` graph whose follower list is cloned on every send (to
+//!   release the lock), and one `std::sync::Mutex<Vec>` inbox per user, pushed to one
+//!   follower at a time on one thread.
+//! - [`tokio_broadcast_baseline`] (`tokio-broadcast`): the off-the-shelf async answer. One
+//!   `tokio::sync::broadcast` channel with one receiver task per follower on a
+//!   multi-thread runtime. One task per follower costs memory, so the follower set can be
+//!   capped (`max_followers`); the result then carries a note and its rate stands for the
+//!   capped set.
+//! - [`floor_baseline`] (`floor`): the memory-bandwidth floor. One 16-byte slot per
+//!   follower in a flat array, written in id order by contiguous shares of the follower set. No real
 //!   system delivers faster than it can write the delivery down once, so herald is
 //!   judged as a fraction of this number.
 //! - [`random_write_floor`]: the same floor when every write lands at an unrelated
@@ -39,7 +40,7 @@ use std::time::{Duration, Instant};
 
 use roaring::RoaringBitmap;
 
-use crate::machine::thousands;
+use crate::report::thousands;
 
 /// The account every baseline sends from.
 const ACCOUNT: u32 = 0;
@@ -82,7 +83,7 @@ pub struct Measured {
 ///
 /// Building the graph and the inbox table is not timed. The inbox table has one entry
 /// per id up to the largest follower id, so the bitmap should hold dense ids.
-pub fn naive(followers: &RoaringBitmap, rounds: u32) -> Measured {
+pub fn naive_baseline(followers: &RoaringBitmap, rounds: u32) -> Measured {
     let count = followers.len();
     let mut graph: HashMap<u32, Vec<u32>> = HashMap::new();
     graph.insert(ACCOUNT, followers.iter().collect());
@@ -193,7 +194,7 @@ struct Progress {
 /// stops at the moment the last receiver task finishes, i.e. has received its
 /// `rounds` messages and dropped its receiver. Joining the tasks to collect their
 /// reports happens after the clock stops.
-pub fn tokio_broadcast(
+pub fn tokio_broadcast_baseline(
     followers: &RoaringBitmap,
     rounds: u32,
     threads: usize,
@@ -360,7 +361,7 @@ struct Share {
 /// follower set split by rank, iterating its followers in id order and writing
 /// `slot[i] = [user | round << 32, seq]` where `seq` is the round's message sequence
 /// number (the round itself). The clock covers the rounds only.
-pub fn floor(followers: &RoaringBitmap, rounds: u32, threads: usize) -> Measured {
+pub fn floor_baseline(followers: &RoaringBitmap, rounds: u32, threads: usize) -> Measured {
     let count = followers.len();
     let len = count as usize;
     let mut slots = vec![[0u64; 2]; len];
@@ -532,7 +533,7 @@ mod tests {
     #[test]
     fn naive_delivers_every_round_to_every_follower() {
         let set = sparse_followers();
-        let m = naive(&set, 3);
+        let m = naive_baseline(&set, 3);
         assert_eq!(m.system, "naive");
         assert_complete(&m, 10_000, 3);
         assert!(m.note.is_none());
@@ -541,7 +542,7 @@ mod tests {
     #[test]
     fn tokio_broadcast_delivers_every_round_to_every_follower() {
         let set = sparse_followers();
-        let m = tokio_broadcast(&set, 3, 2, u64::MAX);
+        let m = tokio_broadcast_baseline(&set, 3, 2, u64::MAX);
         assert_eq!(m.system, "tokio-broadcast");
         assert_complete(&m, 10_000, 3);
         assert!(m.note.is_none());
@@ -550,7 +551,7 @@ mod tests {
     #[test]
     fn tokio_broadcast_caps_to_max_followers_and_says_so() {
         let set = sparse_followers();
-        let m = tokio_broadcast(&set, 3, 2, 1_000);
+        let m = tokio_broadcast_baseline(&set, 3, 2, 1_000);
         assert_complete(&m, 1_000, 3);
         let note = m.note.expect("capped run carries a note");
         assert!(note.contains("1,000 of 10,000"), "{note}");
@@ -560,7 +561,7 @@ mod tests {
     fn floor_writes_every_round_to_every_follower() {
         let set = sparse_followers();
         for threads in [1, 2, 3, 7] {
-            let m = floor(&set, 3, threads);
+            let m = floor_baseline(&set, 3, threads);
             assert_eq!(m.system, "floor");
             assert_complete(&m, 10_000, 3);
         }
@@ -581,10 +582,10 @@ mod tests {
         for set in [&empty, &one] {
             for rounds in [0, 1, 2] {
                 let n = set.len();
-                assert_complete(&naive(set, rounds), n, rounds);
-                assert_complete(&tokio_broadcast(set, rounds, 2, 10), n, rounds);
+                assert_complete(&naive_baseline(set, rounds), n, rounds);
+                assert_complete(&tokio_broadcast_baseline(set, rounds, 2, 10), n, rounds);
                 // More threads than followers leaves empty shares.
-                assert_complete(&floor(set, rounds, 4), n, rounds);
+                assert_complete(&floor_baseline(set, rounds, 4), n, rounds);
             }
         }
     }

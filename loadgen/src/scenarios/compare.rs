@@ -1,5 +1,5 @@
 //! `loadgen compare`: the mixed workload through herald, then through the naive system
-//! (`naive_engine.rs`), on the same generated graph, send stream and churn, in one process;
+//! (`systems/naive.rs`), on the same generated graph, send stream and churn, in one process;
 //! prints both results and herald's ratio to the naive system on every figure.
 //!
 //! Default size: a tenth of `mixed` (10,000 accounts, 1,000,000 users, 10,000,000 edges, a
@@ -13,15 +13,21 @@ use anyhow::Context;
 use serde_json::json;
 
 use crate::driver::{self, RunResult, Tracker};
-use crate::herald_system::HeraldSystem;
-use crate::machine::{Machine, peak_rss_bytes, thousands};
-use crate::mixed::{
-    WorkloadArgs, check_data_dir, fan_out_threads, gib, latency_json, merge, print_header,
-    print_result, run_json,
+use crate::report::{
+    Machine, MeasuredOn, draw_plot, gib, latency_json, merge, peak_rss_bytes, print_header,
+    print_result, run_json, thousands,
 };
-use crate::naive_engine::NaiveSystem;
-use crate::plot;
-use crate::stream::{Bucket, Plan, Workload};
+use crate::systems::{HeraldSystem, NaiveSystem};
+use crate::workload::{Bucket, Plan, Workload, WorkloadArgs};
+
+/// `--scale-down` when not given.
+const DEFAULT_SCALE_DOWN: u32 = 10;
+
+/// The defaults of `compare`: mixed's, divided by the default `--scale-down` (what
+/// `--help` shows).
+pub fn compare_defaults() -> Workload {
+    Workload::default().scaled_down(DEFAULT_SCALE_DOWN)
+}
 
 #[derive(Debug, clap::Args)]
 pub struct CompareArgs {
@@ -29,7 +35,7 @@ pub struct CompareArgs {
     pub workload: WorkloadArgs,
     /// Start from the mixed defaults divided by this (graph size, send and churn rates);
     /// flags and --workload override.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = DEFAULT_SCALE_DOWN)]
     pub scale_down: u32,
     /// Run herald with the write-ahead log and snapshots in DIR (an empty directory).
     #[arg(long, value_name = "DIR")]
@@ -56,13 +62,13 @@ struct Side {
     edges: u64,
 }
 
-pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
-    let mode = check_data_dir(&args.data_dir)?;
+pub fn run_compare(args: &CompareArgs) -> anyhow::Result<()> {
+    let mode = HeraldSystem::mode(args.data_dir.as_deref());
     let w = args
         .workload
         .resolve(Workload::default().scaled_down(args.scale_down))?;
     let machine = Machine::detect();
-    let threads = fan_out_threads(&w, &machine);
+    let threads = w.fan_out_threads(machine.cores);
     let plan = Plan::new(&w);
     print_header("compare", &plan, &mode, threads, &machine);
 
@@ -124,7 +130,7 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
             merge(&mut v, run_json(&s.result));
             v
         };
-        let report = json!({
+        let mut report = json!({
             "scenario": "compare",
             "mode": mode,
             "accounts": w.accounts,
@@ -140,10 +146,11 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
             },
             "separate_peak_rss": separate_peaks,
             "workload": w,
-            "machine": machine,
-            "rustc": machine.rustc,
-            "commit": machine.commit,
         });
+        merge(
+            &mut report,
+            serde_json::to_value(MeasuredOn::new(&machine))?,
+        );
         std::fs::write(path, serde_json::to_string_pretty(&report)? + "\n")
             .with_context(|| format!("writing {}", path.display()))?;
         println!("wrote {}", path.display());
@@ -157,7 +164,7 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
             threads,
             machine.commit
         );
-        plot::draw(
+        draw_plot(
             path,
             &title,
             &[("herald", &herald.result), ("naive", &naive.result)],

@@ -15,11 +15,11 @@ use herald::{
     AccountId, Audience, Engine, EngineConfig, FollowChange, JobId, Message, ReportsError,
     SendError, SendRequest, SyncPolicy, TagExpr, TagId, UserId,
 };
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use super::build::{build_bar, parallel_ranks};
 use crate::driver::{SendOutcome, System, Tracker};
-use crate::machine::rss_bytes;
-use crate::stream::{AudienceSpec, ChurnOp, Expr, Plan, SendSpec};
+use crate::report::rss_bytes;
+use crate::workload::{AudienceSpec, ChurnOp, Expr, Plan, SendSpec};
 
 /// Reports the report channel holds; the drain thread keeps up easily, this only absorbs
 /// bursts of tiny jobs finishing together.
@@ -48,6 +48,17 @@ pub struct HeraldSystem {
 }
 
 impl HeraldSystem {
+    /// The mode a run reports: in memory, or durable in a data directory.
+    pub fn mode(data_dir: Option<&Path>) -> String {
+        match data_dir {
+            None => "in-memory".to_owned(),
+            Some(dir) => format!(
+                "durable in {} (write-ahead log with 2 ms group commit, snapshots)",
+                dir.display()
+            ),
+        }
+    }
+
     /// Builds the engine, its users, accounts, follows and tags.
     ///
     /// With `data_dir`, the engine is durable: the graph is imported with the log unsynced
@@ -302,40 +313,4 @@ impl System for HeraldSystem {
     fn delivered(&self, tracker: &Tracker) -> u64 {
         tracker.delivered_with_handles()
     }
-}
-
-/// Runs `f` for every account rank, ranks dealt round-robin to `threads` threads.
-pub fn parallel_ranks(
-    plan: &Plan,
-    threads: usize,
-    f: impl Fn(u32) -> anyhow::Result<()> + Sync,
-) -> anyhow::Result<()> {
-    let threads = threads.max(1);
-    let n = plan.sizes.len();
-    std::thread::scope(|s| {
-        let workers: Vec<_> = (0..threads)
-            .map(|t| {
-                let f = &f;
-                s.spawn(move || (t..n).step_by(threads).try_for_each(|r| f(r as u32)))
-            })
-            .collect();
-        workers.into_iter().try_for_each(|w| {
-            w.join()
-                .map_err(|_| anyhow::anyhow!("a builder thread panicked"))?
-        })
-    })
-}
-
-/// A progress bar over `len` follow edges.
-pub fn build_bar(len: u64, prefix: &str) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr_with_hz(4));
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{prefix:.bold} {elapsed:>4} [{bar:24}] {human_pos}/{human_len} edges ({per_sec}, eta {eta})",
-        )
-        .expect("static template")
-        .progress_chars("=> "),
-    );
-    bar.set_prefix(prefix.to_owned());
-    bar
 }

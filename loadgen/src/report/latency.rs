@@ -11,7 +11,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use crate::stream::Bucket;
+use crate::workload::Bucket;
 
 /// Percentiles of one bucket, in milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]

@@ -9,8 +9,8 @@ use anyhow::{Context, ensure};
 use herald::{AccountId, Engine, EngineConfig, SyncPolicy, UserId};
 use serde::Serialize;
 
-use crate::graph::build;
-use crate::machine::{Machine, peak_rss_bytes, thousands};
+use crate::report::{Machine, MeasuredOn, peak_rss_bytes, thousands};
+use crate::systems::follow_zipf_graph;
 use crate::workload::ZipfGraph;
 
 #[derive(Debug, clap::Args)]
@@ -45,12 +45,11 @@ struct JsonReport {
     snapshot_bytes: u64,
     bytes_per_edge: f64,
     verified: bool,
-    machine: Machine,
-    rustc: &'static str,
-    commit: &'static str,
+    #[serde(flatten)]
+    measured_on: MeasuredOn,
 }
 
-pub fn run(args: &RestartArgs) -> anyhow::Result<()> {
+pub fn run_restart(args: &RestartArgs) -> anyhow::Result<()> {
     ensure!(
         args.users >= 1 && args.accounts >= 1,
         "--users and --accounts must be at least 1"
@@ -97,7 +96,7 @@ pub fn run(args: &RestartArgs) -> anyhow::Result<()> {
     for i in 0..args.accounts {
         engine.register_account(&format!("account {i}"))?;
     }
-    build(&engine, &spec, &sizes, machine.cores)?;
+    follow_zipf_graph(&engine, &spec, &sizes, machine.cores)?;
     let edges = engine.follow_edges();
     println!(
         "built {} edges in {:.1} s",
@@ -151,9 +150,7 @@ pub fn run(args: &RestartArgs) -> anyhow::Result<()> {
             snapshot_bytes: stats.bytes,
             bytes_per_edge: per_edge,
             verified,
-            rustc: machine.rustc,
-            commit: machine.commit,
-            machine: machine.clone(),
+            measured_on: MeasuredOn::new(&machine),
         };
         std::fs::write(path, serde_json::to_string(&report)? + "\n")
             .with_context(|| format!("writing {}", path.display()))?;

@@ -1,4 +1,5 @@
-//! What a result was measured on: cores, memory, compiler, commit; and the process's memory.
+//! What a result was measured on: cores, memory, compiler, commit ([`Machine`], and
+//! [`MeasuredOn`], the fields every scenario's JSON carries); and the process's memory.
 
 use serde::Serialize;
 
@@ -31,6 +32,26 @@ impl Machine {
     }
 }
 
+/// The fields every scenario's JSON ends with, the same in each: `machine` (cores,
+/// memory, rustc, commit), and `rustc` and `commit` again at the top level. Flattened into
+/// a report struct, or merged into a `json!` report.
+#[derive(Debug, Clone, Serialize)]
+pub struct MeasuredOn {
+    pub machine: Machine,
+    pub rustc: &'static str,
+    pub commit: &'static str,
+}
+
+impl MeasuredOn {
+    pub fn new(machine: &Machine) -> MeasuredOn {
+        MeasuredOn {
+            machine: machine.clone(),
+            rustc: machine.rustc,
+            commit: machine.commit,
+        }
+    }
+}
+
 fn meminfo_kib(field: &str) -> Option<u64> {
     read_kib("/proc/meminfo", field)
 }
@@ -51,33 +72,19 @@ pub fn peak_rss_bytes() -> u64 {
     read_kib("/proc/self/status", "VmHWM:").map_or(0, |k| k * 1024)
 }
 
-/// `12,345,678`.
-pub fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// A rate in millions per second, `123.4 M/s`.
-pub fn rate(per_sec: f64) -> String {
-    format!("{:.1} M/s", per_sec / 1e6)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn thousands_groups_digits() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1_000), "1,000");
-        assert_eq!(thousands(10_000_000), "10,000,000");
+    fn every_report_names_the_machine_the_compiler_and_the_commit() {
+        let machine = Machine::detect();
+        let v = serde_json::to_value(MeasuredOn::new(&machine)).unwrap();
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys, ["commit", "machine", "rustc"]);
+        assert_eq!(v["rustc"], machine.rustc);
+        assert_eq!(v["commit"], machine.commit);
+        assert_eq!(v["machine"]["commit"], machine.commit);
+        assert!(v["machine"]["cores"].as_u64().unwrap() >= 1);
     }
 }

@@ -1,0 +1,16 @@
+//! The scenarios, one per `loadgen` subcommand: each parses its flags, runs, prints its
+//! results and writes its JSON.
+
+mod compare;
+mod crash;
+mod fanout;
+mod graph;
+mod mixed;
+mod restart;
+
+pub(crate) use compare::{CompareArgs, compare_defaults, run_compare};
+pub(crate) use crash::{ChildArgs, CrashArgs, run_crash, run_crash_child};
+pub(crate) use fanout::{FanoutArgs, run_fanout};
+pub(crate) use graph::{GraphArgs, run_graph};
+pub(crate) use mixed::{MixedArgs, run_mixed};
+pub(crate) use restart::{RestartArgs, run_restart};
