@@ -25,9 +25,15 @@ use crate::machinery::job::{Job, JobReport};
 use crate::message::Message;
 use crate::store::record::Record;
 
-/// What accepting a send produced: the job, for a new job the chunks that may run at
-/// once, and the LSN of its log record (durable engines).
-type Accepted = (Arc<Sent>, Option<Vec<u32>>, Option<u64>);
+/// What accepting a send produced.
+struct Accepted {
+    sent: Arc<Sent>,
+    /// For a new send, its chunks that may run at once; `None` for a repeated idempotency
+    /// key, which names an earlier send.
+    ready: Option<Vec<u32>>,
+    /// The LSN the caller waits for (durable engines).
+    lsn: Option<u64>,
+}
 
 /// An accepted send, as `install_job` records it.
 pub(crate) struct Accept {
@@ -81,8 +87,6 @@ impl Engine {
         self.submit(account, request, SendPurpose::Broadcast, None, None)
     }
 
-    /// The send path shared by broadcasts, previews, replies and scheduled sends. `single`:
-    /// the one recipient of a preview or reply. `schedule`: the scheduled send this fires.
     /// A send to one follower (a preview or a reply), named by its OpenID.
     pub(crate) fn send_to_one(
         &self,
@@ -104,6 +108,8 @@ impl Engine {
         )
     }
 
+    /// The send path shared by broadcasts, previews, replies and scheduled sends. `single`:
+    /// the one recipient of a preview or reply. `schedule`: the scheduled send this fires.
     pub(crate) fn submit(
         &self,
         account: AccountId,
@@ -112,6 +118,21 @@ impl Engine {
         single: Option<UserId>,
         schedule: Option<u32>,
     ) -> Result<JobHandle, SendError> {
+        let accepted = self.accept_send(account, request, purpose, single, schedule)?;
+        let committed = self.commit(accepted.lsn);
+        self.release(accepted, committed, true)
+    }
+
+    /// Everything of a send up to its commit: checks, then under the snapshot gate and the
+    /// account's lock the rules, the audience, the log record and the held job.
+    fn accept_send(
+        &self,
+        account: AccountId,
+        request: SendRequest,
+        purpose: SendPurpose,
+        single: Option<UserId>,
+        schedule: Option<u32>,
+    ) -> Result<Accepted, SendError> {
         self.check_request(&request)?;
         // Look the declared original up before taking this account's lock (two account
         // locks are never held together).
@@ -123,16 +144,28 @@ impl Engine {
         }
         let gate = self.begin().map_err(SendError::Storage)?;
         let now = self.clock.now_ms();
-        let (sent, ready, lsn) = self
+        let accepted = self
             .write_account(account, |state| {
                 self.accept(account, state, request, purpose, single, schedule, now)
             })
             .unwrap_or(Err(SendError::UnknownAccount(account)))?;
         drop(gate);
+        Ok(accepted)
+    }
+
+    /// After the commit: acknowledges (and starts delivering) only once the acceptance is
+    /// durable, since a send that was never acknowledged must not reach anyone; a send whose
+    /// commit failed is parked until its record is written. `inline`: a small send runnable
+    /// at once may be delivered by the calling thread.
+    fn release(
+        &self,
+        accepted: Accepted,
+        committed: Result<(), StorageError>,
+        inline: bool,
+    ) -> Result<JobHandle, SendError> {
+        let Accepted { sent, ready, lsn } = accepted;
         let job = Arc::clone(&sent.job);
-        // Acknowledge (and start delivering) only once the acceptance is durable: a send
-        // that was never acknowledged must not reach anyone.
-        if let Err(e) = self.commit(lsn) {
+        if let Err(e) = committed {
             if let (Some(ready), Some(lsn)) = (ready, lsn) {
                 self.park(job, ready, lsn);
             }
@@ -140,9 +173,10 @@ impl Engine {
         }
         if let Some(ready) = ready {
             let pool = self.pool();
-            // Only here, in the caller's `send`: jobs resumed at open (`start` from
-            // `resume`) go to the workers, so opening an engine does not deliver on its own.
-            if ready == [0] && pool.may_run_here(&job, self.config.inline_max_recipients) {
+            // Only in the caller's `send`: jobs resumed at open (`start` from `resume`) go to
+            // the workers, so opening an engine does not deliver on its own.
+            if inline && ready == [0] && pool.may_run_here(&job, self.config.inline_max_recipients)
+            {
                 // A small send runnable at once: delivered here, without a hand-off.
                 pool.release_for_caller(&job);
                 pool.run_here(&job, 0);
@@ -244,7 +278,11 @@ impl Engine {
         {
             // The first send's record may still be on its way to disk: acknowledge the
             // repeat only once it is there.
-            return Ok((job, None, self.last_logged()));
+            return Ok(Accepted {
+                sent: job,
+                ready: None,
+                lsn: self.last_logged(),
+            });
         }
         // The platform's rules, cheapest first; each refusal leaves everything unchanged.
         let attempt = Attempt {
@@ -334,7 +372,11 @@ impl Engine {
         sent.job.hold();
         // Entered under the account's lock, so lanes see sends in sequence order.
         let ready = sent.job.enter_lanes();
-        Ok((sent, Some(ready), lsn))
+        Ok(Accepted {
+            sent,
+            ready: Some(ready),
+            lsn,
+        })
     }
 
     /// Creates an accepted send's job and records it in the account (history, idempotency,
