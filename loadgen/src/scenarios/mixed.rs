@@ -71,7 +71,7 @@ pub fn run_mixed(args: &MixedArgs) -> anyhow::Result<()> {
         rss_per_edge,
         gib(build.inbox_bytes)
     );
-    print_targets(&result, threads, &w);
+    print_targets(&result, &w);
     let floor = memory_floor(build.inbox_bytes, threads, result.deliveries_per_sec);
 
     let mut report = json!({
@@ -126,7 +126,7 @@ pub fn run_mixed(args: &MixedArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_targets(r: &RunResult, threads: usize, w: &Workload) {
+fn print_targets(r: &RunResult, w: &Workload) {
     let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
     let small_p99 = r.latencies.percentiles(Bucket::Small).map(|p| p.p99);
     let huge = r.latencies.count(Bucket::Huge);
@@ -145,7 +145,6 @@ fn print_targets(r: &RunResult, threads: usize, w: &Workload) {
             ""
         }
     );
-    let _ = threads;
 }
 
 /// Measures, after the run and in the same process, how many random 8-byte writes per

@@ -101,17 +101,34 @@ impl Default for Workload {
 }
 
 impl Workload {
-    /// Reads a TOML workload file; keys are the field names above, all optional.
+    /// Reads a TOML workload file over the defaults; keys are the field names above, all
+    /// optional.
+    #[cfg(test)]
     pub fn from_toml_file(path: &Path) -> anyhow::Result<Workload> {
+        Workload::from_toml_file_over(path, &Workload::default())
+    }
+
+    /// Reads a TOML workload file over `base` (a scenario's own defaults).
+    pub fn from_toml_file_over(path: &Path, base: &Workload) -> anyhow::Result<Workload> {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        Workload::from_toml(&text).with_context(|| format!("parsing {}", path.display()))
+        Workload::from_toml_over(&text, base).with_context(|| format!("parsing {}", path.display()))
     }
 
     /// The defaults with the keys of `text` over them (a table such as `audience_weights`
     /// key by key).
+    #[cfg(test)]
     pub fn from_toml(text: &str) -> anyhow::Result<Workload> {
         let mut table: toml::Table = toml::from_str(DEFAULTS_TOML)?;
+        merge_toml(&mut table, toml::from_str(text)?);
+        Ok(toml::Value::Table(table).try_into()?)
+    }
+
+    /// `base` with the keys of `text` over it.
+    pub fn from_toml_over(text: &str, base: &Workload) -> anyhow::Result<Workload> {
+        let toml::Value::Table(mut table) = toml::Value::try_from(base)? else {
+            anyhow::bail!("a workload serializes as a table");
+        };
         merge_toml(&mut table, toml::from_str(text)?);
         Ok(toml::Value::Table(table).try_into()?)
     }
@@ -291,7 +308,7 @@ impl WorkloadArgs {
     /// `base`, or the `--workload` file over the defaults, then the flags given over either.
     pub fn resolve(&self, base: Workload) -> anyhow::Result<Workload> {
         let start = match &self.workload {
-            Some(path) => Workload::from_toml_file(path)?,
+            Some(path) => Workload::from_toml_file_over(path, &base)?,
             None => base,
         };
         // Flags not given serialize as null and leave their setting alone (a flag given is
@@ -336,6 +353,20 @@ mod tests {
     use clap::{CommandFactory, Parser};
 
     use super::*;
+
+    #[test]
+    fn a_file_over_scaled_down_defaults_keeps_the_scale_down() {
+        let base = Workload::default().scaled_down(10);
+        let w =
+            Workload::from_toml_over("seed = 7\n[audience_weights]\nlist = 1.0\n", &base).unwrap();
+        assert_eq!(w.seed, 7);
+        assert_eq!(
+            (w.accounts, w.users, w.edges),
+            (base.accounts, base.users, base.edges)
+        );
+        assert_eq!(w.send_rate, base.send_rate);
+        assert!(Workload::from_toml_over("userz = 3", &base).is_err());
+    }
 
     #[test]
     fn toml_overrides_defaults_and_rejects_unknown_keys() {
