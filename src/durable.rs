@@ -55,6 +55,7 @@ use crate::store::wal::Wal;
 pub struct SnapshotStats {
     /// The first log record not in the snapshot.
     pub lsn: u64,
+    /// The snapshot file's size in bytes.
     pub bytes: u64,
     /// How long changes and sends were held back while the state was captured.
     pub pause: Duration,
