@@ -13,6 +13,7 @@ pub type Millis = u64;
 
 /// A source of wall-clock time in milliseconds since the Unix epoch.
 pub trait Clock: Send + Sync + 'static {
+    /// The current time, in milliseconds since the Unix epoch.
     fn now_ms(&self) -> Millis;
 }
 
@@ -42,16 +43,19 @@ pub struct ManualClock {
 }
 
 impl ManualClock {
+    /// A clock that reads `start_ms` (ms since the epoch) until it is moved.
     pub fn new(start_ms: Millis) -> Self {
         ManualClock {
             now: AtomicU64::new(start_ms),
         }
     }
 
+    /// Sets the time to `now_ms`, forwards or back.
     pub fn set_ms(&self, now_ms: Millis) {
         self.now.store(now_ms, Ordering::SeqCst);
     }
 
+    /// Moves the time forward by `by_ms` milliseconds.
     pub fn advance_ms(&self, by_ms: Millis) {
         self.now.fetch_add(by_ms, Ordering::SeqCst);
     }
@@ -210,6 +214,7 @@ pub struct LocalTime<'a> {
 }
 
 impl<'a> LocalTime<'a> {
+    /// The instant `ms` (ms since the epoch) as shown in `zone`.
     pub fn new(ms: Millis, zone: &'a TimeZone) -> Self {
         LocalTime { ms, zone }
     }

@@ -168,6 +168,7 @@ impl Default for Rules {
 /// Everything an [`Engine`](crate::Engine) is built with.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
+    /// The platform's limits on input: message sizes, audience lists, tags, names, keys.
     pub limits: Limits,
     /// The platform's rules on subjects, sending, corrections, penalties and interaction.
     pub rules: Rules,
@@ -267,7 +268,10 @@ pub enum SyncPolicy {
     Always,
     /// The log is written and fsynced every `interval`; callers are acknowledged after the
     /// fsync that covers their record. The default, with 2 ms.
-    GroupCommit { interval: Duration },
+    GroupCommit {
+        /// How often the log is written and fsynced.
+        interval: Duration,
+    },
     /// Written every few milliseconds, fsynced only when a segment closes or on
     /// `Engine::sync`, acknowledged at once. **Unsafe** on its own: a crash of the machine
     /// (not just the process) can lose acknowledged operations. For benchmarks, and for bulk

@@ -18,10 +18,12 @@ use crate::message::MessageError;
 pub enum Ban {
     /// Sending is refused before this time (ms since the epoch) and allowed from it on.
     Until(Millis),
+    /// Sending is refused for good: no call lifts a permanent ban.
     Permanent,
 }
 
 impl Ban {
+    /// Whether the ban refuses a send at `now` (ms since the epoch).
     pub fn is_active(self, now: Millis) -> bool {
         match self {
             Ban::Until(until) => now < until,
@@ -55,20 +57,34 @@ impl std::fmt::Display for Ban {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum RegisterError {
+    /// The name is blank, longer than `max` characters or holds a control character.
     #[error("account name must be 1 to {max} characters without control characters")]
-    InvalidName { max: usize },
+    InvalidName {
+        /// The longest name allowed, in characters
+        /// ([`Limits::account_name_max_chars`](crate::Limits::account_name_max_chars)).
+        max: usize,
+    },
+    /// Every account id (2^32 - 1 of them) has been handed out; the ids of terminated
+    /// accounts are not reused, so no account can be registered any more.
     #[error("account id space is exhausted")]
     IdsExhausted,
+    /// No subject has this id; [`Engine::create_subject`](crate::Engine::create_subject)
+    /// creates one.
     #[error("unknown {0}")]
     UnknownSubject(SubjectId),
     /// The subject holds as many accounts as it may; terminate one or have an exception
     /// approved ([`Engine::approve_quota`](crate::Engine::approve_quota)).
     #[error("{subject} already holds {held} accounts, its limit is {quota}")]
     QuotaReached {
+        /// The subject.
         subject: SubjectId,
+        /// Live accounts the subject holds now.
         held: u32,
+        /// Accounts it may hold: its kind's default or an approved exception.
         quota: u32,
     },
+    /// Registration information that is present is not valid (a field left empty is allowed:
+    /// the account is registered, but cannot send until it is completed).
     #[error("invalid registration: {0}")]
     InvalidRegistration(#[from] RegistrationError),
     /// A storage failure: the change was refused, or happened but is not durable yet (see
@@ -81,20 +97,39 @@ pub enum RegisterError {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum RegistrationError {
+    /// The region is blank, longer than `max` characters or holds a control character.
     #[error("region must be 1 to {max} characters without control characters")]
-    InvalidRegion { max: usize },
+    InvalidRegion {
+        /// The longest region allowed, in characters
+        /// ([`Rules::subject_name_max_chars`](crate::Rules::subject_name_max_chars)).
+        max: usize,
+    },
+    /// The contact is neither a phone number (digits, spaces, `+`, `-`, parentheses; at least
+    /// 5 digits) nor an e-mail address, is blank, holds a control character, or is longer than
+    /// `max` characters.
     #[error("contact must be a phone number or an e-mail address of at most {max} characters")]
-    InvalidContact { max: usize },
+    InvalidContact {
+        /// The longest contact allowed, in characters
+        /// ([`Rules::contact_max_chars`](crate::Rules::contact_max_chars)).
+        max: usize,
+    },
 }
 
 /// Why creating a subject or changing its quota failed.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum SubjectError {
+    /// The name is blank, longer than `max` characters or holds a control character.
     #[error("subject name must be 1 to {max} characters without control characters")]
-    InvalidName { max: usize },
+    InvalidName {
+        /// The longest name allowed, in characters
+        /// ([`Rules::subject_name_max_chars`](crate::Rules::subject_name_max_chars)).
+        max: usize,
+    },
+    /// No subject has this id.
     #[error("unknown {0}")]
     UnknownSubject(SubjectId),
+    /// All 2^32 subject ids are taken; no subject can be created any more.
     #[error("subject id space is exhausted")]
     IdsExhausted,
     /// A storage failure: the change was refused, or happened but is not durable yet (see
@@ -108,23 +143,43 @@ pub enum SubjectError {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum AccountError {
+    /// No live account has this id: it was never registered, or it was terminated.
     #[error("unknown {0}")]
     UnknownAccount(AccountId),
+    /// Registration information that is present is not valid; nothing changed.
     #[error("invalid registration: {0}")]
     InvalidRegistration(#[from] RegistrationError),
     /// Registration information belongs to accounts registered under a subject.
     #[error("{0} was registered without a subject and has no registration information")]
     NoRegistration(AccountId),
+    /// The speed tier is over 4: tiers are 0 to 4
+    /// ([`Rules::speed_tiers_per_minute`](crate::Rules::speed_tiers_per_minute)), and `None`
+    /// lifts the limit.
     #[error("speed tier must be 0 to 4, got {0}")]
     InvalidSpeedTier(u8),
+    /// A retention of 0 ms; pass `None` to keep messages as long as the history window holds
+    /// them.
     #[error("retention must be at least one millisecond")]
     InvalidRetention,
+    /// The keyword is blank, longer than `max` characters or holds a control character.
     #[error("auto-reply keyword must be 1 to {max} characters without control characters")]
-    InvalidKeyword { max: usize },
+    InvalidKeyword {
+        /// The longest keyword allowed, in characters
+        /// ([`Rules::keyword_max_chars`](crate::Rules::keyword_max_chars)).
+        max: usize,
+    },
+    /// The keyword is new and the account already has `max` auto-replies; remove one first
+    /// (replacing the reply of an existing keyword is always allowed).
     #[error("the account already has the maximum of {max} auto-replies")]
-    TooManyAutoReplies { max: usize },
+    TooManyAutoReplies {
+        /// The most auto-replies an account may have
+        /// ([`Rules::auto_replies_per_account`](crate::Rules::auto_replies_per_account)).
+        max: usize,
+    },
+    /// The account has no auto-reply for this keyword (keywords are compared exactly).
     #[error("no auto-reply for keyword {0:?}")]
     UnknownKeyword(String),
+    /// The auto-reply message is not valid under the [`Limits`](crate::Limits).
     #[error("invalid auto-reply: {0}")]
     InvalidMessage(#[from] MessageError),
     /// A storage failure: the change was refused, or happened but is not durable yet (see
@@ -137,6 +192,7 @@ pub enum AccountError {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum TerminateError {
+    /// No live account has this id: it was never registered, or it is terminated already.
     #[error("unknown {0}")]
     UnknownAccount(AccountId),
     /// A storage failure: the change was refused, or happened but is not durable yet (see
@@ -149,14 +205,30 @@ pub enum TerminateError {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum ScheduleError {
+    /// No live account has this id: it was never registered, or it was terminated.
     #[error("unknown {0}")]
     UnknownAccount(AccountId),
+    /// The account has no pending scheduled send with this id: it never had one, or the send
+    /// fired or was cancelled.
     #[error("unknown {0}")]
     UnknownSchedule(ScheduleId),
+    /// The due time is not after the engine's clock; send now with
+    /// [`Engine::send`](crate::Engine::send) instead.
     #[error("the send is due at {due_ms}, which is not after now ({now_ms})")]
-    NotInFuture { due_ms: Millis, now_ms: Millis },
+    NotInFuture {
+        /// When the send was to go out, in ms since the epoch.
+        due_ms: Millis,
+        /// The engine's clock at the call, in ms since the epoch.
+        now_ms: Millis,
+    },
+    /// The account already has `max` scheduled sends pending; cancel one, or wait until one
+    /// fires.
     #[error("the account already has the maximum of {max} scheduled sends")]
-    TooMany { max: usize },
+    TooMany {
+        /// The most pending scheduled sends an account may have
+        /// ([`Rules::schedules_per_account`](crate::Rules::schedules_per_account)).
+        max: usize,
+    },
     /// The send itself is invalid (message, audience, options).
     #[error("invalid send: {0}")]
     Invalid(SendError),
@@ -170,13 +242,16 @@ pub enum ScheduleError {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum RetractError {
+    /// No live account has this id: it was never registered, or it was terminated.
     #[error("unknown {0}")]
     UnknownAccount(AccountId),
     /// Not a send of this account, or no longer in its history.
     #[error("unknown {0}")]
     UnknownJob(JobId),
+    /// The send is a text, image or voice message; only articles and videos can be retracted.
     #[error("only articles and videos can be retracted")]
     NotRetractable,
+    /// The send was retracted before; nothing changed.
     #[error("{0} is already retracted")]
     AlreadyRetracted(JobId),
     /// A storage failure: the change was refused, or happened but is not durable yet (see
@@ -189,18 +264,29 @@ pub enum RetractError {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum CorrectError {
+    /// No live account has the job's account id: it was never registered, or it was
+    /// terminated.
     #[error("unknown {0}")]
     UnknownAccount(AccountId),
+    /// Not a send of this account, or no longer in its history.
     #[error("unknown {0}")]
     UnknownJob(JobId),
+    /// The send is not an article; only articles can be corrected.
     #[error("only articles can be corrected")]
     NotAnArticle,
+    /// The article was retracted; a retracted article cannot be corrected.
     #[error("{0} was retracted")]
     Retracted(JobId),
     /// The article was corrected as many times as `max`
     /// ([`Rules::corrections_per_article`](crate::Rules::corrections_per_article)) allows.
     #[error("{job} was already corrected; {}", CorrectionsAllowed(*max))]
-    AlreadyCorrected { job: JobId, max: u32 },
+    AlreadyCorrected {
+        /// The article.
+        job: JobId,
+        /// Corrections allowed per article.
+        max: u32,
+    },
+    /// The correction changes the title, summary or cover; only the body may change.
     #[error("a correction may change only the body, not the title, summary or cover")]
     FixedFieldChanged,
     /// The correction changes more than `max` characters (user-perceived characters, after
@@ -211,12 +297,19 @@ pub enum CorrectError {
         if *more_than { "more than " } else { "" }
     )]
     TooManyChanges {
+        /// Characters the correction changes or, when `more_than`, where the count stopped.
         changes: usize,
+        /// Whether the correction changes more characters than `changes`.
         more_than: bool,
+        /// The most characters a correction may change
+        /// ([`Rules::correction_max_chars`](crate::Rules::correction_max_chars)).
         max: usize,
     },
+    /// The corrected article is the one readers already get (the article as sent, or its
+    /// latest correction).
     #[error("the correction changes nothing")]
     Unchanged,
+    /// The corrected article is not valid under the [`Limits`](crate::Limits).
     #[error("invalid body: {0}")]
     InvalidMessage(#[from] MessageError),
     /// A storage failure: the change was refused, or happened but is not durable yet (see
@@ -243,14 +336,25 @@ impl std::fmt::Display for CorrectionsAllowed {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum InteractError {
+    /// No live account has this id: it was never registered, or it was terminated.
     #[error("unknown {0}")]
     UnknownAccount(AccountId),
+    /// No user has this id (the ids below [`Engine::user_count`](crate::Engine::user_count)
+    /// exist).
     #[error("unknown {0}")]
     UnknownUser(UserId),
+    /// The user does not follow the account; only followers may write to it.
     #[error("{user} does not follow {account}")]
-    NotFollowing { user: UserId, account: AccountId },
+    NotFollowing {
+        /// The user who wrote.
+        user: UserId,
+        /// The account written to.
+        account: AccountId,
+    },
+    /// The message is an article; followers may send text, image, voice and video messages.
     #[error("followers may send text, image, voice and video messages")]
     UnsupportedKind,
+    /// The message is not valid under the [`Limits`](crate::Limits).
     #[error("invalid message: {0}")]
     InvalidMessage(#[from] MessageError),
     /// A storage failure: the change was refused, or happened but is not durable yet (see
@@ -264,8 +368,10 @@ pub enum InteractError {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum ExportError {
+    /// No live account has this id: it was never registered, or it was terminated.
     #[error("unknown {0}")]
     UnknownAccount(AccountId),
+    /// Creating or writing the file failed, after the account was read.
     #[error("writing the export: {0}")]
     Io(IoError),
 }
@@ -274,12 +380,24 @@ pub enum ExportError {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum AddUsersError {
+    /// The new users would pass the 2^32 user ids; nothing changed. At most
+    /// `2^32 - existing` more users can be added.
     #[error("adding {asked} users would pass the id space of 2^32 ({existing} exist)")]
-    IdsExhausted { existing: u64, asked: u64 },
+    IdsExhausted {
+        /// Users that exist.
+        existing: u64,
+        /// Users asked for.
+        asked: u64,
+    },
     /// The memory the new users need (their reverse-index slots and inboxes) could not be
     /// reserved. Nothing changed, and what was reserved on the way was given back.
     #[error("cannot reserve memory for {asked} more users ({existing} exist)")]
-    OutOfMemory { existing: u64, asked: u64 },
+    OutOfMemory {
+        /// Users that exist.
+        existing: u64,
+        /// Users asked for.
+        asked: u64,
+    },
     /// A storage failure: the change was refused, or happened but is not durable yet (see
     /// [`StorageError`] for which, and what to do).
     #[error("storage: {0}")]
@@ -290,16 +408,39 @@ pub enum AddUsersError {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum FollowError {
+    /// No live account has this id: it was never registered, or it was terminated.
     #[error("unknown {0}")]
     UnknownAccount(AccountId),
+    /// No user has this id (the ids below [`Engine::user_count`](crate::Engine::user_count)
+    /// exist).
     #[error("unknown {0}")]
     UnknownUser(UserId),
+    /// The user already follows the account; nothing changed (their OpenID is
+    /// [`Engine::open_id`](crate::Engine::open_id)).
     #[error("{user} already follows {account}")]
-    AlreadyFollowing { user: UserId, account: AccountId },
+    AlreadyFollowing {
+        /// The user.
+        user: UserId,
+        /// The account.
+        account: AccountId,
+    },
+    /// The source is blank, longer than `max` characters or holds a control character.
     #[error("follow source must be 1 to {max} characters without control characters")]
-    InvalidSource { max: usize },
+    InvalidSource {
+        /// The longest source allowed, in characters
+        /// ([`Limits::source_max_chars`](crate::Limits::source_max_chars)).
+        max: usize,
+    },
+    /// The source is new and the account already has `max` distinct sources; follow without
+    /// a source, or with one the account has.
     #[error("{account} already has the maximum of {max} follow sources")]
-    TooManySources { account: AccountId, max: usize },
+    TooManySources {
+        /// The account.
+        account: AccountId,
+        /// The most distinct sources an account may have
+        /// ([`Limits::sources_per_account`](crate::Limits::sources_per_account)).
+        max: usize,
+    },
     /// A storage failure: the change was refused, or happened but is not durable yet (see
     /// [`StorageError`] for which, and what to do).
     #[error("storage: {0}")]
@@ -310,12 +451,21 @@ pub enum FollowError {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum UnfollowError {
+    /// No live account has this id: it was never registered, or it was terminated.
     #[error("unknown {0}")]
     UnknownAccount(AccountId),
+    /// No user has this id (the ids below [`Engine::user_count`](crate::Engine::user_count)
+    /// exist).
     #[error("unknown {0}")]
     UnknownUser(UserId),
+    /// The user does not follow the account; nothing changed.
     #[error("{user} does not follow {account}")]
-    NotFollowing { user: UserId, account: AccountId },
+    NotFollowing {
+        /// The user.
+        user: UserId,
+        /// The account.
+        account: AccountId,
+    },
     /// A storage failure: the change was refused, or happened but is not durable yet (see
     /// [`StorageError`] for which, and what to do).
     #[error("storage: {0}")]
@@ -327,8 +477,12 @@ pub enum UnfollowError {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum FollowChangeError {
+    /// A [`FollowChange::Follow`](crate::FollowChange::Follow) failed, as
+    /// [`Engine::follow`](crate::Engine::follow) would have.
     #[error(transparent)]
     Follow(#[from] FollowError),
+    /// A [`FollowChange::Unfollow`](crate::FollowChange::Unfollow) failed, as
+    /// [`Engine::unfollow`](crate::Engine::unfollow) would have.
     #[error(transparent)]
     Unfollow(#[from] UnfollowError),
 }
@@ -337,24 +491,55 @@ pub enum FollowChangeError {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum TagError {
+    /// No live account has this id: it was never registered, or it was terminated.
     #[error("unknown {0}")]
     UnknownAccount(AccountId),
+    /// The account has no tag with this id: it never had one, or the tag was deleted.
     #[error("unknown {0}")]
     UnknownTag(TagId),
+    /// The tag name is blank, longer than `max` characters or holds a control character.
     #[error("tag name must be 1 to {max} characters without control characters")]
-    InvalidName { max: usize },
+    InvalidName {
+        /// The longest tag name allowed, in characters
+        /// ([`Limits::tag_name_max_chars`](crate::Limits::tag_name_max_chars)).
+        max: usize,
+    },
+    /// The account already has a tag with this name (names are compared exactly).
     #[error("a tag named {0:?} already exists")]
     DuplicateName(String),
+    /// The account already has `max` tags; delete one first.
     #[error("the account already has the maximum of {max} tags")]
-    TooManyTags { max: usize },
+    TooManyTags {
+        /// The most tags an account may have
+        /// ([`Limits::tags_per_account`](crate::Limits::tags_per_account)).
+        max: usize,
+    },
+    /// Tagging would give a follower more than `max` of the account's tags; the whole batch
+    /// is refused.
     #[error("follower {open_id} already carries the maximum of {max} tags")]
-    TooManyTagsOnFollower { open_id: OpenId, max: usize },
+    TooManyTagsOnFollower {
+        /// The first follower in the batch who already carries `max` tags.
+        open_id: OpenId,
+        /// The most tags a follower may carry in one account
+        /// ([`Limits::tags_per_follower`](crate::Limits::tags_per_follower)).
+        max: usize,
+    },
+    /// Not an OpenID this account issued for an existing user; the whole batch is refused.
     #[error("{0} is not an OpenID of this account")]
     InvalidOpenId(OpenId),
+    /// The user behind this OpenID does not follow the account (any more); the whole batch is
+    /// refused.
     #[error("{0} does not follow this account")]
     NotFollowing(OpenId),
+    /// The batch is empty or holds more than `max` OpenIDs (duplicates included).
     #[error("a batch must hold 1 to {max} OpenIDs, got {len}")]
-    BatchSize { len: usize, max: usize },
+    BatchSize {
+        /// OpenIDs in the batch.
+        len: usize,
+        /// The most OpenIDs one call takes
+        /// ([`Limits::tag_batch_max`](crate::Limits::tag_batch_max)).
+        max: usize,
+    },
     /// A storage failure: the change was refused, or happened but is not durable yet (see
     /// [`StorageError`] for which, and what to do).
     #[error("storage: {0}")]
@@ -365,16 +550,32 @@ pub enum TagError {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum AudienceError {
+    /// The account has no tag with this id: it never had one, or the tag was deleted.
     #[error("unknown {0}")]
     UnknownTag(TagId),
     /// The list names too few distinct followers: `len` counts its distinct ids
     /// (duplicates count once).
     #[error("an OpenID list must hold {min} to {max} distinct ids, got {len}")]
-    ListSize { len: usize, min: usize, max: usize },
+    ListSize {
+        /// Distinct followers the list names.
+        len: usize,
+        /// The fewest distinct followers a list must name
+        /// ([`Limits::openid_list_min`](crate::Limits::openid_list_min)).
+        min: usize,
+        /// The most ids a list may hold
+        /// ([`Limits::openid_list_max`](crate::Limits::openid_list_max)).
+        max: usize,
+    },
     /// The list is longer than `max` entries, duplicates included (a bound on the work of
     /// checking it, whatever its distinct ids).
     #[error("an OpenID list may hold at most {max} ids, duplicates included, got {len}")]
-    ListTooLong { len: usize, max: usize },
+    ListTooLong {
+        /// Ids in the list, duplicates included.
+        len: usize,
+        /// The most ids a list may hold
+        /// ([`Limits::openid_list_max`](crate::Limits::openid_list_max)).
+        max: usize,
+    },
     /// Not an OpenID this account issued for an existing user (made up, another account's,
     /// or of a user who does not exist).
     #[error("{0} is not an OpenID of this account")]
@@ -383,9 +584,23 @@ pub enum AudienceError {
     /// all; `open_ids` names them in list order, each once, the first
     /// [`MAX_NAMED`](Self::MAX_NAMED) only.
     #[error("{}", NotFollowingText(open_ids, *count))]
-    NotFollowing { open_ids: Vec<OpenId>, count: usize },
+    NotFollowing {
+        /// The ids of users who do not follow, in list order, each once, at most
+        /// [`MAX_NAMED`](Self::MAX_NAMED) of them.
+        open_ids: Vec<OpenId>,
+        /// Distinct users in the list who do not follow the account.
+        count: usize,
+    },
+    /// The tag expression has more than `max` nodes.
     #[error("tag expression has {nodes} nodes, over the limit of {max}")]
-    ExpressionTooLarge { nodes: usize, max: usize },
+    ExpressionTooLarge {
+        /// Nodes in the expression, as [`TagExpr::nodes`](crate::TagExpr::nodes) counts them.
+        nodes: usize,
+        /// The most nodes an expression may have
+        /// ([`Limits::tag_expr_max_nodes`](crate::Limits::tag_expr_max_nodes)).
+        max: usize,
+    },
+    /// An `And` or an `Or` in the tag expression has no operands.
     #[error("tag expression has an empty and/or")]
     EmptyExpression,
 }
@@ -420,17 +635,33 @@ impl std::fmt::Display for NotFollowingText<'_> {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum SendError {
+    /// No live account has this id: it was never registered, or it was terminated.
     #[error("unknown {0}")]
     UnknownAccount(AccountId),
+    /// The message is not valid under the [`Limits`](crate::Limits).
     #[error("invalid message: {0}")]
     InvalidMessage(#[from] MessageError),
+    /// The audience does not resolve against the account's followers and tags; for a preview
+    /// or reply, the OpenID is not valid or does not name a follower.
     #[error("invalid audience: {0}")]
     InvalidAudience(#[from] AudienceError),
+    /// The idempotency key is empty or longer than `max` bytes.
     #[error("idempotency key must be 1 to {max} bytes")]
-    InvalidIdempotencyKey { max: usize },
+    InvalidIdempotencyKey {
+        /// The longest key allowed, in bytes
+        /// ([`Limits::idempotency_key_max_bytes`](crate::Limits::idempotency_key_max_bytes)).
+        max: usize,
+    },
     /// The fan-out queue is full. Nothing was accepted; retry later.
     #[error("busy: {unfinished} sends are still delivering, the limit is {max}; retry later")]
-    Busy { unfinished: usize, max: usize },
+    Busy {
+        /// Sends accepted and not yet finished, across all accounts.
+        unfinished: usize,
+        /// The limit
+        /// ([`EngineConfig::max_unfinished_jobs`](crate::EngineConfig::max_unfinished_jobs)).
+        max: usize,
+    },
+    /// The engine is being dropped and its fan-out workers are stopping; nothing was accepted.
     #[error("the engine is shutting down")]
     ShuttingDown,
     /// The account has sent 2^32 - 1 messages; it cannot send more.
@@ -439,11 +670,19 @@ pub enum SendError {
     /// The account's registration information is incomplete; complete it with
     /// [`Engine::update_registration`](crate::Engine::update_registration).
     #[error("registration incomplete, missing: {}", missing.join(", "))]
-    RegistrationIncomplete { missing: Vec<&'static str> },
+    RegistrationIncomplete {
+        /// The missing fields, of `"region"`, `"category"` and `"contact"`, in that order.
+        missing: Vec<&'static str>,
+    },
     /// The account is banned from sending; a temporary ban lifts by itself at its end (the
     /// text shows the end in `zone`, the platform's time zone, to the millisecond).
     #[error("banned from sending {}", BanIn(ban, zone))]
-    Banned { ban: Ban, zone: TimeZone },
+    Banned {
+        /// The ban in force.
+        ban: Ban,
+        /// The platform's time zone ([`Rules::time_zone`](crate::Rules::time_zone)).
+        zone: TimeZone,
+    },
     /// A subscription account already sent its broadcasts for today, a calendar day of
     /// `zone` (the platform's time zone); sending is allowed again from `next_day_ms`.
     #[error(
@@ -451,8 +690,12 @@ pub enum SendError {
         LocalTime::new(*next_day_ms, zone)
     )]
     DailyLimit {
+        /// Broadcasts a subscription account may send per day
+        /// ([`subscription_broadcasts_per_day`](crate::Rules::subscription_broadcasts_per_day)).
         limit: u32,
+        /// The start of the next calendar day in `zone`, in ms since the epoch.
         next_day_ms: Millis,
+        /// The platform's time zone ([`Rules::time_zone`](crate::Rules::time_zone)).
         zone: TimeZone,
     },
     /// The account already sent its previews for today (as for `DailyLimit`).
@@ -461,29 +704,56 @@ pub enum SendError {
         LocalTime::new(*next_day_ms, zone)
     )]
     PreviewLimit {
+        /// Previews an account may send per day
+        /// ([`Rules::previews_per_day`](crate::Rules::previews_per_day)).
         limit: u32,
+        /// The start of the next calendar day in `zone`, in ms since the epoch: previews are
+        /// allowed again from then.
         next_day_ms: Millis,
+        /// The platform's time zone ([`Rules::time_zone`](crate::Rules::time_zone)).
         zone: TimeZone,
     },
     /// The article matches `original`, another account's article, and is not declared a
     /// reprint. Send it with `continue_as_reprint` to send it as a reprint of `original`.
     #[error("the article matches {original} of another account; declare it a reprint")]
-    Unoriginal { original: JobId },
+    Unoriginal {
+        /// The matching article: its account and send.
+        original: JobId,
+    },
+    /// The declared original (`reprint_of`) is a send of this same account, or is not in the
+    /// history of another live account (never sent, or no longer in the history window).
     #[error("{0} is not an article of another account in its history")]
     UnknownOriginal(JobId),
+    /// The declared original cannot be reprinted: it was not sent open for reprint, it was
+    /// retracted, or it is not an article.
     #[error("{0} is not open for reprint")]
     ReprintNotOpen(JobId),
+    /// The request asks for `open_for_reprint`, `reprint_of` or `continue_as_reprint`, and its
+    /// message is not an article.
     #[error("only articles can be reprinted or opened for reprint")]
     NotAnArticle,
     /// Storing the message would pass the account's storage quota.
     #[error("storage quota: {used} of {quota} bytes used, the message needs {needed}")]
-    StorageQuota { used: u64, needed: u64, quota: u64 },
+    StorageQuota {
+        /// Bytes the account's kept messages take now
+        /// ([`Message::stored_bytes`](crate::Message::stored_bytes)).
+        used: u64,
+        /// Bytes this message would take.
+        needed: u64,
+        /// The account's quota, in bytes
+        /// ([`Engine::set_storage_quota`](crate::Engine::set_storage_quota)).
+        quota: u64,
+    },
     /// A scheduled send fired after it was cancelled or had fired already; nothing sent.
     #[error("{0} was cancelled or has fired already")]
     ScheduleGone(ScheduleId),
     /// Replies are allowed only within the window after the follower's last message.
     #[error("the reply window is closed (follower's last message: {last_message_ms:?})")]
-    ReplyWindowClosed { last_message_ms: Option<Millis> },
+    ReplyWindowClosed {
+        /// When the follower last wrote to the account, in ms since the epoch; `None` if they
+        /// have not written since they last followed it.
+        last_message_ms: Option<Millis>,
+    },
     /// A storage failure: the change was refused, or happened but is not durable yet (see
     /// [`StorageError`] for which, and what to do).
     #[error("storage: {0}")]
@@ -494,34 +764,66 @@ pub enum SendError {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum QueryError {
+    /// No live account has this id: it was never registered, or it was terminated.
     #[error("unknown {0}")]
     UnknownAccount(AccountId),
+    /// No user has this id (the ids below [`Engine::user_count`](crate::Engine::user_count)
+    /// exist).
     #[error("unknown {0}")]
     UnknownUser(UserId),
+    /// The account has no tag with this id.
     #[error("unknown {0}")]
     UnknownTag(TagId),
+    /// No subject has this id.
     #[error("unknown {0}")]
     UnknownSubject(SubjectId),
+    /// The job's account has no send with this sequence number in its history (never sent,
+    /// or no longer in the history window).
     #[error("unknown {0}")]
     UnknownJob(JobId),
+    /// Not an OpenID this account issued for an existing user (made up, another account's, or
+    /// of a user who does not exist).
     #[error("{0} is not an OpenID of this account")]
     InvalidOpenId(OpenId),
+    /// The page size is 0 or over `max`.
     #[error("page size must be 1 to {max}, got {len}")]
-    PageSize { len: usize, max: usize },
+    PageSize {
+        /// The page size asked for.
+        len: usize,
+        /// The largest page
+        /// ([`Limits::follower_page_max`](crate::Limits::follower_page_max)).
+        max: usize,
+    },
 }
 
 /// Why an inbox read failed.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum FetchError {
+    /// No user has this id (the ids below [`Engine::user_count`](crate::Engine::user_count)
+    /// exist).
     #[error("unknown {0}")]
     UnknownUser(UserId),
+    /// No live account has this id (only [`Engine::recover`](crate::Engine::recover) names
+    /// one).
     #[error("unknown {0}")]
     UnknownAccount(AccountId),
+    /// The engine delivers to an external [`Sink`](crate::Sink) and keeps no inbox to fetch
+    /// from; [`Engine::recover`](crate::Engine::recover) still reads the accounts' histories.
     #[error("this engine delivers to an external sink and keeps no inbox")]
     NoInbox,
+    /// `limit` is 0 or over `max`.
     #[error("a fetch takes 1 to {max} entries, asked for {len}")]
-    Limit { len: usize, max: usize },
+    Limit {
+        /// Entries asked for.
+        len: usize,
+        /// The most one call returns: the inbox capacity
+        /// ([`EngineConfig::inbox_capacity`](crate::EngineConfig::inbox_capacity)) for
+        /// [`Engine::fetch`](crate::Engine::fetch), the history window
+        /// ([`EngineConfig::history_window`](crate::EngineConfig::history_window)) for
+        /// [`Engine::recover`](crate::Engine::recover).
+        max: usize,
+    },
 }
 
 /// An operating-system I/O error, kept whole: its [`kind`](Self::kind) (for example
@@ -588,23 +890,37 @@ pub enum StoreError {
     /// An I/O operation failed; `what` says which (e.g. "writing the log"), `source` keeps
     /// the operating system's error and its kind (`StorageFull` when the disk is full).
     #[error("{what}: {source}")]
-    Io { what: String, source: IoError },
+    Io {
+        /// The operation that failed, e.g. "writing the log".
+        what: String,
+        /// The I/O error, with its kind and OS error code.
+        source: IoError,
+    },
+    /// Another engine, in this process or another, has the data directory open (it holds the
+    /// directory's `LOCK` file); the string is the directory's path.
     #[error("the data directory {0} is in use by another process")]
     Locked(String),
     /// The configured `openid_secret` is not the one the directory was created with: every
     /// OpenID would change. Nothing was opened.
     #[error("the data directory {0} was created with another OpenID secret; configure that secret")]
     SecretMismatch(String),
+    /// A log segment or snapshot has a format version this build does not read; open the
+    /// directory with a build that reads it.
     #[error("{file} has format version {found}; this build reads version {supported}")]
     Version {
+        /// The file's path.
         file: String,
+        /// The format version the file has.
         found: u32,
+        /// The format version this build reads and writes.
         supported: u32,
     },
     /// A file holds something the engine never writes (not a torn write, which recovery
     /// cuts and reports in `recovery_warnings`): the directory was changed by someone else.
     #[error("corrupt data: {0}")]
     Corrupt(String),
+    /// The log ends before the position the newest valid snapshot covers (log segments were
+    /// removed or cut short), so the state cannot be rebuilt; the string gives both positions.
     #[error("no valid snapshot and no complete log: {0}")]
     Unrecoverable(String),
     /// Memory ran out while opening the directory (its state is larger than this process

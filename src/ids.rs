@@ -37,7 +37,9 @@ pub struct TagId(pub u32);
 /// A send job: the send with sequence `seq` of account `account`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct JobId {
+    /// The account that sent it.
     pub account: AccountId,
+    /// Its place in the account's send order.
     pub seq: Seq,
 }
 

@@ -13,6 +13,7 @@
 #![deny(unsafe_code)]
 #![doc = include_str!("../README.md")]
 #![warn(missing_debug_implementations)]
+#![warn(missing_docs)]
 
 /// The examples in `docs/` run as doctests too.
 #[cfg(doctest)]

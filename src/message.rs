@@ -12,26 +12,39 @@ use thiserror::Error;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum MediaFormat {
+    /// JPEG image.
     Jpeg,
+    /// PNG image.
     Png,
+    /// GIF image.
     Gif,
+    /// BMP image.
     Bmp,
+    /// MP3 voice clip.
     Mp3,
+    /// AMR voice clip.
     Amr,
+    /// WMA voice clip.
     Wma,
+    /// WAV voice clip.
     Wav,
+    /// MP4 video.
     Mp4,
 }
 
 /// What a media file is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MediaKind {
+    /// A picture: JPEG, PNG, GIF or BMP.
     Image,
+    /// A voice clip: MP3, AMR, WMA or WAV.
     Voice,
+    /// A video: MP4.
     Video,
 }
 
 impl MediaFormat {
+    /// The kind of media this format holds.
     pub fn kind(self) -> MediaKind {
         match self {
             MediaFormat::Jpeg | MediaFormat::Png | MediaFormat::Gif | MediaFormat::Bmp => {
@@ -50,6 +63,7 @@ impl MediaFormat {
 pub struct Media {
     /// The media store's id for the file.
     pub media_id: String,
+    /// The file's format, which must be of the kind the message expects.
     pub format: MediaFormat,
     /// The file's size in bytes.
     pub bytes: u64,
@@ -60,17 +74,30 @@ pub struct Media {
 /// A long-form article.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Article {
+    /// The title: not blank, at most
+    /// [`title_max_chars`](Limits::title_max_chars) characters (default 64), one line.
     pub title: String,
+    /// The summary: may be empty, at most
+    /// [`summary_max_chars`](Limits::summary_max_chars) characters (default 120), one line.
     pub summary: String,
+    /// The body: not blank, at most [`body_max_chars`](Limits::body_max_chars) characters
+    /// (default 20,000); may hold line breaks and tabs.
     pub body: String,
+    /// The cover image.
     pub cover: Media,
 }
 
 /// A video with its caption.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Video {
+    /// The video file, in MP4.
     pub media: Media,
+    /// The title: may be empty, at most
+    /// [`title_max_chars`](Limits::title_max_chars) characters (default 64), one line.
     pub title: String,
+    /// The caption: may be empty, at most
+    /// [`summary_max_chars`](Limits::summary_max_chars) characters (default 120); may hold
+    /// line breaks and tabs.
     pub description: String,
 }
 
@@ -78,10 +105,20 @@ pub struct Video {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Message {
+    /// Plain text: not blank, at most [`text_max_bytes`](Limits::text_max_bytes) bytes of
+    /// UTF-8 (default 2,048); may hold line breaks and tabs.
     Text(String),
+    /// An image (JPEG, PNG, GIF or BMP) of at most
+    /// [`image_max_bytes`](Limits::image_max_bytes) (default 10 MiB).
     Image(Media),
+    /// A voice clip (MP3, AMR, WMA or WAV) of at most
+    /// [`voice_max_bytes`](Limits::voice_max_bytes) (default 2 MiB) and
+    /// [`voice_max_secs`](Limits::voice_max_secs) (default 60 s).
     Voice(Media),
+    /// A video (MP4) of at most [`video_max_bytes`](Limits::video_max_bytes) (default 10 MiB),
+    /// with its title and caption.
     Video(Video),
+    /// A long-form article with a cover image.
     Article(Article),
 }
 
@@ -234,21 +271,43 @@ fn check_media(
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum MessageError {
+    /// A required field is empty or only whitespace, or a media file's declared size is 0.
     #[error("{field} is empty")]
-    Empty { field: &'static str },
+    Empty {
+        /// The field: `"text"`, `"title"`, `"body"`, `"media id"`, or a media file by its
+        /// role (`"image"`, `"voice"`, `"video"`, `"cover"`).
+        field: &'static str,
+    },
+    /// A field or a media file is over its limit in [`Limits`].
     #[error("{field} is {len} {unit}, over the limit of {max}")]
     TooLong {
+        /// The field: `"text"`, `"title"`, `"summary"`, `"body"`, `"video title"`,
+        /// `"video description"`, `"media id"`, or a media file by its role (`"image"`,
+        /// `"voice"`, `"video"`, `"cover"`).
         field: &'static str,
+        /// Its length, in `unit`.
         len: u64,
+        /// The limit, in `unit`.
         max: u64,
+        /// `"bytes"`, `"characters"` or `"seconds"`.
         unit: &'static str,
     },
+    /// A media file is of the wrong kind, e.g. an MP3 as an image or as an article's cover.
     #[error("{field} must be {expected} media, got a {got:?} file")]
     WrongMediaKind {
+        /// The media's role: `"image"`, `"voice"`, `"video"` or `"cover"`.
         field: &'static str,
+        /// The kind it must be: `"image"`, `"voice"` or `"video"`.
         expected: &'static str,
+        /// The file's format.
         got: MediaFormat,
     },
+    /// A field holds a control character. Text, an article's body and a video's caption may
+    /// hold line breaks (`\n`, `\r`) and tabs; other fields hold none.
     #[error("{field} contains a control character")]
-    ControlCharacter { field: &'static str },
+    ControlCharacter {
+        /// The field: `"text"`, `"title"`, `"summary"`, `"body"`, `"video title"`,
+        /// `"video description"` or `"media id"`.
+        field: &'static str,
+    },
 }

@@ -35,6 +35,7 @@ pub struct Batch<'a> {
 }
 
 impl Batch<'_> {
+    /// The recipients as [`UserId`]s, ascending.
     pub fn users(&self) -> impl ExactSizeIterator<Item = UserId> + '_ {
         self.recipients.iter().map(|&u| UserId(u))
     }
@@ -52,5 +53,9 @@ pub struct SinkError(pub String);
 /// a later send is not handed out before every batch of an earlier send of the same account
 /// that shares a recipient block has returned.
 pub trait Sink: Send + Sync + 'static {
+    /// Delivers one batch, from a fan-out worker. `Ok` counts every recipient as sent; an
+    /// `Err` (or a panic) has the batch retried, up to
+    /// [`EngineConfig::sink_retries`](crate::EngineConfig::sink_retries) times, and then counts
+    /// its recipients as errors.
     fn deliver(&self, batch: &Batch<'_>) -> Result<(), SinkError>;
 }

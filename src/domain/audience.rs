@@ -37,21 +37,28 @@ pub enum Audience {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TagExpr {
+    /// The followers carrying this tag.
     Tag(TagId),
+    /// The followers matching every part; there must be at least one part.
     And(Vec<TagExpr>),
+    /// The followers matching any part; there must be at least one part.
     Or(Vec<TagExpr>),
+    /// The followers not matching the expression.
     Not(Box<TagExpr>),
 }
 
 impl TagExpr {
+    /// The followers matching every one of `parts`.
     pub fn and(parts: impl IntoIterator<Item = TagExpr>) -> TagExpr {
         TagExpr::And(parts.into_iter().collect())
     }
 
+    /// The followers matching any of `parts`.
     pub fn or(parts: impl IntoIterator<Item = TagExpr>) -> TagExpr {
         TagExpr::Or(parts.into_iter().collect())
     }
 
+    /// The followers not matching `inner`.
     #[allow(clippy::should_implement_trait)]
     pub fn not(inner: TagExpr) -> TagExpr {
         TagExpr::Not(Box::new(inner))

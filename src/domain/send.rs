@@ -8,7 +8,11 @@ use crate::message::Message;
 /// A send as the account asks for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendRequest {
+    /// What is sent; validated against the [`Limits`](crate::Limits) when the send is
+    /// accepted.
     pub message: Message,
+    /// Who it goes to, fixed as a set of followers when the send is accepted (a scheduled send:
+    /// when it fires).
     pub audience: Audience,
     /// A client key: repeating it within the idempotency window returns the first job
     /// instead of sending again.
@@ -24,6 +28,7 @@ pub struct SendRequest {
 }
 
 impl SendRequest {
+    /// A send of `message` to `audience`, without an idempotency key or reprint options.
     pub fn new(message: Message, audience: Audience) -> Self {
         SendRequest {
             message,
@@ -35,6 +40,9 @@ impl SendRequest {
         }
     }
 
+    /// Sets the idempotency key: 1 to
+    /// [`Limits::idempotency_key_max_bytes`](crate::Limits::idempotency_key_max_bytes) bytes
+    /// (default 64).
     pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
         self.idempotency_key = Some(key.into());
         self

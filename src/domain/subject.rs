@@ -19,7 +19,9 @@ use crate::ids::AccountId;
 /// Who a subject is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SubjectKind {
+    /// A person.
     Individual,
+    /// A company, public body or other organization.
     Organization,
 }
 
@@ -37,10 +39,15 @@ pub enum AccountKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Category {
+    /// A government body.
     Government,
+    /// A news or media organization.
     Media,
+    /// A company.
     Enterprise,
+    /// A person.
     Individual,
+    /// Anything else.
     Other,
 }
 
@@ -48,7 +55,11 @@ pub enum Category {
 /// `category`, is incomplete: the account cannot send until it is completed.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct Registration {
+    /// The region the account is registered in: at most
+    /// [`Rules::subject_name_max_chars`] characters (default 64), no control characters;
+    /// empty while incomplete.
     pub region: String,
+    /// The record category; `None` while incomplete.
     pub category: Option<Category>,
     /// A phone number (digits, spaces, `+`, `-`, parentheses; at least 5 digits) or an
     /// e-mail address.
@@ -56,6 +67,8 @@ pub struct Registration {
 }
 
 impl Registration {
+    /// Registration information with a category; an empty `region` or `contact` is still
+    /// missing.
     pub fn new(region: impl Into<String>, category: Category, contact: impl Into<String>) -> Self {
         Registration {
             region: region.into(),

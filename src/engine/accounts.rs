@@ -61,6 +61,7 @@ impl Engine {
         *next += 1;
     }
 
+    /// Accounts ever registered, terminated ones included: the id the next account gets.
     pub fn account_count(&self) -> u64 {
         u64::from(*self.next_account.lock())
     }
@@ -76,8 +77,11 @@ impl Engine {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SubjectInfo {
+    /// The subject's id.
     pub id: SubjectId,
+    /// Its name.
     pub name: String,
+    /// Individual or organization.
     pub kind: SubjectKind,
     /// Accounts the subject may hold now (its kind's default or an approved exception).
     pub quota: u32,
@@ -89,12 +93,17 @@ pub struct SubjectInfo {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct AccountProfile {
+    /// The account's id.
     pub id: AccountId,
+    /// Its name.
     pub name: String,
     /// `None` for accounts registered with the low-level `register_account`.
     pub subject: Option<SubjectId>,
+    /// Subscription or service; `None` for accounts registered with `register_account`.
     pub kind: Option<AccountKind>,
+    /// Whether the account is verified (认证), as [`Engine::set_verified`] last set it.
     pub verified: bool,
+    /// Its registration information; `None` for accounts registered with `register_account`.
     pub registration: Option<Registration>,
     /// Registration fields still missing; the account cannot send while this is not empty.
     pub missing: Vec<&'static str>,
@@ -102,6 +111,7 @@ pub struct AccountProfile {
     pub violations: u32,
     /// The ban in force now, if any.
     pub ban: Option<Ban>,
+    /// Its delivery speed tier, 0 to 4; `None` when its speed is not limited (the default).
     pub speed_tier: Option<u8>,
 }
 
@@ -151,6 +161,7 @@ impl Engine {
         self.commit(lsn).map_err(SubjectError::Storage)
     }
 
+    /// A subject's name, kind, current quota and live accounts.
     pub fn subject(&self, subject: SubjectId) -> Result<SubjectInfo, QueryError> {
         let subjects = self.subjects.read();
         let s = subjects
@@ -273,6 +284,8 @@ impl Engine {
         )
     }
 
+    /// An account's name, subject, kind, registration, verification, violations, ban and speed
+    /// tier.
     pub fn account_profile(&self, account: AccountId) -> Result<AccountProfile, QueryError> {
         let now = self.clock.now_ms();
         self.read_account(account, |state| AccountProfile {

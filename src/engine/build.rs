@@ -53,6 +53,7 @@ use crate::store::Durable;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct MemoryUsage {
+    /// Follow edges, (user, account) pairs, in the graph: a count, not bytes.
     pub follow_edges: u64,
     /// Follower, tag and source bitmaps.
     pub forward_bytes: usize,
@@ -81,6 +82,8 @@ pub struct EngineBuilder {
 }
 
 impl EngineBuilder {
+    /// Reads time from `clock` instead of the system clock (a
+    /// [`ManualClock`](crate::ManualClock) in tests).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
@@ -92,6 +95,7 @@ impl EngineBuilder {
         self
     }
 
+    /// Builds an engine in memory and starts its fan-out workers.
     pub fn build(self) -> Engine {
         let EngineBuilder {
             config,
@@ -199,6 +203,8 @@ impl Engine {
         Engine::builder(config).build()
     }
 
+    /// A builder for an engine with `config`, on the system clock, delivering to the embedded
+    /// inbox until told otherwise.
     pub fn builder(config: EngineConfig) -> EngineBuilder {
         EngineBuilder {
             config,
@@ -207,6 +213,7 @@ impl Engine {
         }
     }
 
+    /// The configuration the engine was built with.
     pub fn config(&self) -> &EngineConfig {
         &self.config
     }

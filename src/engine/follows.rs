@@ -16,6 +16,7 @@ use crate::store::record::Record;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SourceStats {
+    /// The source's name, as given to [`Engine::follow`].
     pub source: String,
     /// Current followers whose follow came from this source.
     pub current: u64,
@@ -32,18 +33,30 @@ const PREFETCH_GROUP: usize = 16;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FollowChange {
     /// As [`Engine::follow`] without a source.
-    Follow { user: UserId, account: AccountId },
+    Follow {
+        /// The user who follows.
+        user: UserId,
+        /// The account to follow.
+        account: AccountId,
+    },
     /// As [`Engine::unfollow`].
-    Unfollow { user: UserId, account: AccountId },
+    Unfollow {
+        /// The user who unfollows.
+        user: UserId,
+        /// The account to unfollow.
+        account: AccountId,
+    },
 }
 
 impl FollowChange {
+    /// The user the change is for.
     pub fn user(&self) -> UserId {
         match *self {
             FollowChange::Follow { user, .. } | FollowChange::Unfollow { user, .. } => user,
         }
     }
 
+    /// The account the change is for.
     pub fn account(&self) -> AccountId {
         match *self {
             FollowChange::Follow { account, .. } | FollowChange::Unfollow { account, .. } => {
@@ -320,6 +333,7 @@ impl Engine {
         Ok(())
     }
 
+    /// Whether `user` follows `account` now.
     pub fn is_following(&self, account: AccountId, user: UserId) -> Result<bool, QueryError> {
         if !self.user_exists(user) {
             return Err(QueryError::UnknownUser(user));
@@ -328,6 +342,7 @@ impl Engine {
             .ok_or(QueryError::UnknownAccount(account))
     }
 
+    /// How many users follow `account` now.
     pub fn follower_count(&self, account: AccountId) -> Result<u64, QueryError> {
         self.read_account(account, |s| s.graph.follower_count())
             .ok_or(QueryError::UnknownAccount(account))

@@ -26,8 +26,11 @@ pub enum Content {
 pub struct InboxItem {
     /// This entry's position; fetch from `cursor + 1` to read what came after it.
     pub cursor: u64,
+    /// The account that sent the message.
     pub account: AccountId,
+    /// The message's sequence number among its account's sends.
     pub seq: Seq,
+    /// What the entry shows now.
     pub content: Content,
 }
 
@@ -35,6 +38,8 @@ pub struct InboxItem {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Fetched {
+    /// The entries read, oldest first. Entries of terminated accounts and of purged messages
+    /// are skipped, so there may be fewer than `limit` while more follow.
     pub items: Vec<InboxItem>,
     /// Where the next fetch should start.
     pub next_cursor: u64,

@@ -18,8 +18,11 @@ use crate::store::record::Record;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct InboundMessage {
+    /// The follower who wrote, as this account sees them.
     pub open_id: OpenId,
+    /// When they wrote, in ms since the epoch (the engine's clock).
     pub at_ms: Millis,
+    /// What they wrote.
     pub message: Message,
 }
 
@@ -157,6 +160,7 @@ impl Engine {
         )
     }
 
+    /// Removes the auto-reply for `keyword`.
     pub fn remove_auto_reply(&self, account: AccountId, keyword: &str) -> Result<(), AccountError> {
         self.change_account(
             account,

@@ -29,8 +29,12 @@ use crate::store::record::Record;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ScheduledSend {
+    /// Its id, for [`Engine::cancel_schedule`].
     pub id: ScheduleId,
+    /// When it is due, in ms since the epoch; it fires at the first [`Engine::run_due`] from
+    /// then on.
     pub due_ms: Millis,
+    /// The send as it was scheduled.
     pub request: SendRequest,
 }
 
@@ -38,8 +42,11 @@ pub struct ScheduledSend {
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct Fired {
+    /// The account that sends.
     pub account: AccountId,
+    /// The scheduled send.
     pub schedule: ScheduleId,
+    /// When it was due, in ms since the epoch.
     pub due_ms: Millis,
     /// The job, or why the send was refused when it came due (a refused scheduled send is
     /// dropped, except when the engine was busy: then it is tried again at the next tick).
@@ -50,12 +57,17 @@ pub struct Fired {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ArticleInfo {
+    /// The send.
     pub job: JobId,
+    /// Broadcast, preview or reply.
     pub purpose: SendPurpose,
+    /// Whether other accounts may reprint it.
     pub open_for_reprint: bool,
     /// The article this one reprints: its account and send.
     pub reprint_of: Option<JobId>,
+    /// Corrections made so far.
     pub corrections: u32,
+    /// Whether the account retracted it.
     pub retracted: bool,
     /// The message as readers see it now (corrected, if it was).
     pub message: Arc<Message>,

@@ -25,7 +25,10 @@ use crate::store::record::Record;
 pub struct StorageUsage {
     /// Bytes of the messages the account keeps (see `Message::stored_bytes`).
     pub used_bytes: u64,
+    /// The account's storage quota, in bytes; `None` for no quota (the default).
     pub quota_bytes: Option<u64>,
+    /// How long the account's messages are kept, in ms; `None` to keep them as long as the
+    /// history window holds them (the default).
     pub retention_ms: Option<u64>,
     /// Messages kept in the account's history.
     pub messages: u64,
@@ -35,10 +38,15 @@ pub struct StorageUsage {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ExportSummary {
+    /// Messages written: those in the account's history.
     pub messages: u64,
+    /// Followers written.
     pub followers: u64,
+    /// Tags written.
     pub tags: u64,
+    /// Follow sources written.
     pub sources: u64,
+    /// Bytes written to the file.
     pub bytes: u64,
 }
 
@@ -83,6 +91,8 @@ impl Engine {
         )
     }
 
+    /// The bytes the account's messages take, its quota and retention, and how many messages
+    /// it keeps.
     pub fn storage_usage(&self, account: AccountId) -> Result<StorageUsage, QueryError> {
         self.read_account(account, |state| StorageUsage {
             used_bytes: state.storage.used_bytes,

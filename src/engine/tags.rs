@@ -12,13 +12,19 @@ use crate::store::record::Record;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct TagInfo {
+    /// The tag's id.
     pub id: TagId,
+    /// Its name.
     pub name: String,
+    /// Followers carrying it.
     pub followers: u64,
 }
 
 /// # Tags
 impl Engine {
+    /// Creates a tag: `name` is 1 to
+    /// [`Limits::tag_name_max_chars`](crate::Limits::tag_name_max_chars) characters, unique in
+    /// the account. Returns its id.
     pub fn create_tag(&self, account: AccountId, name: &str) -> Result<TagId, TagError> {
         let limits = &self.config.limits;
         if !valid_name(name, limits.tag_name_max_chars) {
@@ -74,6 +80,7 @@ impl Engine {
         self.commit(lsn).map_err(TagError::Storage)
     }
 
+    /// The account's tags, in id order.
     pub fn tags(&self, account: AccountId) -> Result<Vec<TagInfo>, QueryError> {
         self.write_account(account, |state| {
             state

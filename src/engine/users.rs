@@ -55,6 +55,7 @@ impl Engine {
         self.users.store(end, Ordering::Release);
     }
 
+    /// How many users exist: their ids are `0..user_count()`.
     pub fn user_count(&self) -> u64 {
         self.users.load(Ordering::Acquire)
     }

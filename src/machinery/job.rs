@@ -84,7 +84,9 @@ impl JobStatus {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct JobReport {
+    /// The send.
     pub job: JobId,
+    /// Where the job stands.
     pub status: JobStatus,
     /// Recipients in the audience fixed at acceptance.
     pub total: u64,
@@ -98,6 +100,7 @@ pub struct JobReport {
     pub cancelled: u64,
     /// The last sink error, if any batch failed.
     pub last_error: Option<String>,
+    /// When the send was accepted, in ms since the epoch (the engine's clock).
     pub accepted_at_ms: Millis,
     /// When the job finished, if it has.
     pub finished_at_ms: Option<Millis>,
