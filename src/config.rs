@@ -18,9 +18,9 @@ pub struct Limits {
     pub voice_max_secs: u32,
     /// Largest video, in bytes.
     pub video_max_bytes: u64,
-    /// Longest article title, in characters.
+    /// Longest article or video title, in characters.
     pub title_max_chars: usize,
-    /// Longest article summary, in characters.
+    /// Longest article summary or video caption, in characters.
     pub summary_max_chars: usize,
     /// Longest article body, in characters.
     pub body_max_chars: usize,

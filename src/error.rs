@@ -652,7 +652,10 @@ pub enum SendError {
         /// ([`Limits::idempotency_key_max_bytes`](crate::Limits::idempotency_key_max_bytes)).
         max: usize,
     },
-    /// The fan-out queue is full. Nothing was accepted; retry later.
+    /// Too many sends are still delivering ([`EngineConfig::max_unfinished_jobs`], across
+    /// all accounts). Nothing was accepted; retry later.
+    ///
+    /// [`EngineConfig::max_unfinished_jobs`]: crate::EngineConfig::max_unfinished_jobs
     #[error("busy: {unfinished} sends are still delivering, the limit is {max}; retry later")]
     Busy {
         /// Sends accepted and not yet finished, across all accounts.
@@ -722,7 +725,7 @@ pub enum SendError {
     },
     /// The declared original (`reprint_of`) is a send of this same account, or is not in the
     /// history of another live account (never sent, or no longer in the history window).
-    #[error("{0} is not an article of another account in its history")]
+    #[error("{0} is not a send of another account in its history window")]
     UnknownOriginal(JobId),
     /// The declared original cannot be reprinted: it was not sent open for reprint, it was
     /// retracted, or it is not an article.

@@ -94,12 +94,14 @@ impl Registration {
 
     /// Checks the fields that are present (missing ones are allowed, see the module doc).
     pub(crate) fn validate(&self, rules: &Rules) -> Result<(), RegistrationError> {
-        if !self.region.is_empty() && !valid_text(&self.region, rules.subject_name_max_chars) {
+        if !self.region.trim().is_empty() && !valid_text(&self.region, rules.subject_name_max_chars)
+        {
             return Err(RegistrationError::InvalidRegion {
                 max: rules.subject_name_max_chars,
             });
         }
-        if !self.contact.is_empty() && !valid_contact(&self.contact, rules.contact_max_chars) {
+        if !self.contact.trim().is_empty() && !valid_contact(&self.contact, rules.contact_max_chars)
+        {
             return Err(RegistrationError::InvalidContact {
                 max: rules.contact_max_chars,
             });
@@ -172,5 +174,16 @@ mod tests {
             ..Registration::default()
         };
         assert_eq!(r.missing(), vec!["category", "contact"]);
+    }
+
+    #[test]
+    fn a_blank_field_is_missing_not_invalid() {
+        let r = Registration {
+            region: "   ".into(),
+            contact: " ".into(),
+            ..Registration::default()
+        };
+        assert_eq!(r.validate(&Rules::default()), Ok(()));
+        assert_eq!(r.missing(), vec!["region", "category", "contact"]);
     }
 }

@@ -376,8 +376,12 @@ impl Engine {
     /// quota. Its id is never reused. Export first ([`Engine::export`]) to keep a copy.
     ///
     /// Inbox entries are deleted logically: every read skips them from now on, and their
-    /// slots are reused as the inbox rings turn. Sends still in flight finish delivering
-    /// into that void.
+    /// slots are reused as the inbox rings turn. Its sends still in flight stop: chunks not
+    /// yet delivered are skipped, and the jobs finish as [`JobStatus::Cancelled`] with
+    /// the skipped recipients in [`JobReport::cancelled`].
+    ///
+    /// [`JobStatus::Cancelled`]: crate::JobStatus::Cancelled
+    /// [`JobReport::cancelled`]: crate::JobReport::cancelled
     pub fn terminate_account(&self, account: AccountId) -> Result<(), TerminateError> {
         let gate = self.begin().map_err(TerminateError::Storage)?;
         let mut subjects = self.subjects.write();

@@ -16,7 +16,8 @@ pub enum Content {
     Message(Arc<Message>),
     /// The account retracted this message: a tombstone in place of its content.
     Retracted,
-    /// The message left its account's history window (or the account is gone).
+    /// The message left its account's history window (a terminated account's entries are
+    /// not listed at all).
     Expired,
 }
 

@@ -48,8 +48,10 @@ pub struct Fired {
     pub schedule: ScheduleId,
     /// When it was due, in ms since the epoch.
     pub due_ms: Millis,
-    /// The job, or why the send was refused when it came due (a refused scheduled send is
-    /// dropped, except when the engine was busy: then it is tried again at the next tick).
+    /// The job, or why the send was refused when it came due. A send refused by the rules
+    /// or its input is dropped; one refused for a passing reason (`Busy`, `ShuttingDown`,
+    /// `Storage`) stays scheduled and is tried again at the next tick. A send cancelled
+    /// meanwhile (`ScheduleGone`) is not listed.
     pub result: Result<JobHandle, SendError>,
 }
 
