@@ -1,4 +1,6 @@
-//! Snapshots: the whole state in one rkyv archive, checksummed, written beside the log.
+//! Snapshot files: the whole state in one rkyv archive, checksummed, written beside the
+//! log. The schema holds plain numbers and bytes; what the codes in it mean is the
+//! journal's (`journal/codes.rs`), and the recovery layer fills and reads it.
 //!
 //! ## Format
 //! `snapshot-{lsn:020}.hsnap`, where `lsn` is the first log record *not* in the snapshot:
@@ -50,7 +52,7 @@ pub(crate) struct SnapshotData {
 #[derive(Debug, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub(crate) struct SubjectSnap {
     pub(crate) name: String,
-    /// 0 individual, 1 organization.
+    /// `codes::subject_kind`.
     pub(crate) kind: u8,
     pub(crate) quota_override: Option<u32>,
     pub(crate) accounts: Vec<u32>,
@@ -60,7 +62,7 @@ pub(crate) struct SubjectSnap {
 #[derive(Debug, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub(crate) struct RulesSnap {
     pub(crate) subject: Option<u32>,
-    /// 0 none, 1 subscription, 2 service.
+    /// `codes::account_kind` (0 none).
     pub(crate) kind: u8,
     pub(crate) verified: bool,
     /// The registration in the log's record encoding.
@@ -100,7 +102,7 @@ pub(crate) struct AccountSnap {
     pub(crate) name: String,
     pub(crate) followers: Vec<u8>,
     /// Follows and unfollows not yet applied to `followers` (see `AccountGraph`).
-    pub(crate) pending: Vec<u64>,
+    pub(crate) unapplied: Vec<u64>,
     /// Users who left since the tags and sources were last cleaned.
     pub(crate) left: Vec<u32>,
     pub(crate) tags: Vec<Option<TagSnap>>,
@@ -143,7 +145,7 @@ pub(crate) struct JobSnap {
     /// because it is unfinished).
     pub(crate) in_history: bool,
     pub(crate) filtered: u64,
-    /// 0 broadcast, 1 preview, 2 reply.
+    /// `codes::send_purpose`.
     pub(crate) purpose: u8,
     pub(crate) open_for_reprint: bool,
     pub(crate) reprint_of: Option<(u32, u32)>,
