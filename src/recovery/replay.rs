@@ -134,7 +134,7 @@ impl Engine {
                 reprint_of,
                 schedule,
             } => {
-                let audience = bitmap(&audience).map_err(|_| damaged(Problem::BadAudience))?;
+                let audience = bitmap(&audience).ok_or_else(|| damaged(Problem::BadAudience))?;
                 self.write_account(AccountId(account), |state| {
                     if seq != state.last_seq + 1 {
                         return Err(damaged(Problem::SendOutOfOrder {

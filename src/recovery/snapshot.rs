@@ -17,6 +17,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use roaring::RoaringBitmap;
+use thiserror::Error;
 
 use crate::domain::account::AccountState;
 use crate::domain::graph::{AccountGraph, ReverseShard, Source, Tag};
@@ -33,6 +34,7 @@ use crate::journal::{
 };
 use crate::machinery::job::Job;
 use crate::message::Message;
+use crate::store::codec::DecodeError;
 use crate::store::snapshot::{
     self, AccountSnap, ArchivedRulesSnap, ArchivedSnapshotData, JobSnap, ReverseShardSnap,
     RulesSnap, SnapshotData, SourceSnap, SubjectSnap, TagSnap,
@@ -162,46 +164,58 @@ impl Engine {
     }
 
     /// Replaces the (empty) state of a freshly built engine with a snapshot's.
-    pub(super) fn restore(&mut self, data: &ArchivedSnapshotData) -> Result<(), String> {
+    pub(super) fn restore(&mut self, data: &ArchivedSnapshotData) -> Result<(), RestoreError> {
         let users = data.users.to_native();
         let next_account = data.next_account.to_native();
         if users > u64::from(u32::MAX) + 1 {
-            return Err("user count out of range".into());
+            return Err(RestoreError::UsersPastIdSpace(users));
         }
-        self.reverse.restore(
-            data.reverse_shards
-                .iter()
-                .map(|s| {
-                    ReverseShard::from_parts(
-                        s.slots.iter().map(|w| w.to_native()),
-                        s.arena.to_vec(),
-                        s.departed
-                            .iter()
-                            .map(|d| (d.0.to_native(), d.1.to_native())),
-                    )
-                })
-                .collect(),
-            users,
-        )?;
+        self.reverse
+            .restore(
+                data.reverse_shards
+                    .iter()
+                    .map(|s| {
+                        ReverseShard::from_parts(
+                            s.slots.iter().map(|w| w.to_native()),
+                            s.arena.to_vec(),
+                            s.departed
+                                .iter()
+                                .map(|d| (d.0.to_native(), d.1.to_native())),
+                        )
+                    })
+                    .collect(),
+                users,
+            )
+            .map_err(RestoreError::ReverseIndex)?;
         self.users.store(users, Ordering::Release);
         let mut edges = 0;
         for account in data.accounts.iter() {
             let id = AccountId(account.id.to_native());
             if id.0 >= next_account {
-                return Err(format!("{id} is past the registered accounts"));
+                return Err(RestoreError::AccountPastRegistered(id));
             }
+            let bad_bitmap = |what| RestoreError::Bitmap { account: id, what };
+            let field = |what| {
+                move |error| RestoreError::Field {
+                    account: id,
+                    what,
+                    error,
+                }
+            };
             let mut state = AccountState::new(account.name.to_string());
             state.graph = AccountGraph::from_parts(
-                Arc::new(bitmap(&account.followers)?),
+                Arc::new(bitmap(&account.followers).ok_or_else(|| bad_bitmap("followers"))?),
                 account
                     .tags
                     .iter()
                     .map(|t| {
                         t.as_ref()
                             .map(|t| {
-                                Ok::<_, String>(Tag {
+                                Ok(Tag {
                                     name: t.name.to_string(),
-                                    members: Arc::new(bitmap(&t.members)?),
+                                    members: Arc::new(
+                                        bitmap(&t.members).ok_or_else(|| bad_bitmap("a tag"))?,
+                                    ),
                                 })
                             })
                             .transpose()
@@ -211,9 +225,11 @@ impl Engine {
                     .sources
                     .iter()
                     .map(|s| {
-                        Ok::<_, String>(Source {
+                        Ok(Source {
                             name: s.name.to_string(),
-                            current: Arc::new(bitmap(&s.current)?),
+                            current: Arc::new(
+                                bitmap(&s.current).ok_or_else(|| bad_bitmap("a source"))?,
+                            ),
                             total: s.total.to_native(),
                         })
                     })
@@ -226,26 +242,26 @@ impl Engine {
                 .unapplied_users()
                 .find(|&u| u64::from(u) >= users)
             {
-                return Err(format!(
-                    "{id}: a pending change names user {u}, past the user count"
-                ));
+                return Err(RestoreError::UnappliedUser {
+                    account: id,
+                    user: u,
+                });
             }
             edges += state.graph.follower_count();
             state.last_seq = account.last_seq.to_native();
-            restore_rules(&mut state, &account.rules, &self.config.rules)
-                .map_err(|e| format!("{id}: {e}"))?;
+            restore_rules(id, &mut state, &account.rules, &self.config.rules)?;
             let mut by_seq = HashMap::new();
             for snap in account.jobs.iter() {
                 let seq = snap.seq.to_native();
-                let message = message_from_bytes(&snap.message)
-                    .map_err(|e| format!("job {seq} of {id}: {e}"))?;
+                let message =
+                    message_from_bytes(&snap.message).map_err(field("a job's message"))?;
                 let job = Job::new(
                     JobId {
                         account: id,
                         seq: Seq(seq),
                     },
                     Arc::new(message),
-                    Arc::new(bitmap(&snap.audience)?),
+                    Arc::new(bitmap(&snap.audience).ok_or_else(|| bad_bitmap("a job's audience"))?),
                     snap.filtered.to_native(),
                     snap.chunk_target.to_native().max(1),
                     Arc::clone(&state.lanes),
@@ -254,7 +270,7 @@ impl Engine {
                 );
                 let meta = SendMeta {
                     purpose: send_purpose::decode(snap.purpose)
-                        .map_err(|e| format!("job {seq} of {id}: {e}"))?,
+                        .map_err(field("a job's purpose"))?,
                     open_for_reprint: snap.open_for_reprint,
                     reprint_of: snap.reprint_of.as_ref().map(|p| JobId {
                         account: AccountId(p.0.to_native()),
@@ -266,8 +282,8 @@ impl Engine {
                     sent.retract();
                 }
                 if let Some(corrected) = snap.corrected.as_ref() {
-                    let message = message_from_bytes(corrected)
-                        .map_err(|e| format!("correction of job {seq} of {id}: {e}"))?;
+                    let message =
+                        message_from_bytes(corrected).map_err(field("a job's correction"))?;
                     sent.correct(Arc::new(message), snap.corrections.to_native());
                 }
                 let done: Vec<u64> = snap.done.iter().map(|w| w.to_native()).collect();
@@ -312,7 +328,12 @@ impl Engine {
             .map(|s| {
                 Ok(Subject {
                     name: s.name.to_string(),
-                    kind: subject_kind::decode(s.kind).map_err(|e| format!("{}: {e}", s.name))?,
+                    kind: subject_kind::decode(s.kind).map_err(|error| {
+                        RestoreError::SubjectKind {
+                            subject: s.name.to_string(),
+                            error,
+                        }
+                    })?,
                     quota_override: s.quota_override.as_ref().map(|q| q.to_native()),
                     accounts: s
                         .accounts
@@ -321,7 +342,7 @@ impl Engine {
                         .collect(),
                 })
             })
-            .collect::<Result<_, String>>()?;
+            .collect::<Result<_, RestoreError>>()?;
         {
             let mut originals = self.originals.write();
             for o in data.originals.iter() {
@@ -338,23 +359,60 @@ impl Engine {
             if data.inbox_capacity.to_native() as usize != inbox.capacity()
                 && !data.inbox_blocks.is_empty()
             {
-                return Err(format!(
-                    "the snapshot's inboxes hold {} entries, the engine is configured for {}",
-                    data.inbox_capacity.to_native(),
-                    inbox.capacity()
-                ));
+                return Err(RestoreError::InboxCapacity {
+                    found: data.inbox_capacity.to_native(),
+                    configured: inbox.capacity(),
+                });
             }
             for block in data.inbox_blocks.iter() {
-                inbox.restore_block(block)?;
+                inbox
+                    .restore_block(block)
+                    .map_err(RestoreError::InboxBlock)?;
             }
         }
         Ok(())
     }
 }
 
-/// A validated roaring bitmap from its portable serialization.
-pub(super) fn bitmap(bytes: &[u8]) -> Result<RoaringBitmap, String> {
-    RoaringBitmap::deserialize_from(bytes).map_err(|e| format!("bad bitmap: {e}"))
+/// A validated roaring bitmap from its portable serialization; `None` if it is not one.
+pub(super) fn bitmap(bytes: &[u8]) -> Option<RoaringBitmap> {
+    RoaringBitmap::deserialize_from(bytes).ok()
+}
+
+/// Why a snapshot that passed its checksum and rkyv's validation cannot be restored: its
+/// contents contradict each other or hold a code no build writes. Opening maps it to
+/// [`StoreError::Corrupt`], naming the file.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub(crate) enum RestoreError {
+    #[error("user count {0} is past the id space")]
+    UsersPastIdSpace(u64),
+    /// The domain's own check of the reverse index's parts.
+    #[error("the reverse index: {0}")]
+    ReverseIndex(String),
+    #[error("{0} is past the registered accounts")]
+    AccountPastRegistered(AccountId),
+    #[error("{account}: a follow change not yet applied names user {user}, past the user count")]
+    UnappliedUser { account: AccountId, user: u32 },
+    #[error("{account}: {what} is not a roaring bitmap")]
+    Bitmap {
+        account: AccountId,
+        what: &'static str,
+    },
+    #[error("{account}: {what}: {error}")]
+    Field {
+        account: AccountId,
+        what: &'static str,
+        error: DecodeError,
+    },
+    #[error("{account}: no speed tier is {tier}")]
+    SpeedTier { account: AccountId, tier: u8 },
+    #[error("subject {subject}: {error}")]
+    SubjectKind { subject: String, error: DecodeError },
+    #[error("the inboxes hold {found} entries, the engine is configured for {configured}")]
+    InboxCapacity { found: u32, configured: usize },
+    /// The machinery's own check of an inbox block.
+    #[error("an inbox block: {0}")]
+    InboxBlock(String),
 }
 
 fn portable(bitmap: &RoaringBitmap) -> Vec<u8> {
@@ -428,18 +486,26 @@ fn capture_rules(state: &AccountState) -> RulesSnap {
 }
 
 fn restore_rules(
+    account: AccountId,
     state: &mut AccountState,
     snap: &ArchivedRulesSnap,
     rules: &crate::config::Rules,
-) -> Result<(), String> {
-    let message = |b: &[u8]| message_from_bytes(b).map_err(|e| e.to_string());
+) -> Result<(), RestoreError> {
+    let field = |what| {
+        move |error| RestoreError::Field {
+            account,
+            what,
+            error,
+        }
+    };
+    let message = |b: &[u8], what| message_from_bytes(b).map_err(field(what));
     state.profile.subject = snap.subject.as_ref().map(|s| SubjectId(s.to_native()));
-    state.profile.kind = account_kind::decode(snap.kind).map_err(|e| e.to_string())?;
+    state.profile.kind = account_kind::decode(snap.kind).map_err(field("the account kind"))?;
     state.profile.verified = snap.verified;
     state.profile.registration = snap
         .registration
         .as_ref()
-        .map(|b| registration_from_bytes(b).map_err(|e| e.to_string()))
+        .map(|b| registration_from_bytes(b).map_err(field("the registration")))
         .transpose()?;
     let p = &mut state.policy;
     p.day = snap.day.to_native();
@@ -450,7 +516,11 @@ fn restore_rules(
         .levels
         .iter()
         .map(|b| bitmap(b))
-        .collect::<Result<_, _>>()?;
+        .collect::<Option<_>>()
+        .ok_or(RestoreError::Bitmap {
+            account,
+            what: "a monthly cap level",
+        })?;
     p.violations = snap.violations.iter().map(|v| v.to_native()).collect();
     p.ban = if snap.ban_permanent {
         Some(Ban::Permanent)
@@ -458,8 +528,8 @@ fn restore_rules(
         snap.ban_until.as_ref().map(|t| Ban::Until(t.to_native()))
     };
     let tier = snap.speed_tier.as_ref().copied();
-    if tier.is_some_and(|t| t > speed_tier::MAX) {
-        return Err(format!("no {} is {tier:?}", speed_tier::WHAT));
+    if let Some(tier) = tier.filter(|&t| t > speed_tier::MAX) {
+        return Err(RestoreError::SpeedTier { account, tier });
     }
     p.set_speed_tier(tier, rules);
     state.interaction.last_message = snap
@@ -471,17 +541,17 @@ fn restore_rules(
         state.interaction.inbox.push_back(Inbound {
             user: e.0.to_native(),
             at_ms: e.1.to_native(),
-            message: message(&e.2)?,
+            message: message(&e.2, "a follower's message")?,
         });
     }
     for e in snap.auto_replies.iter() {
         state
             .interaction
             .auto_replies
-            .push((e.0.to_string(), message(&e.1)?));
+            .push((e.0.to_string(), message(&e.1, "an auto-reply")?));
     }
     for e in snap.schedules.iter() {
-        let request = request_from_bytes(&e.2).map_err(|e| e.to_string())?;
+        let request = request_from_bytes(&e.2).map_err(field("a scheduled send"))?;
         state.schedules.insert(
             e.0.to_native(),
             crate::domain::account::Scheduled {
