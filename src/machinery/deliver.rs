@@ -2,14 +2,15 @@
 //! and the job's progress, in the order that keeps a restart from delivering twice.
 //!
 //! - In memory: the sink (the embedded inbox or the embedder's), then the job's counters.
-//! - Durable, external sink: the sink, then the chunk's log record, then the counters. A
-//!   crash between the sink call and the record's fsync makes the restart deliver the chunk
-//!   again: at-least-once, with `(account, seq)` as the idempotency key.
-//! - Durable, embedded inbox: every inbox block of the chunk is locked (in ascending order,
-//!   so two chunks sharing blocks are ordered the same way in every block), the record is
-//!   appended to the log, the job's chunk is marked done, then the entries are written and
-//!   each block remembers the record's LSN. Log order therefore equals inbox order, and a
-//!   replay that meets a block already holding the record skips it: exactly once.
+//! - A durable engine, external sink: the sink, then the chunk's log record, then the
+//!   counters. A crash between the sink call and the record's fsync makes the restart
+//!   deliver the chunk again: at-least-once, with `(account, seq)` as the idempotency key.
+//! - A durable engine, embedded inbox: every inbox block of the chunk is locked (in
+//!   ascending order, so two chunks sharing blocks are ordered the same way in every
+//!   block), the record is appended to the log, the job's chunk is marked done, then the
+//!   entries are written and each block remembers the record's LSN. Log order therefore
+//!   equals inbox order, and a replay that meets a block already holding the record skips
+//!   it: exactly once.
 //!
 //! The log is the durable engine's, above this layer: a delivery reaches it through
 //! [`ChunkLog`], which the engine implements.
