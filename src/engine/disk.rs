@@ -37,7 +37,7 @@ impl ChunkLog for Disk {
         self.gate.read()
     }
 
-    fn append(&self, done: ChunkDone) -> u64 {
+    fn record_chunk(&self, done: ChunkDone) -> u64 {
         self.wal.append(&Record::ChunkDone {
             account: done.job.account.0,
             seq: done.job.seq.0,

@@ -41,7 +41,7 @@ pub(crate) trait ChunkLog: Send + Sync + 'static {
     fn hold_snapshots(&self) -> RwLockReadGuard<'_, ()>;
     /// Appends the chunk's record; returns its LSN. Durable only once the log says so (a
     /// chunk's record is never waited for: replay redoes a chunk whose record was lost).
-    fn append(&self, done: ChunkDone) -> u64;
+    fn record_chunk(&self, done: ChunkDone) -> u64;
 }
 
 pub(crate) trait Deliver: Send + Sync + 'static {
@@ -110,7 +110,7 @@ impl<L: ChunkLog> Deliver for Delivery<L> {
                 let _gate = log.hold_snapshots();
                 let mut last = false;
                 inbox.append_logged(job.id.account, job.id.seq, recipients, || {
-                    let lsn = log.append(chunk_done(job, index, n, 0));
+                    let lsn = log.record_chunk(chunk_done(job, index, n, 0));
                     last = job.chunk_done(index, n, 0, None);
                     lsn
                 });
@@ -120,7 +120,7 @@ impl<L: ChunkLog> Deliver for Delivery<L> {
                 let outcome = self.call_sink(job, index, recipients);
                 let (sent, errors) = if outcome.is_ok() { (n, 0) } else { (0, n) };
                 let _gate = log.hold_snapshots();
-                log.append(chunk_done(job, index, sent, errors));
+                log.record_chunk(chunk_done(job, index, sent, errors));
                 job.chunk_done(index, sent, errors, outcome.err())
             }
             (None, _) => match self.call_sink(job, index, recipients) {

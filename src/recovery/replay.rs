@@ -451,3 +451,75 @@ impl From<ReplayError> for StoreError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{EngineConfig, SyncPolicy};
+    use crate::journal::{LOG_FORMAT, OLDEST_LOG_FORMAT};
+    use crate::store::wal::{Wal, WalConfig};
+
+    /// A directory whose log holds `records`, as a foreign writer might have left it.
+    fn directory_with(name: &str, records: &[Record]) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("herald-replay-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = WalConfig {
+            policy: SyncPolicy::Always,
+            segment_bytes: 1 << 20,
+            format: LOG_FORMAT,
+            oldest_format: OLDEST_LOG_FORMAT,
+        };
+        let (wal, _) = Wal::open(&dir, config, 0, Record::decode, |_, _| Ok::<_, ()>(()))
+            .unwrap()
+            .unwrap();
+        for record in records {
+            wal.append(record);
+        }
+        wal.sync().unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_record_that_does_not_fit_names_its_lsn_and_its_problem() {
+        let dir = directory_with(
+            "unknown-account",
+            &[
+                Record::AddUsers { count: 2 },
+                Record::Follow {
+                    user: 1,
+                    account: 9,
+                    source: None,
+                },
+            ],
+        );
+        let err = Engine::open(&dir, EngineConfig::default()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "corrupt data: record 1 names unknown account 9"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn problems_map_to_the_public_error_by_kind() {
+        let damaged = ReplayError {
+            lsn: 3,
+            problem: Problem::SendOutOfOrder {
+                account: 1,
+                seq: 5,
+                last: 3,
+            },
+        };
+        assert!(matches!(StoreError::from(damaged), StoreError::Corrupt(m)
+            if m == "record 3 accepts send 5 of account 1 after 3"));
+        let memory = ReplayError {
+            lsn: 0,
+            problem: Problem::OutOfMemory { users: 7 },
+        };
+        assert!(matches!(
+            StoreError::from(memory),
+            StoreError::OutOfMemory(_)
+        ));
+    }
+}
