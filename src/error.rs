@@ -595,6 +595,8 @@ pub enum StoreError {
     /// OpenID would change. Nothing was opened.
     #[error("the data directory {0} was created with another OpenID secret; configure that secret")]
     SecretMismatch(String),
+    /// `file` has a format version this build does not read: `supported` is the version it
+    /// writes (it also reads the older versions listed in `docs/format.md`).
     #[error("{file} has format version {found}; this build reads version {supported}")]
     Version {
         file: String,

@@ -26,7 +26,8 @@ impl EngineBuilder {
     ///
     /// Loads the newest valid snapshot, replays the log after it, and resumes every send
     /// that had not finished. Fails if another process holds the directory, if a file has
-    /// another format version, or if no intact snapshot and log can rebuild the state.
+    /// a format version this build does not read, or if no intact snapshot and log can
+    /// rebuild the state.
     pub fn open(self, dir: impl AsRef<Path>) -> Result<Engine, StoreError> {
         let dir = dir.as_ref();
         fs::create_dir_all(dir).map_err(|e| StoreError::io("creating the data directory", e))?;
@@ -75,7 +76,7 @@ impl EngineBuilder {
         };
         let (wal, recovery) = Wal::open(dir, config, from_lsn, Record::decode, |lsn, record| {
             engine.replay(lsn, record)
-        })??;
+        })??; // The log's own error (I/O, a foreign segment), then a record replay refused.
         if from_lsn > 0 && wal.next_lsn() < from_lsn {
             return Err(StoreError::Unrecoverable(format!(
                 "the snapshot covers the log up to record {from_lsn}, the log ends at {}",
