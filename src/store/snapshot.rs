@@ -310,13 +310,28 @@ impl<W> ChecksumWriter<W> {
     }
 }
 
+/// Why a snapshot file is skipped: damage its checks caught (a crash cannot cause it, since
+/// a snapshot is renamed into place only once fsynced, but a disk can).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum Damage {
+    #[error("{} has no snapshot header", .0.display())]
+    NoHeader(PathBuf),
+    #[error("{} is truncated", .0.display())]
+    Truncated(PathBuf),
+    #[error("{} fails its checksum", .0.display())]
+    Checksum(PathBuf),
+    /// rkyv's validation refused the archive (its message kept).
+    #[error("{} is not a valid archive: {why}", path.display())]
+    Archive { path: PathBuf, why: String },
+}
+
 /// Maps and checks one snapshot file, then hands the validated archive to `read` (while
-/// the mapping lives; validation runs once). `Ok(Err(reason))`: the file is damaged (the
+/// the mapping lives; validation runs once). `Ok(Err(damage))`: the file is damaged (the
 /// caller falls back to an older one); `Err`: it cannot be used and must not be skipped.
 pub(crate) fn open<R>(
     path: &Path,
     read: impl FnOnce(&ArchivedSnapshotData) -> R,
-) -> Result<Result<R, String>, StoreError> {
+) -> Result<Result<R, Damage>, StoreError> {
     let file = File::open(path).map_err(|e| StoreError::io("opening a snapshot", e))?;
     #[allow(unsafe_code)]
     // SAFETY: the data directory is locked by this process (the LOCK file), snapshot files
@@ -324,7 +339,7 @@ pub(crate) fn open<R>(
     // no one changes the bytes under the mapping while it lives.
     let map = unsafe { Mmap::map(&file) }.map_err(|e| StoreError::io("mapping a snapshot", e))?;
     if map.len() < HEADER || &map[..8] != MAGIC {
-        return Ok(Err(format!("{} has no snapshot header", path.display())));
+        return Ok(Err(Damage::NoHeader(path.to_owned())));
     }
     let version = u32::from_le_bytes([map[8], map[9], map[10], map[11]]);
     if version != SNAPSHOT_VERSION {
@@ -337,16 +352,16 @@ pub(crate) fn open<R>(
     let crc = u32::from_le_bytes([map[12], map[13], map[14], map[15]]);
     let len = u64::from_le_bytes(map[16..24].try_into().expect("8 bytes"));
     if len != (map.len() - HEADER) as u64 {
-        return Ok(Err(format!("{} is truncated", path.display())));
+        return Ok(Err(Damage::Truncated(path.to_owned())));
     }
     if crc32fast::hash(&map[HEADER..]) != crc {
-        return Ok(Err(format!("{} fails its checksum", path.display())));
+        return Ok(Err(Damage::Checksum(path.to_owned())));
     }
     match rkyv::access::<ArchivedSnapshotData, rancor::Error>(&map[HEADER..]) {
         Ok(data) => Ok(Ok(read(data))),
-        Err(e) => Ok(Err(format!(
-            "{} is not a valid archive: {e}",
-            path.display()
-        ))),
+        Err(e) => Ok(Err(Damage::Archive {
+            path: path.to_owned(),
+            why: e.to_string(),
+        })),
     }
 }
