@@ -907,15 +907,17 @@ pub enum StoreError {
     /// OpenID would change. Nothing was opened.
     #[error("the data directory {0} was created with another OpenID secret; configure that secret")]
     SecretMismatch(String),
-    /// A log segment or snapshot has a format version this build does not read; open the
-    /// directory with a build that reads it.
-    #[error("{file} has format version {found}; this build reads version {supported}")]
+    /// `file` has a format version this build does not read: `supported` is the version it
+    /// writes (it also reads the older versions listed in `docs/format.md`).
+    #[error(
+        "{file} has format version {found}; this build writes version {supported} and reads the older ones"
+    )]
     Version {
         /// The file's path.
         file: String,
         /// The format version the file has.
         found: u32,
-        /// The format version this build reads and writes.
+        /// The format version this build writes (it reads older ones too).
         supported: u32,
     },
     /// A file holds something the engine never writes (not a torn write, which recovery

@@ -5,10 +5,12 @@
 //! audiences into chunks so small sends never wait behind big ones. See the crate README
 //! and ARCHITECTURE.md for the design; [`Engine`] is where to start.
 //!
-//! Layers: the facade ([`Engine`], errors, ids, [`Sink`]), the domain (`domain/`: accounts,
-//! graph, messages, audiences, OpenIDs, and the platform's rules: subjects, send policy,
-//! corrections, originality, interaction, export), the machinery (`machinery/`: jobs,
-//! pool, inbox) and the store (`store/`: write-ahead log, log records, snapshots).
+//! Layers, top to bottom: recovery (`recovery/`: opening a data directory, replay,
+//! snapshots), the facade ([`Engine`] in `engine/`), the journal (`journal/`: log records
+//! and every byte code), the domain (`domain/`: accounts, graph, audiences, OpenIDs, and
+//! the platform's rules), the machinery (`machinery/`: jobs, pool, inbox) and the store
+//! (`store/`: the write-ahead log's frames, the snapshot file, byte primitives); the base
+//! files (errors, ids, messages, [`Sink`], ...) beneath them all. See ARCHITECTURE.md.
 
 #![deny(unsafe_code)]
 #![doc = include_str!("../README.md")]
@@ -27,12 +29,13 @@ pub struct DurabilityDoctests;
 mod clock;
 mod config;
 mod domain;
-mod durable;
 mod engine;
 mod error;
 mod ids;
+mod journal;
 mod machinery;
 mod message;
+mod recovery;
 mod sink;
 mod store;
 
@@ -42,7 +45,6 @@ pub use domain::audience::{Audience, TagExpr};
 pub use domain::send::{SendPurpose, SendRequest};
 pub use domain::sent::JobHandle;
 pub use domain::subject::{AccountKind, Category, Registration, SubjectKind};
-pub use durable::SnapshotStats;
 pub use engine::{
     AccountProfile, ArticleInfo, Content, Engine, EngineBuilder, ExportSummary, Fetched, Fired,
     FollowChange, FollowerPage, InboundMessage, InboxItem, MemoryUsage, Recovered, Reports,
@@ -60,4 +62,5 @@ pub use ids::{
 };
 pub use machinery::job::{JobReport, JobStatus};
 pub use message::{Article, Media, MediaFormat, MediaKind, Message, MessageError, Video};
+pub use recovery::SnapshotStats;
 pub use sink::{Batch, Sink, SinkError};

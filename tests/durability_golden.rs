@@ -1,15 +1,19 @@
 //! Data directories written by earlier builds open, and hold what they held.
 //!
-//! `tests/data/golden-v1/` is a data directory written by the engine at log format 1 and
-//! snapshot format 6: a snapshot in the middle of a workload that uses every kind of log
+//! `tests/data/golden-v1/` and `golden-v2/` are data directories written by the engine at
+//! log format 1 and 2 (snapshot format 6 both): a snapshot in the middle of a workload that uses every kind of log
 //! record (subjects, accounts of each kind, follows with sources, tags, sends of every
 //! purpose and audience, schedules, retractions, corrections, violations, speed tiers,
 //! retention, quotas, follower messages and auto-replies, a termination), and log segments
-//! after it. `expected.txt` is what the engine that wrote it observed. A change of format
-//! must keep this directory opening to the same observation (read the old version, as the
-//! version fields of the log and snapshot headers allow); a new format adds a directory of
-//! its own, written with `write_golden` below (`cargo test --release --test
-//! durability_golden -- --ignored write_golden`), and keeps this one.
+//! after it. `expected.txt` is what the engine that wrote it observed (the same workload, so
+//! the same text for every version). A change of format must keep these directories opening
+//! to the same observation (read the old version, as the version fields of the log and
+//! snapshot headers allow); a new format adds a directory of its own, written with
+//! `write_golden` below (`HERALD_GOLDEN=golden-vN cargo test --release --test
+//! durability_golden -- --ignored write_golden`), and keeps the old ones.
+//!
+//! Opening a directory of an older log format and changing it leaves segments of both
+//! formats in it: the test reopens it after a change.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -375,9 +379,66 @@ fn copy_dir(from: &Path, to: &Path) {
 
 #[test]
 fn a_directory_written_at_log_format_1_and_snapshot_format_6_opens_unchanged() {
-    let committed = golden("golden-v1");
+    opens_unchanged("golden-v1");
+}
+
+#[test]
+fn a_directory_written_at_log_format_2_and_snapshot_format_6_opens_unchanged() {
+    opens_unchanged("golden-v2");
+}
+
+#[test]
+fn every_format_witnesses_the_same_workload() {
+    let v1 = std::fs::read_to_string(golden("golden-v1").join("expected.txt")).unwrap();
+    let v2 = std::fs::read_to_string(golden("golden-v2").join("expected.txt")).unwrap();
+    assert_eq!(v1, v2);
+}
+
+/// The current build writes the current format's bytes: the snapshot byte for byte, and
+/// the same log records, frame for frame, each segment with the format-2 header. (The
+/// workload is deterministic: a manual clock, each send waited for, one snapshot after
+/// `wait_idle`. Where the segments are cut may move with the flusher's timing, so the log
+/// is compared as one sequence of frames.) A change that moves a byte of either format
+/// fails here and needs a new format version.
+#[test]
+fn this_build_writes_golden_v2_byte_for_byte() {
+    let committed = golden("golden-v2").join("data");
+    let dir = std::env::temp_dir().join(format!("herald-golden-write-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    write(&dir);
+    let snapshot = "snapshot-00000000000000000371.hsnap";
+    assert!(
+        std::fs::read(dir.join(snapshot)).unwrap()
+            == std::fs::read(committed.join(snapshot)).unwrap(),
+        "the snapshot differs from the committed golden-v2"
+    );
+    assert_eq!(frames(&dir), frames(&committed), "the log's records differ");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Every log segment's frames, in order, after checking its header is format 2's.
+fn frames(dir: &Path) -> Vec<u8> {
+    let mut segments: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "wal"))
+        .collect();
+    segments.sort();
+    let mut out = Vec::new();
+    for path in segments {
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(&bytes[..16], b"HERALDWL\x02\0\0\0\0\0\0\0", "{path:?}");
+        out.extend_from_slice(&bytes[16..]);
+    }
+    out
+}
+
+/// Opens a copy of the committed directory `version`, from its snapshot and from its log
+/// alone, and compares what it sees with `expected.txt`; then changes it and reopens it.
+fn opens_unchanged(version: &str) {
+    let committed = golden(version);
     let expected = std::fs::read_to_string(committed.join("expected.txt")).unwrap();
-    let dir = std::env::temp_dir().join(format!("herald-golden-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("herald-{version}-{}", std::process::id()));
     copy_dir(&committed.join("data"), &dir);
     let clock = Arc::new(ManualClock::new(START + 30 * HOUR));
     let engine = open(&dir, clock);
@@ -393,7 +454,8 @@ fn a_directory_written_at_log_format_1_and_snapshot_format_6_opens_unchanged() {
     }
     // The log alone (no snapshot) replays to the same state: every record kind of the
     // old format decodes.
-    let log_only = std::env::temp_dir().join(format!("herald-golden-log-{}", std::process::id()));
+    let log_only =
+        std::env::temp_dir().join(format!("herald-{version}-log-{}", std::process::id()));
     copy_dir(&committed.join("data"), &log_only);
     for snapshot in std::fs::read_dir(&log_only).unwrap() {
         let path = snapshot.unwrap().path();
@@ -415,12 +477,13 @@ fn a_directory_written_at_log_format_1_and_snapshot_format_6_opens_unchanged() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Writes `tests/data/golden-v1` anew. Run by hand, only for a new format version (with a
-/// new directory name): the committed directory is the old format's witness.
+/// Writes `tests/data/$HERALD_GOLDEN` (default `golden-v2`, the current format) anew. Run
+/// by hand, only for a new format version (with a new directory name): a committed
+/// directory is its format's witness.
 #[test]
 #[ignore]
 fn write_golden() {
-    let target = golden(&std::env::var("HERALD_GOLDEN").unwrap_or_else(|_| "golden-v1".into()));
+    let target = golden(&std::env::var("HERALD_GOLDEN").unwrap_or_else(|_| "golden-v2".into()));
     let data = target.join("data");
     let _ = std::fs::remove_dir_all(&target);
     let expected = write(&data);

@@ -15,7 +15,7 @@ use crate::error::Ban;
 use crate::error::{AccountError, QueryError, RegisterError, SubjectError, TerminateError};
 use crate::ids::OpenId;
 use crate::ids::{AccountId, SubjectId, UserId};
-use crate::store::record::Record;
+use crate::journal::Record;
 
 /// A name is 1 to `max` characters, not blank, without control characters.
 pub(crate) fn valid_name(name: &str, max: usize) -> bool {

@@ -40,14 +40,13 @@ use crate::domain::graph::ReverseIndex;
 use crate::domain::openid::OpenIdCodec;
 use crate::domain::originality::Originals;
 use crate::domain::subject::Subject;
-use crate::engine::ParkedSends;
+use crate::engine::{Disk, ParkedSends};
 use crate::ids::AccountId;
 use crate::machinery::deliver::Delivery;
 use crate::machinery::inbox::InboxStore;
 use crate::machinery::job::JobReport;
 use crate::machinery::pool::{Pool, PoolShared};
 use crate::sink::Sink;
-use crate::store::Durable;
 
 /// Memory held by the engine's main structures, in bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -110,12 +109,12 @@ impl EngineBuilder {
             }
         };
         let (reports, _) = broadcast::channel(config.report_channel_capacity.max(1));
-        let store: Arc<OnceLock<Durable>> = Arc::new(OnceLock::new());
+        let disk: Arc<OnceLock<Disk>> = Arc::new(OnceLock::new());
         let deliver = Delivery {
             inbox: inbox.clone(),
             sink,
             retries: config.sink_retries,
-            store: Arc::clone(&store),
+            log: Arc::clone(&disk),
         };
         let pool = Pool::start(
             config.threads,
@@ -142,7 +141,7 @@ impl EngineBuilder {
             clock,
             config,
             pool,
-            store,
+            disk,
             recovery_warnings: Vec::new(),
             parked: Arc::new(ParkedSends::default()),
             subjects: RwLock::new(Vec::new()),
@@ -170,7 +169,7 @@ pub struct Engine {
     pool: Pool,
     /// Set when the engine is durable (opened on a data directory), once recovery is done;
     /// shared with the fan-out's delivery.
-    pub(crate) store: Arc<OnceLock<Durable>>,
+    pub(crate) disk: Arc<OnceLock<Disk>>,
     pub(crate) recovery_warnings: Vec<String>,
     /// Sends accepted while the log failed, waiting for their record to be durable.
     pub(crate) parked: Arc<ParkedSends>,

@@ -1,5 +1,5 @@
 //! The commit protocol every change follows: `begin` (refused while the log cannot be
-//! written), `log` (the record appended, in durable mode), apply, `commit` (the caller
+//! written), `log` (the record appended, in a durable engine), apply, `commit` (the caller
 //! waits for the record to be on disk before it acknowledges). Sends whose record failed
 //! to reach the disk are parked here until it does.
 
@@ -10,9 +10,9 @@ use parking_lot::{Mutex, RwLockReadGuard};
 
 use crate::engine::Engine;
 use crate::error::{StorageError, StoreError};
+use crate::journal::Record;
 use crate::machinery::job::Job;
 use crate::machinery::pool::PoolShared;
-use crate::store::record::Record;
 
 /// A send whose acceptance is applied but not yet durable: started once it is.
 pub(crate) struct Parked {
@@ -77,48 +77,45 @@ impl ParkedSends {
 /// Every change is logged before it is applied and acknowledged after the log's fsync; what
 /// to do after a storage error is in `docs/durability.md`.
 impl Engine {
-    /// Starts a change: in durable mode, refuses it while the log cannot be written, and
+    /// Starts a change: in a durable engine, refuses it while the log cannot be written, and
     /// holds the snapshot gate (shared) until the change is applied.
     pub(crate) fn begin(&self) -> Result<Option<RwLockReadGuard<'_, ()>>, StorageError> {
-        match self.store.get() {
+        match self.disk.get() {
             None => Ok(None),
-            Some(store) => {
-                store.wal.check().map_err(StorageError::Refused)?;
-                Ok(Some(store.gate.read()))
+            Some(disk) => {
+                disk.wal.check().map_err(StorageError::Refused)?;
+                Ok(Some(disk.gate.read()))
             }
         }
     }
 
-    /// Appends the change's record in durable mode (the record is built only then).
+    /// Appends the change's record in a durable engine (the record is built only then).
     pub(crate) fn log(&self, record: impl FnOnce() -> Record) -> Option<u64> {
-        self.store.get().map(|store| store.wal.append(&record()))
+        self.disk.get().map(|disk| disk.append(&record()))
     }
 
     /// Waits until a logged change is durable; the caller acknowledges after this. An error
     /// means the change is applied but not durable ([`StorageError::NotDurable`]).
     pub(crate) fn commit(&self, lsn: Option<u64>) -> Result<(), StorageError> {
-        match (lsn, self.store.get()) {
-            (Some(lsn), Some(store)) => store
-                .wal
-                .wait_durable(lsn)
-                .map_err(StorageError::NotDurable),
+        match (lsn, self.disk.get()) {
+            (Some(lsn), Some(disk)) => disk.wal.wait_durable(lsn).map_err(StorageError::NotDurable),
             _ => Ok(()),
         }
     }
 
-    /// The LSN of the last record appended so far, in durable mode: what a caller who
+    /// The LSN of the last record appended so far, in a durable engine: what a caller who
     /// returns state another caller changed (an idempotent repeat of a send) must wait for.
     pub(crate) fn last_logged(&self) -> Option<u64> {
-        self.store
+        self.disk
             .get()
-            .and_then(|store| store.wal.next_lsn().checked_sub(1))
+            .and_then(|disk| disk.wal.next_lsn().checked_sub(1))
     }
 
     /// Why the log cannot be written, while it cannot (changes are then refused and the
     /// engine retries the write on its own; see [`StorageError`]). `None` when all is well
     /// and for in-memory engines.
     pub fn storage_error(&self) -> Option<StoreError> {
-        self.store.get().and_then(|store| store.wal.check().err())
+        self.disk.get().and_then(|disk| disk.wal.check().err())
     }
 
     // ----- users and accounts -------------------------------------------------------------

@@ -9,8 +9,8 @@ use crate::engine::valid_name;
 use crate::error::{FollowChangeError, FollowError, QueryError, StorageError, UnfollowError};
 use crate::ids::OpenId;
 use crate::ids::{AccountId, UserId};
+use crate::journal::Record;
 use crate::machinery::prefetch::prefetch;
-use crate::store::record::Record;
 
 /// Follows that came from one source (e.g. a QR code's scene).
 #[derive(Debug, Clone, PartialEq, Eq)]

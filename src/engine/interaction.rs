@@ -11,8 +11,8 @@ use crate::engine::valid_name;
 use crate::error::{AccountError, InteractError, QueryError, SendError};
 use crate::ids::OpenId;
 use crate::ids::{AccountId, UserId};
+use crate::journal::Record;
 use crate::message::Message;
-use crate::store::record::Record;
 
 /// A follower's message as the account sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]

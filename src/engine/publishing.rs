@@ -22,8 +22,8 @@ use crate::engine::accounts::{StoreErrorOf, Unknown};
 use crate::error::{CorrectError, QueryError, RetractError, ScheduleError, SendError};
 use crate::ids::OpenId;
 use crate::ids::{AccountId, JobId, ScheduleId};
+use crate::journal::Record;
 use crate::message::{Article, Message};
-use crate::store::record::Record;
 
 /// A pending scheduled send.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -21,9 +21,9 @@ use crate::engine::commit::Parked;
 use crate::error::{QueryError, ReportsError, SendError, StorageError};
 use crate::ids::OpenId;
 use crate::ids::{AccountId, JobId, Seq, UserId};
+use crate::journal::Record;
 use crate::machinery::job::{Job, JobReport};
 use crate::message::Message;
-use crate::store::record::Record;
 
 /// What accepting a send produced.
 struct Accepted {
@@ -46,24 +46,6 @@ pub(crate) struct Accept {
     pub(crate) now: Millis,
     pub(crate) meta: SendMeta,
     pub(crate) schedule: Option<u32>,
-}
-
-pub(crate) fn purpose_code(p: SendPurpose) -> u8 {
-    match p {
-        SendPurpose::Broadcast => 0,
-        SendPurpose::Preview => 1,
-        SendPurpose::Reply => 2,
-    }
-}
-
-/// The purpose a stored code names; `None` for a code no build writes.
-pub(crate) fn purpose_of(code: u8) -> Option<SendPurpose> {
-    match code {
-        0 => Some(SendPurpose::Broadcast),
-        1 => Some(SendPurpose::Preview),
-        2 => Some(SendPurpose::Reply),
-        _ => None,
-    }
 }
 
 /// # Sending
@@ -242,9 +224,8 @@ impl Engine {
     fn park(&self, job: Arc<Job>, ready: Vec<u32>, lsn: u64) {
         self.parked.park(Parked { lsn, job, ready });
         // The log may have written the record since the failure, its hook finding nothing.
-        if let Some(store) = self.store.get() {
-            self.parked
-                .start_due(self.pool(), store.wal.durable_up_to());
+        if let Some(disk) = self.disk.get() {
+            self.parked.start_due(self.pool(), disk.wal.durable_up_to());
         }
     }
 
@@ -338,7 +319,7 @@ impl Engine {
             audience
                 .serialize_into(&mut bytes)
                 .expect("writing to a Vec cannot fail");
-            Record::SendAccepted {
+            Record::Send {
                 account: account.0,
                 seq,
                 accepted_ms: now,
@@ -347,7 +328,7 @@ impl Engine {
                 message: message.clone(),
                 audience: bytes,
                 filtered,
-                purpose: purpose_code(purpose),
+                purpose,
                 open_for_reprint,
                 reprint_of: reprint_of.map(|j| (j.account.0, j.seq.0)),
                 schedule,

@@ -16,8 +16,8 @@ use crate::engine::Engine;
 use crate::error::{AccountError, ExportError, QueryError};
 use crate::ids::AccountId;
 use crate::ids::OpenId;
+use crate::journal::Record;
 use crate::machinery::job::JobStatus;
-use crate::store::record::Record;
 
 /// An account's storage as [`Engine::storage_usage`] reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

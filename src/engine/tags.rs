@@ -6,7 +6,7 @@ use crate::engine::valid_name;
 use crate::error::{QueryError, TagError};
 use crate::ids::OpenId;
 use crate::ids::{AccountId, TagId};
-use crate::store::record::Record;
+use crate::journal::Record;
 
 /// One tag of an account.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,7 +7,7 @@ use crate::engine::Engine;
 use crate::error::{AddUsersError, QueryError};
 use crate::ids::OpenId;
 use crate::ids::{AccountId, UserId, UserIds};
-use crate::store::record::Record;
+use crate::journal::Record;
 
 /// # Users
 ///

@@ -68,14 +68,17 @@ impl JobStatus {
         )
     }
 
+    /// Reads a job's status word, which only this file stores, with these codes; it never
+    /// reaches the disk (the journal's codes are in `journal/codes.rs`).
     fn from_u8(v: u8) -> JobStatus {
         match v {
             0 => JobStatus::Queued,
             1 => JobStatus::Sending,
             2 => JobStatus::Done,
+            3 => JobStatus::Failed,
             4 => JobStatus::Interrupted,
             5 => JobStatus::Cancelled,
-            _ => JobStatus::Failed,
+            _ => unreachable!("no job status has the code {v}: only `Job` stores the word"),
         }
     }
 }

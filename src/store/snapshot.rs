@@ -1,4 +1,6 @@
-//! Snapshots: the whole state in one rkyv archive, checksummed, written beside the log.
+//! Snapshot files: the whole state in one rkyv archive, checksummed, written beside the
+//! log. The schema holds plain numbers and bytes; what the codes in it mean is the
+//! journal's (`journal/codes.rs`), and the recovery layer fills and reads it.
 //!
 //! ## Format
 //! `snapshot-{lsn:020}.hsnap`, where `lsn` is the first log record *not* in the snapshot:
@@ -50,7 +52,7 @@ pub(crate) struct SnapshotData {
 #[derive(Debug, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub(crate) struct SubjectSnap {
     pub(crate) name: String,
-    /// 0 individual, 1 organization.
+    /// `codes::subject_kind`.
     pub(crate) kind: u8,
     pub(crate) quota_override: Option<u32>,
     pub(crate) accounts: Vec<u32>,
@@ -60,7 +62,7 @@ pub(crate) struct SubjectSnap {
 #[derive(Debug, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub(crate) struct RulesSnap {
     pub(crate) subject: Option<u32>,
-    /// 0 none, 1 subscription, 2 service.
+    /// `codes::account_kind` (0 none).
     pub(crate) kind: u8,
     pub(crate) verified: bool,
     /// The registration in the log's record encoding.
@@ -100,7 +102,7 @@ pub(crate) struct AccountSnap {
     pub(crate) name: String,
     pub(crate) followers: Vec<u8>,
     /// Follows and unfollows not yet applied to `followers` (see `AccountGraph`).
-    pub(crate) pending: Vec<u64>,
+    pub(crate) unapplied: Vec<u64>,
     /// Users who left since the tags and sources were last cleaned.
     pub(crate) left: Vec<u32>,
     pub(crate) tags: Vec<Option<TagSnap>>,
@@ -143,7 +145,7 @@ pub(crate) struct JobSnap {
     /// because it is unfinished).
     pub(crate) in_history: bool,
     pub(crate) filtered: u64,
-    /// 0 broadcast, 1 preview, 2 reply.
+    /// `codes::send_purpose`.
     pub(crate) purpose: u8,
     pub(crate) open_for_reprint: bool,
     pub(crate) reprint_of: Option<(u32, u32)>,
@@ -308,13 +310,28 @@ impl<W> ChecksumWriter<W> {
     }
 }
 
+/// Why a snapshot file is skipped: damage its checks caught (a crash cannot cause it, since
+/// a snapshot is renamed into place only once fsynced, but a disk can).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum Damage {
+    #[error("{} has no snapshot header", .0.display())]
+    NoHeader(PathBuf),
+    #[error("{} is truncated", .0.display())]
+    Truncated(PathBuf),
+    #[error("{} fails its checksum", .0.display())]
+    Checksum(PathBuf),
+    /// rkyv's validation refused the archive (its message kept).
+    #[error("{} is not a valid archive: {why}", path.display())]
+    Archive { path: PathBuf, why: String },
+}
+
 /// Maps and checks one snapshot file, then hands the validated archive to `read` (while
-/// the mapping lives; validation runs once). `Ok(Err(reason))`: the file is damaged (the
+/// the mapping lives; validation runs once). `Ok(Err(damage))`: the file is damaged (the
 /// caller falls back to an older one); `Err`: it cannot be used and must not be skipped.
 pub(crate) fn open<R>(
     path: &Path,
     read: impl FnOnce(&ArchivedSnapshotData) -> R,
-) -> Result<Result<R, String>, StoreError> {
+) -> Result<Result<R, Damage>, StoreError> {
     let file = File::open(path).map_err(|e| StoreError::io("opening a snapshot", e))?;
     #[allow(unsafe_code)]
     // SAFETY: the data directory is locked by this process (the LOCK file), snapshot files
@@ -322,7 +339,7 @@ pub(crate) fn open<R>(
     // no one changes the bytes under the mapping while it lives.
     let map = unsafe { Mmap::map(&file) }.map_err(|e| StoreError::io("mapping a snapshot", e))?;
     if map.len() < HEADER || &map[..8] != MAGIC {
-        return Ok(Err(format!("{} has no snapshot header", path.display())));
+        return Ok(Err(Damage::NoHeader(path.to_owned())));
     }
     let version = u32::from_le_bytes([map[8], map[9], map[10], map[11]]);
     if version != SNAPSHOT_VERSION {
@@ -335,16 +352,16 @@ pub(crate) fn open<R>(
     let crc = u32::from_le_bytes([map[12], map[13], map[14], map[15]]);
     let len = u64::from_le_bytes(map[16..24].try_into().expect("8 bytes"));
     if len != (map.len() - HEADER) as u64 {
-        return Ok(Err(format!("{} is truncated", path.display())));
+        return Ok(Err(Damage::Truncated(path.to_owned())));
     }
     if crc32fast::hash(&map[HEADER..]) != crc {
-        return Ok(Err(format!("{} fails its checksum", path.display())));
+        return Ok(Err(Damage::Checksum(path.to_owned())));
     }
     match rkyv::access::<ArchivedSnapshotData, rancor::Error>(&map[HEADER..]) {
         Ok(data) => Ok(Ok(read(data))),
-        Err(e) => Ok(Err(format!(
-            "{} is not a valid archive: {e}",
-            path.display()
-        ))),
+        Err(e) => Ok(Err(Damage::Archive {
+            path: path.to_owned(),
+            why: e.to_string(),
+        })),
     }
 }

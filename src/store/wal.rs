@@ -4,8 +4,13 @@
 //! A segment is named after the sequence number (LSN) of its first record,
 //! `{lsn:020}.wal`, and starts with a 16-byte header: the magic `HERALDWL`, the format
 //! version (u32 LE) and four reserved bytes. Then frames: `len: u32 LE`, `crc: u32 LE`
-//! (CRC-32 of the body) and a body of `len` bytes: `lsn: u64 LE` and the encoded
-//! [`Record`]. LSNs are consecutive from one segment to the next.
+//! (CRC-32 of the body) and a body of `len` bytes: `lsn: u64 LE` and an encoded record.
+//! LSNs are consecutive from one segment to the next.
+//!
+//! The log knows records only as bytes: [`Wal::append`] takes anything that can
+//! [`Encode`] itself, and [`Wal::open`] hands each body, with its segment's format
+//! version, to a decoder the caller gives (the journal's). Which format versions exist is
+//! the caller's too ([`WalConfig`]).
 //!
 //! ## Durability
 //! [`Wal::append`] only buffers a frame; a flusher thread writes the buffer and fsyncs it,
@@ -49,16 +54,28 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::config::SyncPolicy;
 use crate::error::StoreError;
-use crate::store::record::Record;
+use crate::store::codec::{DecodeError, Encode};
 
 const MAGIC: &[u8; 8] = b"HERALDWL";
-pub(crate) const WAL_VERSION: u32 = 1;
 const HEADER: usize = 16;
 const MAX_FRAME: usize = 256 << 20;
 
-struct Pending {
-    buf: Vec<u8>,
-    /// LSN of the first record in `buf`.
+/// How the log is written and read.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WalConfig {
+    pub(crate) policy: SyncPolicy,
+    /// A segment past this size is closed at the next write.
+    pub(crate) segment_bytes: u64,
+    /// The format version written in new segments' headers.
+    pub(crate) format: u32,
+    /// The oldest format version read; an older or newer one is refused.
+    pub(crate) oldest_format: u32,
+}
+
+/// Frames appended and not yet taken by the flusher, and what callers asked of it.
+struct AppendBuffer {
+    bytes: Vec<u8>,
+    /// LSN of the first record in `bytes`.
     first: u64,
     next_lsn: u64,
     flush_requested: bool,
@@ -91,7 +108,9 @@ struct Shared {
     dir: PathBuf,
     policy: SyncPolicy,
     segment_bytes: u64,
-    pending: Mutex<Pending>,
+    /// Written in each new segment's header.
+    format: u32,
+    buffer: Mutex<AppendBuffer>,
     flush: Condvar,
     progress: Mutex<Progress>,
     progress_cv: Condvar,
@@ -156,12 +175,17 @@ impl Wal {
     /// Opens the log in `dir`, calling `apply` for every intact record with an LSN of at
     /// least `from_lsn`, in order, until `apply` fails (its error is returned). Returns the
     /// log, ready to append after the last intact record, and what recovery had to drop.
-    pub(crate) fn open<E>(
+    ///
+    /// `decode` reads a frame's record from its body, given the segment's format version:
+    /// a frame whose record does not decode is damage like a bad checksum, and the log is
+    /// cut there (below `from_lsn` too, so the chain's end is the same whatever snapshot
+    /// recovery starts from).
+    pub(crate) fn open<R, E>(
         dir: &Path,
-        policy: SyncPolicy,
-        segment_bytes: u64,
+        config: WalConfig,
         from_lsn: u64,
-        mut apply: impl FnMut(u64, Record) -> Result<(), E>,
+        decode: impl Fn(u32, &[u8]) -> Result<R, DecodeError>,
+        mut apply: impl FnMut(u64, R) -> Result<(), E>,
     ) -> Result<Result<(Wal, Recovery), E>, StoreError> {
         let mut recovery = Recovery::default();
         let warnings = &mut recovery.warnings;
@@ -203,17 +227,19 @@ impl Wal {
                 )));
             }
             let version = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
-            if version != WAL_VERSION {
+            if !(config.oldest_format..=config.format).contains(&version) {
                 return Err(StoreError::Version {
                     file: path.display().to_string(),
                     found: version,
-                    supported: WAL_VERSION,
+                    supported: config.format,
                 });
             }
             let mut lsn = *first;
             let mut at = HEADER;
             while at < bytes.len() {
-                let Some((record, used)) = frame(&bytes[at..], lsn) else {
+                let record = frame(&bytes[at..], lsn)
+                    .and_then(|(body, used)| Some((decode(version, body).ok()?, used)));
+                let Some((record, used)) = record else {
                     let dropped = bytes.len() - at;
                     let file = OpenOptions::new()
                         .write(true)
@@ -243,10 +269,11 @@ impl Wal {
         let next_lsn = expected.unwrap_or(from_lsn).max(from_lsn);
         let shared = Arc::new(Shared {
             dir: dir.to_owned(),
-            policy,
-            segment_bytes,
-            pending: Mutex::new(Pending {
-                buf: Vec::new(),
+            policy: config.policy,
+            segment_bytes: config.segment_bytes,
+            format: config.format,
+            buffer: Mutex::new(AppendBuffer {
+                bytes: Vec::new(),
                 first: next_lsn,
                 next_lsn,
                 flush_requested: false,
@@ -289,12 +316,15 @@ impl Wal {
         *self.shared.on_progress.lock() = Some(hook);
     }
 
-    /// Buffers `record`; returns its LSN. Durable only once [`wait_durable`] says so.
-    pub(crate) fn append(&self, record: &Record) -> u64 {
-        let mut pending = self.shared.pending.lock();
-        let lsn = pending.next_lsn;
-        pending.next_lsn += 1;
-        let buf = &mut pending.buf;
+    /// Buffers `record`'s frame; returns its LSN. Durable only once [`wait_durable`] says
+    /// so.
+    ///
+    /// [`wait_durable`]: Wal::wait_durable
+    pub(crate) fn append(&self, record: &impl Encode) -> u64 {
+        let mut buffer = self.shared.buffer.lock();
+        let lsn = buffer.next_lsn;
+        buffer.next_lsn += 1;
+        let buf = &mut buffer.bytes;
         let start = buf.len();
         buf.extend_from_slice(&[0; 8]);
         buf.extend_from_slice(&lsn.to_le_bytes());
@@ -308,7 +338,7 @@ impl Wal {
         // waits its turn (records keep accumulating in memory; only in-flight deliveries
         // append while changes are refused, so they are bounded).
         if buf.len() > (8 << 20) && !self.shared.failing.load(Ordering::Relaxed) {
-            pending.flush_requested = true;
+            buffer.flush_requested = true;
             self.shared.flush.notify_one();
         }
         lsn
@@ -316,7 +346,7 @@ impl Wal {
 
     /// The LSN the next record will get.
     pub(crate) fn next_lsn(&self) -> u64 {
-        self.shared.pending.lock().next_lsn
+        self.shared.buffer.lock().next_lsn
     }
 
     /// Every record below this LSN is durable.
@@ -339,8 +369,8 @@ impl Wal {
             return Ok(());
         }
         if self.shared.policy == SyncPolicy::Always {
-            let mut pending = self.shared.pending.lock();
-            pending.flush_requested = true;
+            let mut buffer = self.shared.buffer.lock();
+            buffer.flush_requested = true;
             self.shared.flush.notify_one();
         }
         let mut progress = self.shared.progress.lock();
@@ -360,11 +390,11 @@ impl Wal {
     /// error is that attempt's.
     pub(crate) fn sync(&self) -> Result<(), StoreError> {
         let ticket = {
-            let mut pending = self.shared.pending.lock();
-            pending.sync_tickets += 1;
-            pending.flush_requested = true;
+            let mut buffer = self.shared.buffer.lock();
+            buffer.sync_tickets += 1;
+            buffer.flush_requested = true;
             self.shared.flush.notify_one();
-            pending.sync_tickets
+            buffer.sync_tickets
         };
         let mut progress = self.shared.progress.lock();
         loop {
@@ -382,7 +412,7 @@ impl Wal {
 
     /// Starts a new segment with the next write, so older ones can be removed.
     pub(crate) fn roll(&self) {
-        self.shared.pending.lock().roll_requested = true;
+        self.shared.buffer.lock().roll_requested = true;
     }
 
     /// Removes the segments that hold only records below `lsn`.
@@ -404,8 +434,8 @@ impl Drop for Wal {
     fn drop(&mut self) {
         self.shared.shutdown.store(true, Ordering::SeqCst);
         {
-            let mut pending = self.shared.pending.lock();
-            pending.flush_requested = true;
+            let mut buffer = self.shared.buffer.lock();
+            buffer.flush_requested = true;
             self.shared.flush.notify_one();
         }
         if let Some(t) = self.flusher.take()
@@ -418,8 +448,9 @@ impl Drop for Wal {
     }
 }
 
-/// Parses one frame expected to carry `lsn`; `None` if torn, corrupt or out of sequence.
-fn frame(bytes: &[u8], lsn: u64) -> Option<(Record, usize)> {
+/// Parses one frame expected to carry `lsn`: its record's bytes and the frame's length;
+/// `None` if torn, corrupt or out of sequence.
+fn frame(bytes: &[u8], lsn: u64) -> Option<(&[u8], usize)> {
     let len = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?) as usize;
     let crc = u32::from_le_bytes(bytes.get(4..8)?.try_into().ok()?);
     if !(8..=MAX_FRAME).contains(&len) {
@@ -433,8 +464,7 @@ fn frame(bytes: &[u8], lsn: u64) -> Option<(Record, usize)> {
     if found != lsn {
         return None;
     }
-    let record = Record::decode(&body[8..]).ok()?;
-    Some((record, 8 + len))
+    Some((&body[8..], 8 + len))
 }
 
 /// The segment being written.
@@ -451,7 +481,7 @@ impl Segment {
     /// Creates the segment whose first record is `first_lsn`, header fsynced and named in
     /// the directory. On failure the file is removed again (if it cannot be, recovery will
     /// find its header unwritten and remove it).
-    fn create(dir: &Path, first_lsn: u64) -> Result<Segment, StoreError> {
+    fn create(dir: &Path, first_lsn: u64, format: u32) -> Result<Segment, StoreError> {
         let path = segment_path(dir, first_lsn);
         let created = (|| {
             let mut file = OpenOptions::new()
@@ -461,7 +491,7 @@ impl Segment {
                 .open(&path)?;
             let mut header = [0u8; HEADER];
             header[..8].copy_from_slice(MAGIC);
-            header[8..12].copy_from_slice(&WAL_VERSION.to_le_bytes());
+            header[8..12].copy_from_slice(&format.to_le_bytes());
             file.write_all(&header)?;
             file.sync_all()?;
             File::open(dir)?.sync_all()?;
@@ -532,7 +562,7 @@ fn write_step(
             // a forced sync only has the open one to flush.
             sync(old)?;
         }
-        *segment = Some(Segment::create(&shared.dir, first)?);
+        *segment = Some(Segment::create(&shared.dir, first, shared.format)?);
     }
     let Some(seg) = segment.as_mut() else {
         unreachable!("a segment was opened above");
@@ -562,22 +592,22 @@ fn run_flusher(shared: &Shared) {
     loop {
         let shutdown = shared.shutdown.load(Ordering::SeqCst);
         let (mut buf, first, next, roll, force_sync, sync_ticket) = {
-            let mut pending = shared.pending.lock();
-            if !pending.flush_requested && !shutdown {
+            let mut buffer = shared.buffer.lock();
+            if !buffer.flush_requested && !shutdown {
                 shared
                     .flush
-                    .wait_for(&mut pending, retry_in.unwrap_or(interval));
+                    .wait_for(&mut buffer, retry_in.unwrap_or(interval));
             }
-            pending.flush_requested = false;
-            let sync_ticket = pending.sync_tickets;
-            let force_sync = pending.sync_taken < sync_ticket;
-            pending.sync_taken = sync_ticket;
-            let first = pending.first;
-            pending.first = pending.next_lsn;
+            buffer.flush_requested = false;
+            let sync_ticket = buffer.sync_tickets;
+            let force_sync = buffer.sync_taken < sync_ticket;
+            buffer.sync_taken = sync_ticket;
+            let first = buffer.first;
+            buffer.first = buffer.next_lsn;
             // A roll waits for the next write, so there is never an empty segment.
-            let roll = !pending.buf.is_empty() && std::mem::take(&mut pending.roll_requested);
-            let buf = std::mem::replace(&mut pending.buf, std::mem::take(&mut spare));
-            (buf, first, pending.next_lsn, roll, force_sync, sync_ticket)
+            let roll = !buffer.bytes.is_empty() && std::mem::take(&mut buffer.roll_requested);
+            let buf = std::mem::replace(&mut buffer.bytes, std::mem::take(&mut spare));
+            (buf, first, buffer.next_lsn, roll, force_sync, sync_ticket)
         };
         match write_step(shared, &mut segment, &buf, first, roll, force_sync) {
             Ok(()) => {
@@ -602,16 +632,16 @@ fn run_flusher(shared: &Shared) {
                 // Nothing is lost: the records go back in front of those appended since,
                 // and the flags this attempt took are raised again.
                 {
-                    let mut pending = shared.pending.lock();
+                    let mut buffer = shared.buffer.lock();
                     if !buf.is_empty() {
-                        let newer = std::mem::replace(&mut pending.buf, buf);
-                        pending.buf.extend_from_slice(&newer);
-                        pending.first = first;
+                        let newer = std::mem::replace(&mut buffer.bytes, buf);
+                        buffer.bytes.extend_from_slice(&newer);
+                        buffer.first = first;
                     }
-                    pending.roll_requested |= roll;
+                    buffer.roll_requested |= roll;
                     if force_sync {
                         // The fsync is still owed: the next attempt does it.
-                        pending.sync_taken = pending.sync_taken.min(sync_ticket - 1);
+                        buffer.sync_taken = buffer.sync_taken.min(sync_ticket - 1);
                     }
                 }
                 let mut progress = shared.progress.lock();
@@ -626,7 +656,7 @@ fn run_flusher(shared: &Shared) {
         }
         // On shutdown: once everything is written, or after one last failed attempt (what
         // it could not write was never acknowledged: its callers were told `NotDurable`).
-        if shutdown && (retry_in.is_some() || shared.pending.lock().buf.is_empty()) {
+        if shutdown && (retry_in.is_some() || shared.buffer.lock().bytes.is_empty()) {
             return;
         }
     }

@@ -1,14 +1,32 @@
-//! Log records: every state change as it is written to the write-ahead log, with a
-//! hand-written little-endian encoding whose decoder never panics on arbitrary bytes.
+//! Log records: every state change as it is written to the write-ahead log, and its
+//! encoding. A record is its kind's code (`codes::record_kind`) and its fields; the values
+//! inside (messages, registrations, requests) are encoded by `value.rs`. Decoding is
+//! strict and never panics: an unknown code, a truncated field, invalid UTF-8 or a byte
+//! left over is a [`DecodeError`].
+//!
+//! The log's format version (in each segment's header) says how to read a record:
+//! [`Record::decode`] reads every version listed in `docs/format.md` and
+//! [`Record::encode`] writes [`LOG_FORMAT`].
 
-use std::fmt;
+use crate::domain::send::{SendPurpose, SendRequest};
+use crate::domain::subject::{AccountKind, Registration, SubjectKind};
+use crate::journal::codes::{
+    account_kind, account_kind_v1, record_kind, send_purpose, speed_tier, subject_kind,
+};
+use crate::journal::value::{
+    decode_message, decode_registration, decode_request, encode_message, encode_registration,
+    encode_request,
+};
+use crate::message::Message;
+use crate::store::codec::{DecodeError, Encode, Reader, Writer};
 
-use crate::domain::audience::{Audience, TagExpr};
-use crate::domain::send::SendRequest;
-use crate::domain::subject::{AccountKind, Category, Registration, SubjectKind};
-use crate::ids::OpenId;
-use crate::ids::{AccountId, JobId, Seq, TagId};
-use crate::message::{Article, Media, MediaFormat, Message, Video};
+/// The log format this build writes (the version in a new segment's header).
+///
+/// Format 2 writes the account kind of `RegisterInSubject` as the snapshot does (1
+/// subscription, 2 service); format 1 wrote 0 and 1.
+pub(crate) const LOG_FORMAT: u32 = 2;
+/// The oldest log format this build reads.
+pub(crate) const OLDEST_LOG_FORMAT: u32 = 1;
 
 /// One state change. Records carry only validated input: applying one cannot fail.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,7 +67,8 @@ pub(crate) enum Record {
         add: bool,
         users: Vec<u32>,
     },
-    SendAccepted {
+    /// A send accepted: its audience fixed, its sequence number taken.
+    Send {
         account: u32,
         seq: u32,
         accepted_ms: u64,
@@ -60,8 +79,7 @@ pub(crate) enum Record {
         audience: Vec<u8>,
         /// Recipients left out by the monthly cap.
         filtered: u64,
-        /// 0 broadcast, 1 preview, 2 reply.
-        purpose: u8,
+        purpose: SendPurpose,
         open_for_reprint: bool,
         /// (account, seq) of the article this one reprints.
         reprint_of: Option<(u32, u32)>,
@@ -160,26 +178,16 @@ pub(crate) enum Record {
     },
 }
 
-/// Bytes that are not a record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct DecodeError(pub(crate) &'static str);
-
-impl fmt::Display for DecodeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "malformed record: {}", self.0)
-    }
-}
-
-impl Record {
-    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
+impl Encode for Record {
+    fn encode(&self, out: &mut Vec<u8>) {
         let mut w = Writer(out);
         match self {
             Record::AddUsers { count } => {
-                w.u8(1);
+                w.u8(record_kind::ADD_USERS);
                 w.u32(*count);
             }
             Record::RegisterAccount { account, name } => {
-                w.u8(2);
+                w.u8(record_kind::REGISTER_ACCOUNT);
                 w.u32(*account);
                 w.str(name);
             }
@@ -188,29 +196,29 @@ impl Record {
                 account,
                 source,
             } => {
-                w.u8(3);
+                w.u8(record_kind::FOLLOW);
                 w.u32(*user);
                 w.u32(*account);
                 w.opt_str(source.as_deref());
             }
             Record::FollowMany { account, users } => {
-                w.u8(4);
+                w.u8(record_kind::FOLLOW_MANY);
                 w.u32(*account);
                 w.u32s(users);
             }
             Record::Unfollow { user, account } => {
-                w.u8(5);
+                w.u8(record_kind::UNFOLLOW);
                 w.u32(*user);
                 w.u32(*account);
             }
             Record::CreateTag { account, tag, name } => {
-                w.u8(6);
+                w.u8(record_kind::CREATE_TAG);
                 w.u32(*account);
                 w.u32(*tag);
                 w.str(name);
             }
             Record::DeleteTag { account, tag } => {
-                w.u8(7);
+                w.u8(record_kind::DELETE_TAG);
                 w.u32(*account);
                 w.u32(*tag);
             }
@@ -220,13 +228,13 @@ impl Record {
                 add,
                 users,
             } => {
-                w.u8(8);
+                w.u8(record_kind::RETAG);
                 w.u32(*account);
                 w.u32(*tag);
-                w.u8(u8::from(*add));
+                w.bool(*add);
                 w.u32s(users);
             }
-            Record::SendAccepted {
+            Record::Send {
                 account,
                 seq,
                 accepted_ms,
@@ -240,7 +248,7 @@ impl Record {
                 reprint_of,
                 schedule,
             } => {
-                w.u8(9);
+                w.u8(record_kind::SEND);
                 w.u32(*account);
                 w.u32(*seq);
                 w.u64(*accepted_ms);
@@ -249,8 +257,8 @@ impl Record {
                 encode_message(&mut w, message);
                 w.bytes(audience);
                 w.u64(*filtered);
-                w.u8(*purpose);
-                w.u8(u8::from(*open_for_reprint));
+                w.u8(send_purpose::encode(*purpose));
+                w.bool(*open_for_reprint);
                 w.opt_pair(*reprint_of);
                 w.opt_u32(*schedule);
             }
@@ -261,7 +269,7 @@ impl Record {
                 sent,
                 errors,
             } => {
-                w.u8(10);
+                w.u8(record_kind::CHUNK_DONE);
                 w.u32(*account);
                 w.u32(*seq);
                 w.u32(*chunk);
@@ -273,16 +281,13 @@ impl Record {
                 name,
                 kind,
             } => {
-                w.u8(11);
+                w.u8(record_kind::CREATE_SUBJECT);
                 w.u32(*subject);
                 w.str(name);
-                w.u8(match kind {
-                    SubjectKind::Individual => 0,
-                    SubjectKind::Organization => 1,
-                });
+                w.u8(subject_kind::encode(*kind));
             }
             Record::ApproveQuota { subject, quota } => {
-                w.u8(12);
+                w.u8(record_kind::APPROVE_QUOTA);
                 w.u32(*subject);
                 w.u32(*quota);
             }
@@ -293,44 +298,41 @@ impl Record {
                 kind,
                 registration,
             } => {
-                w.u8(13);
+                w.u8(record_kind::REGISTER_IN_SUBJECT);
                 w.u32(*account);
                 w.u32(*subject);
                 w.str(name);
-                w.u8(match kind {
-                    AccountKind::Subscription => 0,
-                    AccountKind::Service => 1,
-                });
+                w.u8(account_kind::encode(Some(*kind)));
                 encode_registration(&mut w, registration);
             }
             Record::UpdateRegistration {
                 account,
                 registration,
             } => {
-                w.u8(14);
+                w.u8(record_kind::UPDATE_REGISTRATION);
                 w.u32(*account);
                 encode_registration(&mut w, registration);
             }
             Record::SetVerified { account, verified } => {
-                w.u8(15);
+                w.u8(record_kind::SET_VERIFIED);
                 w.u32(*account);
-                w.u8(u8::from(*verified));
+                w.bool(*verified);
             }
             Record::Violation { account, at_ms } => {
-                w.u8(16);
+                w.u8(record_kind::VIOLATION);
                 w.u32(*account);
                 w.u64(*at_ms);
             }
             Record::SetSpeedTier { account, tier } => {
-                w.u8(17);
+                w.u8(record_kind::SET_SPEED_TIER);
                 w.u32(*account);
-                w.u8(tier.unwrap_or(u8::MAX));
+                w.u8(speed_tier::encode(*tier));
             }
             Record::SetRetention {
                 account,
                 retention_ms,
             } => {
-                w.u8(18);
+                w.u8(record_kind::SET_RETENTION);
                 w.u32(*account);
                 w.opt_u64(*retention_ms);
             }
@@ -338,17 +340,17 @@ impl Record {
                 account,
                 quota_bytes,
             } => {
-                w.u8(19);
+                w.u8(record_kind::SET_STORAGE_QUOTA);
                 w.u32(*account);
                 w.opt_u64(*quota_bytes);
             }
             Record::Purge { account, through } => {
-                w.u8(20);
+                w.u8(record_kind::PURGE);
                 w.u32(*account);
                 w.u32(*through);
             }
             Record::Terminate { account } => {
-                w.u8(21);
+                w.u8(record_kind::TERMINATE);
                 w.u32(*account);
             }
             Record::Schedule {
@@ -357,24 +359,24 @@ impl Record {
                 due_ms,
                 request,
             } => {
-                w.u8(22);
+                w.u8(record_kind::SCHEDULE);
                 w.u32(*account);
                 w.u32(*id);
                 w.u64(*due_ms);
                 encode_request(&mut w, request);
             }
             Record::Unschedule { account, id } => {
-                w.u8(23);
+                w.u8(record_kind::UNSCHEDULE);
                 w.u32(*account);
                 w.u32(*id);
             }
             Record::Retract { account, seq } => {
-                w.u8(24);
+                w.u8(record_kind::RETRACT);
                 w.u32(*account);
                 w.u32(*seq);
             }
             Record::Correct { account, seq, body } => {
-                w.u8(25);
+                w.u8(record_kind::CORRECT);
                 w.u32(*account);
                 w.u32(*seq);
                 w.str(body);
@@ -385,7 +387,7 @@ impl Record {
                 at_ms,
                 message,
             } => {
-                w.u8(26);
+                w.u8(record_kind::INBOUND);
                 w.u32(*account);
                 w.u32(*user);
                 w.u64(*at_ms);
@@ -396,56 +398,60 @@ impl Record {
                 keyword,
                 reply,
             } => {
-                w.u8(27);
+                w.u8(record_kind::SET_AUTO_REPLY);
                 w.u32(*account);
                 w.str(keyword);
                 encode_message(&mut w, reply);
             }
             Record::RemoveAutoReply { account, keyword } => {
-                w.u8(28);
+                w.u8(record_kind::REMOVE_AUTO_REPLY);
                 w.u32(*account);
                 w.str(keyword);
             }
         }
     }
+}
 
-    pub(crate) fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
+impl Record {
+    /// Reads a record written at log format `format` (which the segment's header gave and
+    /// the log checked to be at least [`OLDEST_LOG_FORMAT`] and at most [`LOG_FORMAT`]).
+    pub(crate) fn decode(format: u32, bytes: &[u8]) -> Result<Record, DecodeError> {
         let mut r = Reader(bytes);
         let record = match r.u8()? {
-            1 => Record::AddUsers { count: r.u32()? },
-            2 => Record::RegisterAccount {
+            record_kind::ADD_USERS => Record::AddUsers { count: r.u32()? },
+            record_kind::REGISTER_ACCOUNT => Record::RegisterAccount {
                 account: r.u32()?,
                 name: r.string()?,
             },
-            3 => Record::Follow {
+            record_kind::FOLLOW => Record::Follow {
                 user: r.u32()?,
                 account: r.u32()?,
                 source: r.opt_string()?,
             },
-            4 => Record::FollowMany {
+            record_kind::FOLLOW_MANY => Record::FollowMany {
                 account: r.u32()?,
                 users: r.u32s()?,
             },
-            5 => Record::Unfollow {
+            record_kind::UNFOLLOW => Record::Unfollow {
                 user: r.u32()?,
                 account: r.u32()?,
             },
-            6 => Record::CreateTag {
+            record_kind::CREATE_TAG => Record::CreateTag {
                 account: r.u32()?,
                 tag: r.u32()?,
                 name: r.string()?,
             },
-            7 => Record::DeleteTag {
+            record_kind::DELETE_TAG => Record::DeleteTag {
                 account: r.u32()?,
                 tag: r.u32()?,
             },
-            8 => Record::Retag {
+            record_kind::RETAG => Record::Retag {
                 account: r.u32()?,
                 tag: r.u32()?,
                 add: r.bool()?,
                 users: r.u32s()?,
             },
-            9 => Record::SendAccepted {
+            record_kind::SEND => Record::Send {
                 account: r.u32()?,
                 seq: r.u32()?,
                 accepted_ms: r.u64()?,
@@ -454,493 +460,130 @@ impl Record {
                 message: decode_message(&mut r)?,
                 audience: r.bytes()?.to_vec(),
                 filtered: r.u64()?,
-                purpose: match r.u8()? {
-                    p @ 0..=2 => p,
-                    _ => return Err(DecodeError("unknown send purpose")),
-                },
+                purpose: send_purpose::decode(r.u8()?)?,
                 open_for_reprint: r.bool()?,
                 reprint_of: r.opt_pair()?,
                 schedule: r.opt_u32()?,
             },
-            10 => Record::ChunkDone {
+            record_kind::CHUNK_DONE => Record::ChunkDone {
                 account: r.u32()?,
                 seq: r.u32()?,
                 chunk: r.u32()?,
                 sent: r.u64()?,
                 errors: r.u64()?,
             },
-            11 => Record::CreateSubject {
+            record_kind::CREATE_SUBJECT => Record::CreateSubject {
                 subject: r.u32()?,
                 name: r.string()?,
-                kind: match r.u8()? {
-                    0 => SubjectKind::Individual,
-                    1 => SubjectKind::Organization,
-                    _ => return Err(DecodeError("unknown subject kind")),
-                },
+                kind: subject_kind::decode(r.u8()?)?,
             },
-            12 => Record::ApproveQuota {
+            record_kind::APPROVE_QUOTA => Record::ApproveQuota {
                 subject: r.u32()?,
                 quota: r.u32()?,
             },
-            13 => Record::RegisterInSubject {
+            record_kind::REGISTER_IN_SUBJECT => Record::RegisterInSubject {
                 account: r.u32()?,
                 subject: r.u32()?,
                 name: r.string()?,
-                kind: match r.u8()? {
-                    0 => AccountKind::Subscription,
-                    1 => AccountKind::Service,
-                    _ => return Err(DecodeError("unknown account kind")),
-                },
+                kind: decode_account_kind(format, r.u8()?)?,
                 registration: decode_registration(&mut r)?,
             },
-            14 => Record::UpdateRegistration {
+            record_kind::UPDATE_REGISTRATION => Record::UpdateRegistration {
                 account: r.u32()?,
                 registration: decode_registration(&mut r)?,
             },
-            15 => Record::SetVerified {
+            record_kind::SET_VERIFIED => Record::SetVerified {
                 account: r.u32()?,
                 verified: r.bool()?,
             },
-            16 => Record::Violation {
+            record_kind::VIOLATION => Record::Violation {
                 account: r.u32()?,
                 at_ms: r.u64()?,
             },
-            17 => Record::SetSpeedTier {
+            record_kind::SET_SPEED_TIER => Record::SetSpeedTier {
                 account: r.u32()?,
-                tier: match r.u8()? {
-                    u8::MAX => None,
-                    t @ 0..=4 => Some(t),
-                    _ => return Err(DecodeError("bad speed tier")),
-                },
+                tier: speed_tier::decode(r.u8()?)?,
             },
-            18 => Record::SetRetention {
+            record_kind::SET_RETENTION => Record::SetRetention {
                 account: r.u32()?,
                 retention_ms: r.opt_u64()?,
             },
-            19 => Record::SetStorageQuota {
+            record_kind::SET_STORAGE_QUOTA => Record::SetStorageQuota {
                 account: r.u32()?,
                 quota_bytes: r.opt_u64()?,
             },
-            20 => Record::Purge {
+            record_kind::PURGE => Record::Purge {
                 account: r.u32()?,
                 through: r.u32()?,
             },
-            21 => Record::Terminate { account: r.u32()? },
-            22 => Record::Schedule {
+            record_kind::TERMINATE => Record::Terminate { account: r.u32()? },
+            record_kind::SCHEDULE => Record::Schedule {
                 account: r.u32()?,
                 id: r.u32()?,
                 due_ms: r.u64()?,
                 request: decode_request(&mut r)?,
             },
-            23 => Record::Unschedule {
+            record_kind::UNSCHEDULE => Record::Unschedule {
                 account: r.u32()?,
                 id: r.u32()?,
             },
-            24 => Record::Retract {
+            record_kind::RETRACT => Record::Retract {
                 account: r.u32()?,
                 seq: r.u32()?,
             },
-            25 => Record::Correct {
+            record_kind::CORRECT => Record::Correct {
                 account: r.u32()?,
                 seq: r.u32()?,
                 body: r.string()?,
             },
-            26 => Record::Inbound {
+            record_kind::INBOUND => Record::Inbound {
                 account: r.u32()?,
                 user: r.u32()?,
                 at_ms: r.u64()?,
                 message: decode_message(&mut r)?,
             },
-            27 => Record::SetAutoReply {
+            record_kind::SET_AUTO_REPLY => Record::SetAutoReply {
                 account: r.u32()?,
                 keyword: r.string()?,
                 reply: decode_message(&mut r)?,
             },
-            28 => Record::RemoveAutoReply {
+            record_kind::REMOVE_AUTO_REPLY => Record::RemoveAutoReply {
                 account: r.u32()?,
                 keyword: r.string()?,
             },
-            _ => return Err(DecodeError("unknown record kind")),
+            code => {
+                return Err(DecodeError::UnknownCode {
+                    what: record_kind::WHAT,
+                    code,
+                });
+            }
         };
-        if !r.0.is_empty() {
-            return Err(DecodeError("trailing bytes"));
-        }
+        r.finish()?;
         Ok(record)
     }
 }
 
-pub(crate) fn encode_message(w: &mut Writer<'_>, message: &Message) {
-    match message {
-        Message::Text(text) => {
-            w.u8(1);
-            w.str(text);
-        }
-        Message::Image(m) => {
-            w.u8(2);
-            encode_media(w, m);
-        }
-        Message::Voice(m) => {
-            w.u8(3);
-            encode_media(w, m);
-        }
-        Message::Video(v) => {
-            w.u8(4);
-            encode_media(w, &v.media);
-            w.str(&v.title);
-            w.str(&v.description);
-        }
-        Message::Article(a) => {
-            w.u8(5);
-            w.str(&a.title);
-            w.str(&a.summary);
-            w.str(&a.body);
-            encode_media(w, &a.cover);
-        }
+/// The account kind of a `RegisterInSubject` record: format 1 had codes of its own.
+fn decode_account_kind(format: u32, code: u8) -> Result<AccountKind, DecodeError> {
+    if format == 1 {
+        return account_kind_v1::decode(code);
     }
-}
-
-pub(crate) fn decode_message(r: &mut Reader<'_>) -> Result<Message, DecodeError> {
-    Ok(match r.u8()? {
-        1 => Message::Text(r.string()?),
-        2 => Message::Image(decode_media(r)?),
-        3 => Message::Voice(decode_media(r)?),
-        4 => Message::Video(Video {
-            media: decode_media(r)?,
-            title: r.string()?,
-            description: r.string()?,
-        }),
-        5 => Message::Article(Article {
-            title: r.string()?,
-            summary: r.string()?,
-            body: r.string()?,
-            cover: decode_media(r)?,
-        }),
-        _ => return Err(DecodeError("unknown message kind")),
+    account_kind::decode(code)?.ok_or(DecodeError::UnknownCode {
+        what: account_kind::WHAT,
+        code,
     })
-}
-
-pub(crate) fn encode_registration(w: &mut Writer<'_>, r: &Registration) {
-    w.str(&r.region);
-    w.u8(match r.category {
-        None => 0,
-        Some(Category::Government) => 1,
-        Some(Category::Media) => 2,
-        Some(Category::Enterprise) => 3,
-        Some(Category::Individual) => 4,
-        Some(Category::Other) => 5,
-    });
-    w.str(&r.contact);
-}
-
-pub(crate) fn decode_registration(r: &mut Reader<'_>) -> Result<Registration, DecodeError> {
-    Ok(Registration {
-        region: r.string()?,
-        category: match r.u8()? {
-            0 => None,
-            1 => Some(Category::Government),
-            2 => Some(Category::Media),
-            3 => Some(Category::Enterprise),
-            4 => Some(Category::Individual),
-            5 => Some(Category::Other),
-            _ => return Err(DecodeError("unknown category")),
-        },
-        contact: r.string()?,
-    })
-}
-
-/// Most nodes a decoded tag expression may have: bounds the decoder's recursion.
-const MAX_DECODED_EXPR_NODES: usize = 4_096;
-
-pub(crate) fn encode_request(w: &mut Writer<'_>, req: &SendRequest) {
-    encode_message(w, &req.message);
-    match &req.audience {
-        Audience::All => w.u8(0),
-        Audience::Tag(t) => {
-            w.u8(1);
-            w.u32(t.0);
-        }
-        Audience::Expr(e) => {
-            w.u8(2);
-            encode_expr(w, e);
-        }
-        Audience::OpenIds(ids) => {
-            w.u8(3);
-            w.u32(ids.len() as u32);
-            for id in ids {
-                w.u64(id.0);
-            }
-        }
-    }
-    w.opt_str(req.idempotency_key.as_deref());
-    w.u8(u8::from(req.open_for_reprint));
-    w.u8(u8::from(req.continue_as_reprint));
-    w.opt_pair(req.reprint_of.map(|j| (j.account.0, j.seq.0)));
-}
-
-pub(crate) fn decode_request(r: &mut Reader<'_>) -> Result<SendRequest, DecodeError> {
-    let message = decode_message(r)?;
-    let audience = match r.u8()? {
-        0 => Audience::All,
-        1 => Audience::Tag(TagId(r.u32()?)),
-        2 => {
-            let mut budget = MAX_DECODED_EXPR_NODES;
-            Audience::Expr(decode_expr(r, &mut budget)?)
-        }
-        3 => {
-            let n = r.u32()? as usize;
-            if n > r.0.len() / 8 {
-                return Err(DecodeError("truncated list"));
-            }
-            Audience::OpenIds(
-                (0..n)
-                    .map(|_| r.u64().map(OpenId))
-                    .collect::<Result<_, _>>()?,
-            )
-        }
-        _ => return Err(DecodeError("unknown audience kind")),
-    };
-    let mut req = SendRequest::new(message, audience);
-    req.idempotency_key = r.opt_string()?;
-    req.open_for_reprint = r.bool()?;
-    req.continue_as_reprint = r.bool()?;
-    req.reprint_of = r.opt_pair()?.map(|(a, s)| JobId {
-        account: AccountId(a),
-        seq: Seq(s),
-    });
-    Ok(req)
-}
-
-fn encode_expr(w: &mut Writer<'_>, e: &TagExpr) {
-    match e {
-        TagExpr::Tag(t) => {
-            w.u8(0);
-            w.u32(t.0);
-        }
-        TagExpr::And(parts) | TagExpr::Or(parts) => {
-            w.u8(if matches!(e, TagExpr::And(_)) { 1 } else { 2 });
-            w.u32(parts.len() as u32);
-            for p in parts {
-                encode_expr(w, p);
-            }
-        }
-        TagExpr::Not(inner) => {
-            w.u8(3);
-            encode_expr(w, inner);
-        }
-    }
-}
-
-fn decode_expr(r: &mut Reader<'_>, budget: &mut usize) -> Result<TagExpr, DecodeError> {
-    *budget = budget
-        .checked_sub(1)
-        .ok_or(DecodeError("tag expression too large"))?;
-    Ok(match r.u8()? {
-        0 => TagExpr::Tag(TagId(r.u32()?)),
-        k @ (1 | 2) => {
-            let n = r.u32()? as usize;
-            if n > *budget {
-                return Err(DecodeError("tag expression too large"));
-            }
-            let parts = (0..n)
-                .map(|_| decode_expr(r, budget))
-                .collect::<Result<Vec<_>, _>>()?;
-            if k == 1 {
-                TagExpr::And(parts)
-            } else {
-                TagExpr::Or(parts)
-            }
-        }
-        3 => TagExpr::not(decode_expr(r, budget)?),
-        _ => return Err(DecodeError("unknown tag expression node")),
-    })
-}
-
-fn encode_media(w: &mut Writer<'_>, m: &Media) {
-    w.str(&m.media_id);
-    w.u8(match m.format {
-        MediaFormat::Jpeg => 1,
-        MediaFormat::Png => 2,
-        MediaFormat::Gif => 3,
-        MediaFormat::Bmp => 4,
-        MediaFormat::Mp3 => 5,
-        MediaFormat::Amr => 6,
-        MediaFormat::Wma => 7,
-        MediaFormat::Wav => 8,
-        MediaFormat::Mp4 => 9,
-    });
-    w.u64(m.bytes);
-    w.u32(m.duration_secs);
-}
-
-fn decode_media(r: &mut Reader<'_>) -> Result<Media, DecodeError> {
-    let media_id = r.string()?;
-    let format = match r.u8()? {
-        1 => MediaFormat::Jpeg,
-        2 => MediaFormat::Png,
-        3 => MediaFormat::Gif,
-        4 => MediaFormat::Bmp,
-        5 => MediaFormat::Mp3,
-        6 => MediaFormat::Amr,
-        7 => MediaFormat::Wma,
-        8 => MediaFormat::Wav,
-        9 => MediaFormat::Mp4,
-        _ => return Err(DecodeError("unknown media format")),
-    };
-    Ok(Media {
-        media_id,
-        format,
-        bytes: r.u64()?,
-        duration_secs: r.u32()?,
-    })
-}
-
-pub(crate) struct Writer<'a>(pub(crate) &'a mut Vec<u8>);
-
-impl Writer<'_> {
-    pub(crate) fn u8(&mut self, v: u8) {
-        self.0.push(v);
-    }
-    pub(crate) fn u32(&mut self, v: u32) {
-        self.0.extend_from_slice(&v.to_le_bytes());
-    }
-    pub(crate) fn u64(&mut self, v: u64) {
-        self.0.extend_from_slice(&v.to_le_bytes());
-    }
-    pub(crate) fn bytes(&mut self, v: &[u8]) {
-        self.u32(v.len() as u32);
-        self.0.extend_from_slice(v);
-    }
-    pub(crate) fn str(&mut self, v: &str) {
-        self.bytes(v.as_bytes());
-    }
-    fn opt_str(&mut self, v: Option<&str>) {
-        match v {
-            None => self.u8(0),
-            Some(s) => {
-                self.u8(1);
-                self.str(s);
-            }
-        }
-    }
-    fn opt_u32(&mut self, v: Option<u32>) {
-        match v {
-            None => self.u8(0),
-            Some(x) => {
-                self.u8(1);
-                self.u32(x);
-            }
-        }
-    }
-    fn opt_u64(&mut self, v: Option<u64>) {
-        match v {
-            None => self.u8(0),
-            Some(x) => {
-                self.u8(1);
-                self.u64(x);
-            }
-        }
-    }
-    fn opt_pair(&mut self, v: Option<(u32, u32)>) {
-        match v {
-            None => self.u8(0),
-            Some((a, b)) => {
-                self.u8(1);
-                self.u32(a);
-                self.u32(b);
-            }
-        }
-    }
-    fn u32s(&mut self, v: &[u32]) {
-        self.u32(v.len() as u32);
-        for x in v {
-            self.u32(*x);
-        }
-    }
-}
-
-pub(crate) struct Reader<'a>(pub(crate) &'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
-        if self.0.len() < n {
-            return Err(DecodeError("truncated"));
-        }
-        let (head, tail) = self.0.split_at(n);
-        self.0 = tail;
-        Ok(head)
-    }
-    pub(crate) fn u8(&mut self) -> Result<u8, DecodeError> {
-        Ok(self.take(1)?[0])
-    }
-    fn bool(&mut self) -> Result<bool, DecodeError> {
-        match self.u8()? {
-            0 => Ok(false),
-            1 => Ok(true),
-            _ => Err(DecodeError("bad boolean")),
-        }
-    }
-    pub(crate) fn u32(&mut self) -> Result<u32, DecodeError> {
-        let b = self.take(4)?;
-        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    }
-    pub(crate) fn u64(&mut self) -> Result<u64, DecodeError> {
-        let b = self.take(8)?;
-        let mut a = [0u8; 8];
-        a.copy_from_slice(b);
-        Ok(u64::from_le_bytes(a))
-    }
-    pub(crate) fn bytes(&mut self) -> Result<&'a [u8], DecodeError> {
-        let n = self.u32()? as usize;
-        self.take(n)
-    }
-    pub(crate) fn string(&mut self) -> Result<String, DecodeError> {
-        std::str::from_utf8(self.bytes()?)
-            .map(str::to_owned)
-            .map_err(|_| DecodeError("invalid UTF-8"))
-    }
-    fn opt_string(&mut self) -> Result<Option<String>, DecodeError> {
-        match self.u8()? {
-            0 => Ok(None),
-            1 => self.string().map(Some),
-            _ => Err(DecodeError("bad option tag")),
-        }
-    }
-    fn opt_u32(&mut self) -> Result<Option<u32>, DecodeError> {
-        match self.u8()? {
-            0 => Ok(None),
-            1 => self.u32().map(Some),
-            _ => Err(DecodeError("bad option tag")),
-        }
-    }
-    fn opt_u64(&mut self) -> Result<Option<u64>, DecodeError> {
-        match self.u8()? {
-            0 => Ok(None),
-            1 => self.u64().map(Some),
-            _ => Err(DecodeError("bad option tag")),
-        }
-    }
-    fn opt_pair(&mut self) -> Result<Option<(u32, u32)>, DecodeError> {
-        match self.u8()? {
-            0 => Ok(None),
-            1 => Ok(Some((self.u32()?, self.u32()?))),
-            _ => Err(DecodeError("bad option tag")),
-        }
-    }
-    fn u32s(&mut self) -> Result<Vec<u32>, DecodeError> {
-        let n = self.u32()? as usize;
-        if n > self.0.len() / 4 {
-            return Err(DecodeError("truncated list"));
-        }
-        (0..n).map(|_| self.u32()).collect()
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::audience::{Audience, TagExpr};
+    use crate::domain::subject::Category;
+    use crate::ids::{AccountId, JobId, OpenId, Seq, TagId};
+    use crate::message::{Article, Media, MediaFormat, Video};
     use proptest::prelude::*;
 
-    fn samples() -> Vec<Record> {
+    pub(crate) fn samples() -> Vec<Record> {
         let media = Media {
             media_id: "m1".into(),
             format: MediaFormat::Png,
@@ -983,7 +626,7 @@ mod tests {
                 add: true,
                 users: vec![5],
             },
-            Record::SendAccepted {
+            Record::Send {
                 account: 1,
                 seq: 2,
                 accepted_ms: 99,
@@ -997,12 +640,12 @@ mod tests {
                 }),
                 audience: vec![1, 2, 3],
                 filtered: 4,
-                purpose: 0,
+                purpose: SendPurpose::Broadcast,
                 open_for_reprint: true,
                 reprint_of: Some((7, 8)),
                 schedule: Some(2),
             },
-            Record::SendAccepted {
+            Record::Send {
                 account: 1,
                 seq: 3,
                 accepted_ms: 99,
@@ -1018,7 +661,7 @@ mod tests {
                 }),
                 audience: vec![],
                 filtered: 0,
-                purpose: 2,
+                purpose: SendPurpose::Reply,
                 open_for_reprint: false,
                 reprint_of: None,
                 schedule: None,
@@ -1137,21 +780,72 @@ mod tests {
         for record in samples() {
             let mut bytes = Vec::new();
             record.encode(&mut bytes);
-            assert_eq!(Record::decode(&bytes), Ok(record.clone()));
+            assert_eq!(Record::decode(LOG_FORMAT, &bytes), Ok(record.clone()));
             // Every strict prefix is refused, never misread.
             for cut in 0..bytes.len() {
                 assert!(
-                    Record::decode(&bytes[..cut]).is_err(),
+                    Record::decode(LOG_FORMAT, &bytes[..cut]).is_err(),
                     "{record:?} cut at {cut}"
                 );
             }
         }
     }
 
+    /// `tests/data/records-v2.bin`: every sample record at log format 2, each as its length
+    /// (u32 LE) and its bytes. Committed: a change that moves one byte of the encoding fails
+    /// here. A new format writes a file of its own (`HERALD_WRITE_GOLDEN=1`) and keeps this
+    /// one, which must keep decoding at format 2.
+    #[test]
+    fn the_samples_encode_to_the_committed_bytes_of_format_2() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/records-v2.bin");
+        let mut encoded = Vec::new();
+        for record in samples() {
+            let mut bytes = Vec::new();
+            record.encode(&mut bytes);
+            Writer(&mut encoded).bytes(&bytes);
+        }
+        if std::env::var_os("HERALD_WRITE_GOLDEN").is_some() {
+            std::fs::write(path, &encoded).unwrap();
+        }
+        let committed = std::fs::read(path).unwrap();
+        let mut r = Reader(&committed);
+        for record in samples() {
+            assert_eq!(Record::decode(2, r.bytes().unwrap()), Ok(record));
+        }
+        r.finish().unwrap();
+        assert!(committed == encoded, "the encoding of format 2 changed");
+    }
+
+    #[test]
+    fn format_1_reads_its_own_account_kinds() {
+        let record = |kind: u8| {
+            let mut bytes = Vec::new();
+            let mut w = Writer(&mut bytes);
+            w.u8(record_kind::REGISTER_IN_SUBJECT);
+            w.u32(3);
+            w.u32(0);
+            w.str("n");
+            w.u8(kind);
+            encode_registration(&mut w, &Registration::default());
+            bytes
+        };
+        let kind = |format: u32, code: u8| match Record::decode(format, &record(code)) {
+            Ok(Record::RegisterInSubject { kind, .. }) => Ok(kind),
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => Err(e),
+        };
+        assert_eq!(kind(1, 0), Ok(AccountKind::Subscription));
+        assert_eq!(kind(1, 1), Ok(AccountKind::Service));
+        assert!(kind(1, 2).is_err());
+        assert!(kind(2, 0).is_err(), "0 is no account kind in a record");
+        assert_eq!(kind(2, 1), Ok(AccountKind::Subscription));
+        assert_eq!(kind(2, 2), Ok(AccountKind::Service));
+    }
+
     proptest! {
         #[test]
         fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
-            let _ = Record::decode(&bytes);
+            let _ = Record::decode(LOG_FORMAT, &bytes);
         }
 
         #[test]
@@ -1162,7 +856,7 @@ mod tests {
             record.encode(&mut bytes);
             let bit = flip % (bytes.len() * 8);
             bytes[bit / 8] ^= 1 << (bit % 8);
-            let _ = Record::decode(&bytes);
+            let _ = Record::decode(LOG_FORMAT, &bytes);
         }
     }
 }
