@@ -26,7 +26,7 @@ pub use follows::{FollowChange, SourceStats};
 pub use inbox::{Content, Fetched, InboxItem, Recovered};
 pub use interaction::InboundMessage;
 pub use publishing::{ArticleInfo, Fired, ScheduledSend, Ticker};
-pub(crate) use send::Accept;
+pub(crate) use send::NewSend;
 pub use send::Reports;
 pub(crate) use storage::apply_purge;
 pub use storage::{ExportSummary, StorageUsage};

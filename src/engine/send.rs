@@ -35,8 +35,8 @@ struct Accepted {
     lsn: Option<u64>,
 }
 
-/// An accepted send, as `install_job` records it.
-pub(crate) struct Accept {
+/// An accepted send, as `install_send` records it.
+pub(crate) struct NewSend {
     pub(crate) seq: u32,
     pub(crate) message: Arc<Message>,
     pub(crate) audience: Arc<RoaringBitmap>,
@@ -334,10 +334,10 @@ impl Engine {
                 schedule,
             }
         });
-        let sent = self.install_job(
+        let sent = self.install_send(
             account,
             state,
-            Accept {
+            NewSend {
                 seq,
                 message: Arc::new(message),
                 audience,
@@ -360,15 +360,15 @@ impl Engine {
         })
     }
 
-    /// Creates an accepted send's job and records it in the account (history, idempotency,
+    /// Creates an accepted send's job and `Sent`, and records them in the account (history, idempotency,
     /// the rules' counters, the originality index) and the pool (in flight). The caller
     /// reserved its place in the pool. Shared by `accept` and log replay, so both count the
     /// same.
-    pub(crate) fn install_job(
+    pub(crate) fn install_send(
         &self,
         account: AccountId,
         state: &mut AccountState,
-        a: Accept,
+        a: NewSend,
     ) -> Arc<Sent> {
         let rules = &self.config.rules;
         state.last_seq = a.seq;

@@ -14,7 +14,7 @@ use thiserror::Error;
 use crate::domain::interaction::Inbound;
 use crate::domain::send::SendMeta;
 use crate::domain::subject::Subject;
-use crate::engine::{Accept, Engine};
+use crate::engine::{Engine, NewSend};
 use crate::error::StoreError;
 use crate::ids::{AccountId, JobId, Seq, SubjectId, UserId};
 use crate::journal::Record;
@@ -144,10 +144,10 @@ impl Engine {
                         }));
                     }
                     self.pool().reserve_unbounded();
-                    let sent = self.install_job(
+                    let sent = self.install_send(
                         AccountId(account),
                         state,
-                        Accept {
+                        NewSend {
                             seq,
                             message: Arc::new(message),
                             audience: Arc::new(audience),
