@@ -327,3 +327,46 @@ fn a_send_that_may_not_have_happened_reaches_nobody_until_it_is_durable() {
     engine.wait_idle().unwrap();
     drop(engine);
 }
+
+#[test]
+fn an_async_send_on_a_full_disk_answers_not_durable_instead_of_waiting() {
+    let Some(disk) = SmallDisk::mount("async-send", 8) else {
+        return;
+    };
+    let dir = disk.data_dir();
+    let engine = Engine::open(&dir, config(1)).unwrap();
+    let news = engine.register_account("news").unwrap();
+    let users = engine.add_users(4).unwrap();
+    for user in users {
+        engine.follow(news, user, None).unwrap();
+    }
+    fn spawnable<F: std::future::Future + Send>(f: F) -> F {
+        f
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let within =
+        |f| runtime.block_on(async { tokio::time::timeout(Duration::from_secs(30), f).await });
+    let first = within(spawnable(engine.send_async(news, to_all(text("first")))))
+        .expect("answered")
+        .unwrap();
+    assert_eq!(first.wait().sent, 4);
+
+    disk.fill();
+    match within(spawnable(engine.send_async(news, to_all(text("second"))))) {
+        Ok(Err(SendError::Storage(StorageError::NotDurable(e)))) => assert_no_space(&e),
+        Ok(other) => panic!("expected NotDurable, got {other:?}"),
+        Err(_) => panic!("send_async waited for a log that cannot be written"),
+    }
+    disk.free();
+    engine.sync().unwrap();
+    engine.wait_idle().unwrap();
+    for user in users {
+        assert_eq!(received(&engine, user.0), 2, "{user}");
+    }
+    drop(engine);
+    let engine = Engine::open(&dir, config(1)).unwrap();
+    assert_eq!(received(&engine, users.first().0), 2);
+}

@@ -103,6 +103,18 @@ impl Engine {
         }
     }
 
+    /// As [`commit`](Self::commit), without blocking a thread.
+    pub(crate) async fn commit_async(&self, lsn: Option<u64>) -> Result<(), StorageError> {
+        match (lsn, self.disk.get()) {
+            (Some(lsn), Some(disk)) => disk
+                .wal
+                .durable(lsn)
+                .await
+                .map_err(StorageError::NotDurable),
+            _ => Ok(()),
+        }
+    }
+
     /// The LSN of the last record appended so far, in a durable engine: what a caller who
     /// returns state another caller changed (an idempotent repeat of a send) must wait for.
     pub(crate) fn last_logged(&self) -> Option<u64> {

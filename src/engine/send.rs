@@ -62,11 +62,45 @@ impl Engine {
     /// **Blocking:** on a durable engine the call returns only once the send's log record
     /// is on disk: it parks the calling thread for the log's group commit (about 2 ms with
     /// the default [`SyncPolicy`](crate::SyncPolicy), one fsync's time with `Always`), like
-    /// every other change. From async code, call it where blocking is allowed (tokio's
-    /// `spawn_blocking` or `block_in_place`). An in-memory engine never waits on I/O; a
-    /// small send may be delivered by the calling thread before `send` returns.
+    /// every other change. From async code use [`send_async`](Self::send_async). An
+    /// in-memory engine never waits on I/O; a small send may be delivered by the calling
+    /// thread before `send` returns.
     pub fn send(&self, account: AccountId, request: SendRequest) -> Result<JobHandle, SendError> {
         self.submit(account, request, SendPurpose::Broadcast, None, None)
+    }
+
+    /// [`send`](Self::send) for async callers: the same checks, rules and result, but the
+    /// wait for the log's commit (a durable engine's group commit, a couple of
+    /// milliseconds) does not block a thread, and the deliveries always go to the fan-out
+    /// pool (never to the calling task). The acceptance itself takes the account's lock for
+    /// microseconds, as `send` does.
+    ///
+    /// ```
+    /// # use herald::*;
+    /// # let dir = std::env::temp_dir().join(format!("herald-doc-async-{}", std::process::id()));
+    /// # let _ = std::fs::remove_dir_all(&dir);
+    /// let engine = Engine::open(&dir, EngineConfig::default()).unwrap();
+    /// let users = engine.add_users(2).unwrap();
+    /// let account = engine.register_account("news").unwrap();
+    /// for user in users { engine.follow(account, user, None).unwrap(); }
+    /// let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// let report = runtime.block_on(async {
+    ///     let request = SendRequest::new(Message::Text("hi".into()), Audience::All);
+    ///     let job = engine.send_async(account, request).await.unwrap();
+    ///     job.finished().await
+    /// });
+    /// assert_eq!(report.sent, 2);
+    /// # drop(engine);
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
+    pub async fn send_async(
+        &self,
+        account: AccountId,
+        request: SendRequest,
+    ) -> Result<JobHandle, SendError> {
+        let accepted = self.accept_send(account, request, SendPurpose::Broadcast, None, None)?;
+        let committed = self.commit_async(accepted.lsn).await;
+        self.release(accepted, committed, false)
     }
 
     /// A send to one follower (a preview or a reply), named by its OpenID.

@@ -101,6 +101,17 @@ struct Progress {
     failed_ticket: u64,
 }
 
+impl Progress {
+    /// What a waiter for record `lsn` is told now: durable, the write's error, or nothing
+    /// yet.
+    fn answer(&self, lsn: u64) -> Option<Result<(), StoreError>> {
+        if self.up_to > lsn {
+            return Some(Ok(()));
+        }
+        self.failed.clone().map(Err)
+    }
+}
+
 /// Called by the flusher with the new durable bound after every write that succeeds.
 pub(crate) type ProgressHook = Box<dyn Fn(u64) + Send + Sync>;
 
@@ -114,6 +125,8 @@ struct Shared {
     flush: Condvar,
     progress: Mutex<Progress>,
     progress_cv: Condvar,
+    /// Woken with `progress_cv`, for the waiters that do not block a thread.
+    progress_notify: tokio::sync::Notify,
     shutdown: AtomicBool,
     /// Set while writing fails: appends then leave the retry's timing to the flusher.
     failing: AtomicBool,
@@ -290,6 +303,7 @@ impl Wal {
                 failed_ticket: 0,
             }),
             progress_cv: Condvar::new(),
+            progress_notify: tokio::sync::Notify::new(),
             shutdown: AtomicBool::new(false),
             failing: AtomicBool::new(false),
             on_progress: Mutex::new(None),
@@ -368,20 +382,41 @@ impl Wal {
         if self.shared.policy == SyncPolicy::None {
             return Ok(());
         }
+        self.request_flush();
+        let mut progress = self.shared.progress.lock();
+        loop {
+            if let Some(answer) = progress.answer(lsn) {
+                return answer;
+            }
+            self.shared.progress_cv.wait(&mut progress);
+        }
+    }
+
+    /// As [`wait_durable`](Self::wait_durable), without blocking a thread: for async callers.
+    pub(crate) async fn durable(&self, lsn: u64) -> Result<(), StoreError> {
+        if self.shared.policy == SyncPolicy::None {
+            return Ok(());
+        }
+        self.request_flush();
+        loop {
+            // Registered before the progress is read, so a write finishing in between
+            // still wakes this waiter.
+            let notified = self.shared.progress_notify.notified();
+            let mut notified = std::pin::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(answer) = self.shared.progress.lock().answer(lsn) {
+                return answer;
+            }
+            notified.await;
+        }
+    }
+
+    /// Under `SyncPolicy::Always`, a waiter starts the write and fsync it waits for.
+    fn request_flush(&self) {
         if self.shared.policy == SyncPolicy::Always {
             let mut buffer = self.shared.buffer.lock();
             buffer.flush_requested = true;
             self.shared.flush.notify_one();
-        }
-        let mut progress = self.shared.progress.lock();
-        loop {
-            if progress.up_to > lsn {
-                return Ok(());
-            }
-            if let Some(err) = &progress.failed {
-                return Err(err.clone());
-            }
-            self.shared.progress_cv.wait(&mut progress);
         }
     }
 
@@ -620,6 +655,7 @@ fn run_flusher(shared: &Shared) {
                     progress.failed = None;
                     shared.failing.store(false, Ordering::Relaxed);
                     shared.progress_cv.notify_all();
+                    shared.progress_notify.notify_waiters();
                 }
                 retry_in = None;
                 buf.clear();
@@ -651,6 +687,7 @@ fn run_flusher(shared: &Shared) {
                 }
                 shared.failing.store(true, Ordering::Relaxed);
                 shared.progress_cv.notify_all();
+                shared.progress_notify.notify_waiters();
                 retry_in = Some(retry_in.map_or(RETRY_MIN, |d| (d * 2).min(RETRY_MAX)));
             }
         }
