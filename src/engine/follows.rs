@@ -237,7 +237,7 @@ impl Engine {
     /// - the cache lines each change will touch (the user's reverse-index slot and list, the
     ///   account's state and pending log) are requested for a group of changes before the
     ///   group is applied, so their misses overlap instead of following one another;
-    /// - in durable mode the batch waits for one commit, not one per change (the results
+    /// - on a durable engine the batch waits for one commit, not one per change (the results
     ///   are returned once all of it is durable; if that fails, every applied change reports
     ///   the storage error, as the single calls do).
     pub fn change_follows(&self, changes: &[FollowChange]) -> Vec<Result<(), FollowChangeError>> {

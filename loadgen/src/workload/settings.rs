@@ -45,7 +45,7 @@ pub struct Workload {
     /// Mean sends per second of the Poisson stream.
     pub send_rate: f64,
     /// Threads making the stream's sends, each taking the next send when it is free: 1 is
-    /// one client waiting for each send's answer (in durable mode, its fsync); more model
+    /// one client waiting for each send's answer (on a durable engine, its fsync); more model
     /// concurrent clients, whose sends a durable engine commits together.
     pub senders: usize,
     /// Share of sends made by accounts with at least 1,000,000 followers.
@@ -263,7 +263,7 @@ pub struct WorkloadArgs {
     /// deliveries/s on its default graph).
     #[arg(long, value_parser = finite)]
     pub send_rate: Option<f64>,
-    /// Threads making the sends, as concurrent clients (in durable mode each waits for its
+    /// Threads making the sends, as concurrent clients (on a durable engine each waits for its
     /// send's fsync, so raise it to see group commit at work).
     #[arg(long)]
     pub senders: Option<usize>,
