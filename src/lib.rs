@@ -33,6 +33,7 @@ mod engine;
 mod error;
 mod ids;
 mod journal;
+mod loom;
 mod machinery;
 mod message;
 mod recovery;
