@@ -19,15 +19,16 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Mutex;
 use roaring::RoaringBitmap;
 use tokio::sync::watch;
 
 use crate::clock::Millis;
 use crate::ids::JobId;
+use crate::loom;
 use crate::machinery::rate::RateLimiter;
 use crate::message::Message;
 
@@ -156,7 +157,8 @@ pub(crate) struct Job {
     /// Chunks per sink batch target this job was planned with (recorded in the log, so a
     /// replay plans the same chunks even if the configuration changed).
     pub(crate) chunk_target: u32,
-    status: AtomicU8,
+    /// The status, and the final report once the job ended.
+    completion: Completion,
     /// Set once a batch of this job was slow to deliver (see `pool.rs`).
     slow: AtomicBool,
     filtered: u64,
@@ -167,10 +169,6 @@ pub(crate) struct Job {
     /// Recipients of the skipped chunks.
     skipped: AtomicU64,
     pub(crate) accepted_at_ms: Millis,
-    /// Set once, when the job finishes; guarded for the condvar.
-    finished: Mutex<Option<JobReport>>,
-    finished_cv: Condvar,
-    watch: watch::Sender<JobStatus>,
     last_error: Mutex<Option<String>>,
     /// The account's delivery speed limit when the send was accepted; `None`: unlimited.
     pub(crate) rate: Option<Arc<RateLimiter>>,
@@ -199,7 +197,6 @@ impl Job {
         rate: Option<Arc<RateLimiter>>,
     ) -> Arc<Job> {
         let chunks = plan_chunks(&audience, chunk_target);
-        let (watch, _) = watch::channel(JobStatus::Queued);
         Arc::new(Job {
             id,
             message,
@@ -212,7 +209,7 @@ impl Job {
             audience,
             lanes,
             ready: Mutex::new(Ready::default()),
-            status: AtomicU8::new(0),
+            completion: Completion::new(),
             slow: AtomicBool::new(false),
             filtered,
             sent: AtomicU64::new(0),
@@ -220,9 +217,6 @@ impl Job {
             cancelled: AtomicBool::new(false),
             skipped: AtomicU64::new(0),
             accepted_at_ms,
-            finished: Mutex::new(None),
-            finished_cv: Condvar::new(),
-            watch,
             last_error: Mutex::new(None),
             rate,
         })
@@ -254,7 +248,7 @@ impl Job {
     }
 
     pub(crate) fn status(&self) -> JobStatus {
-        JobStatus::from_u8(self.status.load(Ordering::Acquire))
+        self.completion.status()
     }
 
     pub(crate) fn is_slow(&self) -> bool {
@@ -273,13 +267,7 @@ impl Job {
     }
 
     pub(crate) fn mark_sending(&self) {
-        if self
-            .status
-            .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
-        {
-            self.watch.send_replace(JobStatus::Sending);
-        }
+        self.completion.mark_sending();
     }
 
     /// Enters every chunk not yet done into its lanes; returns the chunks that may run at
@@ -368,7 +356,7 @@ impl Job {
     }
 
     pub(crate) fn finished_at_ms(&self) -> Option<Millis> {
-        self.finished.lock().as_ref().and_then(|r| r.finished_at_ms)
+        self.completion.final_report()?.finished_at_ms
     }
 
     /// Restores progress from a snapshot: done chunks, counters, and a finished report.
@@ -470,34 +458,14 @@ impl Job {
         };
         let mut report = self.report_with(status, Some(now_ms));
         report.finished_instant = Some(Instant::now());
-        // The report is in place before the status says finished, so whoever sees a
-        // finished status finds the final report.
-        let mut finished = self.finished.lock();
-        *finished = Some(report.clone());
-        let code = match status {
-            JobStatus::Done => 2,
-            JobStatus::Cancelled => 5,
-            _ => 3,
-        };
-        self.status.store(code, Ordering::Release);
-        drop(finished);
-        self.finished_cv.notify_all();
-        self.watch.send_replace(status);
-        report
+        self.completion.end(report)
     }
 
     /// Ends the job for its handles because the engine is going away (see
     /// [`JobStatus::Interrupted`]); does nothing to a finished job.
     pub(crate) fn interrupt(&self) {
-        let mut finished = self.finished.lock();
-        if finished.is_some() {
-            return;
-        }
-        *finished = Some(self.report_with(JobStatus::Interrupted, None));
-        self.status.store(4, Ordering::Release);
-        drop(finished);
-        self.finished_cv.notify_all();
-        self.watch.send_replace(JobStatus::Interrupted);
+        self.completion
+            .end_unless_ended(|| self.report_with(JobStatus::Interrupted, None));
     }
 
     fn report_with(&self, status: JobStatus, finished_at_ms: Option<Millis>) -> JobReport {
@@ -555,57 +523,161 @@ fn plan_chunks(audience: &RoaringBitmap, target: u32) -> Box<[Chunk]> {
 impl Job {
     /// The report so far; final once the status is finished.
     pub(crate) fn report(&self) -> JobReport {
-        let finished = self.finished.lock();
-        if let Some(done) = finished.as_ref() {
-            return done.clone();
-        }
-        // The status turns finished a moment before the final report is stored (both
-        // happen in `Job::finish`); until then the report says the job is still sending.
-        let status = match self.status() {
-            JobStatus::Done | JobStatus::Failed | JobStatus::Retracted | JobStatus::Cancelled => {
-                JobStatus::Sending
-            }
-            s => s,
-        };
-        self.report_with(status, None)
+        self.completion
+            .report(|status| self.report_with(status, None))
     }
 
     /// Blocks until the job finishes and returns its final report.
     pub(crate) fn wait(&self) -> JobReport {
-        let mut finished = self.finished.lock();
-        loop {
-            if let Some(report) = finished.as_ref() {
-                return report.clone();
-            }
-            self.finished_cv.wait(&mut finished);
-        }
+        self.completion.wait()
     }
 
     /// Like [`wait`](Self::wait), giving up after `timeout`.
     pub(crate) fn wait_timeout(&self, timeout: Duration) -> Option<JobReport> {
-        let deadline = Instant::now() + timeout;
-        let mut finished = self.finished.lock();
-        loop {
-            if let Some(report) = finished.as_ref() {
-                return Some(report.clone());
-            }
-            if self
-                .finished_cv
-                .wait_until(&mut finished, deadline)
-                .timed_out()
-            {
-                return finished.clone();
-            }
-        }
+        self.completion.wait_timeout(timeout)
     }
 
     /// Waits without blocking a thread.
     pub(crate) async fn finished(&self) -> JobReport {
+        self.completion
+            .finished(|status| self.report_with(status, None))
+            .await
+    }
+}
+
+/// How a job ends, as its handles see it: the status, and once the job ended its final
+/// report, which `finish` or `interrupt` sets once and `report`, `wait` and `finished` read.
+///
+/// The final report is stored before the status says the job ended, both under `report`'s
+/// lock, and the watch is told after both: so whoever sees an ended status (by `status`, by
+/// the watch, or under the lock) finds the final report, and a waiter cannot miss the
+/// notification, as it looks for the report and starts waiting under the lock the ending
+/// holds while it stores it. The first ending wins: a job interrupted stays interrupted. A
+/// loom model checks this (`loom_whoever_sees_a_job_ended_finds_its_final_report`): it is
+/// where a finished status without its report once shipped.
+struct Completion {
+    /// A [`JobStatus`] code (see [`JobStatus::from_u8`]): queued, then sending, then how it
+    /// ended. Turns ended only under `report`'s lock, after the final report is stored.
+    status: loom::AtomicU8,
+    /// The final report, stored once when the job ends; guarded for `ended`.
+    report: loom::Mutex<Option<JobReport>>,
+    /// Notified when the final report is stored.
+    ended: loom::Condvar,
+    /// The status for asynchronous waiters; told after `status`.
+    watch: watch::Sender<JobStatus>,
+}
+
+impl Completion {
+    fn new() -> Completion {
+        Completion {
+            status: loom::AtomicU8::new(0),
+            report: loom::Mutex::new(None),
+            ended: loom::Condvar::new(),
+            watch: watch::channel(JobStatus::Queued).0,
+        }
+    }
+
+    fn status(&self) -> JobStatus {
+        JobStatus::from_u8(self.status.load(Ordering::Acquire))
+    }
+
+    /// Queued becomes sending (the first batch is on its way); otherwise nothing changes.
+    fn mark_sending(&self) {
+        if self
+            .status
+            .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            // Only queued or sending: an ending may have come in between.
+            self.watch.send_if_modified(|s| {
+                let queued = *s == JobStatus::Queued;
+                if queued {
+                    *s = JobStatus::Sending;
+                }
+                queued
+            });
+        }
+    }
+
+    /// Ends the job with `report` (its status an ending) unless it ended already, and wakes
+    /// everyone waiting. Returns the final report: `report`, or the earlier ending's.
+    fn end(&self, report: JobReport) -> JobReport {
+        self.end_unless_ended(|| report)
+    }
+
+    /// Like [`end`](Self::end), making the report only if the job has not ended.
+    fn end_unless_ended(&self, report: impl FnOnce() -> JobReport) -> JobReport {
+        let mut stored = self.report.lock();
+        if let Some(earlier) = stored.as_ref() {
+            return earlier.clone();
+        }
+        let report = report();
+        let status = report.status;
+        debug_assert!(status.is_finished(), "{status:?} is not an ending");
+        let code = match status {
+            JobStatus::Done => 2,
+            JobStatus::Interrupted => 4,
+            JobStatus::Cancelled => 5,
+            _ => 3,
+        };
+        // The report is in place before the status says ended, so whoever sees an ended
+        // status finds the final report.
+        *stored = Some(report.clone());
+        self.status.store(code, Ordering::Release);
+        drop(stored);
+        self.ended.notify_all();
+        self.watch.send_replace(status);
+        report
+    }
+
+    fn final_report(&self) -> Option<JobReport> {
+        self.report.lock().clone()
+    }
+
+    /// The final report, or `so_far` of the current status if the job has not ended.
+    fn report(&self, so_far: impl FnOnce(JobStatus) -> JobReport) -> JobReport {
+        let stored = self.report.lock();
+        if let Some(done) = stored.as_ref() {
+            return done.clone();
+        }
+        // Under the lock with no final report the status has not ended; were it ever to say
+        // so, the report still must not claim an ending without the final report.
+        let status = match self.status() {
+            s if s.is_finished() => JobStatus::Sending,
+            s => s,
+        };
+        so_far(status)
+    }
+
+    fn wait(&self) -> JobReport {
+        let mut stored = self.report.lock();
+        loop {
+            if let Some(report) = stored.as_ref() {
+                return report.clone();
+            }
+            self.ended.wait(&mut stored);
+        }
+    }
+
+    fn wait_timeout(&self, timeout: Duration) -> Option<JobReport> {
+        let deadline = Instant::now() + timeout;
+        let mut stored = self.report.lock();
+        loop {
+            if let Some(report) = stored.as_ref() {
+                return Some(report.clone());
+            }
+            if self.ended.wait_until(&mut stored, deadline).timed_out() {
+                return stored.clone();
+            }
+        }
+    }
+
+    async fn finished(&self, so_far: impl FnOnce(JobStatus) -> JobReport) -> JobReport {
         let mut rx = self.watch.subscribe();
-        // The status is stored before the watch is updated, so once `wait_for` sees a
-        // finished status the report is in place.
+        // The watch is told after the report is stored, so once `wait_for` sees an ending
+        // the final report is in place.
         let _ = rx.wait_for(|s| s.is_finished()).await;
-        self.report()
+        self.report(so_far)
     }
 }
 
@@ -654,7 +726,7 @@ mod tests {
         assert_eq!(job.chunks.len(), 4);
         job.restore(&[0b1111], 200_000, 0, None, None, 5_000);
         assert_eq!(job.status(), JobStatus::Done);
-        let report = job.finished.lock().clone().expect("finished");
+        let report = job.completion.final_report().expect("finished");
         assert_eq!((report.sent, report.finished_at_ms), (200_000, Some(5_000)));
         // Not every chunk done: still in flight.
         let rest = Job::new(
@@ -669,5 +741,121 @@ mod tests {
         );
         rest.restore(&[0b0111], 150_000, 0, None, None, 5_000);
         assert!(!rest.status().is_finished());
+    }
+}
+
+/// A loom model of [`Completion`]: run with `RUSTFLAGS="--cfg loom" cargo test --release
+/// --lib loom` (see `.ci/run`). Under loom a wait never times out, so a waiter that is
+/// never woken is a deadlock.
+#[cfg(all(test, loom))]
+mod loom_models {
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+
+    use ::loom::sync::Arc;
+
+    use super::*;
+    use crate::ids::{AccountId, Seq};
+
+    fn report(status: JobStatus) -> JobReport {
+        JobReport {
+            job: JobId {
+                account: AccountId(1),
+                seq: Seq(1),
+            },
+            status,
+            total: 1,
+            filtered: 0,
+            sent: u64::from(status == JobStatus::Done),
+            errors: 0,
+            cancelled: 0,
+            last_error: None,
+            accepted_at_ms: 0,
+            finished_at_ms: None,
+            finished_instant: None,
+        }
+    }
+
+    /// `finished` polled to its end. tokio's watch is not loom's, so it is polled with a
+    /// no-op waker, yielding to loom between polls; tokio's code runs between loom's
+    /// switch points, as one step.
+    fn finished(completion: &Completion) -> JobReport {
+        let mut future = std::pin::pin!(completion.finished(report));
+        let mut cx = Context::from_waker(Waker::noop());
+        loop {
+            if let Poll::Ready(report) = future.as_mut().poll(&mut cx) {
+                return report;
+            }
+            ::loom::thread::yield_now();
+        }
+    }
+
+    /// A reader's look: a status that says the job ended comes with the final report;
+    /// returns the report if it is final.
+    fn look(completion: &Completion) -> Option<JobReport> {
+        let seen = completion.status();
+        let report = completion.report(report);
+        if seen.is_finished() {
+            assert_eq!(report.status, seen, "an ended status without its report");
+        }
+        report.status.is_finished().then_some(report)
+    }
+
+    /// A worker marks the job sending and finishes it while one thread waits, another
+    /// awaits `finished`, and the main thread looks: every waiter wakes with the final
+    /// report, and a look that sees the job ended finds it.
+    #[test]
+    fn loom_whoever_sees_a_job_ended_finds_its_final_report() {
+        ::loom::model(|| {
+            let completion = Arc::new(Completion::new());
+            let worker = {
+                let completion = Arc::clone(&completion);
+                ::loom::thread::spawn(move || {
+                    completion.mark_sending();
+                    completion.end(report(JobStatus::Done))
+                })
+            };
+            let waiter = {
+                let completion = Arc::clone(&completion);
+                ::loom::thread::spawn(move || completion.wait())
+            };
+            let awaiter = {
+                let completion = Arc::clone(&completion);
+                ::loom::thread::spawn(move || finished(&completion))
+            };
+            let looked = look(&completion);
+            let ended = worker.join().unwrap();
+            assert_eq!(ended.status, JobStatus::Done);
+            assert_eq!(waiter.join().unwrap(), ended);
+            assert_eq!(awaiter.join().unwrap(), ended);
+            if let Some(looked) = looked {
+                assert_eq!(looked, ended);
+            }
+            assert_eq!(completion.status(), JobStatus::Done);
+            assert_eq!(*completion.watch.borrow(), JobStatus::Done);
+        });
+    }
+
+    /// The job finishes while the engine interrupts it and a handle waits: the first
+    /// ending wins, and every reader and waiter gets that one.
+    #[test]
+    fn loom_a_job_finished_and_interrupted_at_once_ends_once() {
+        crate::loom::model_exhaustively(|| {
+            let completion = Arc::new(Completion::new());
+            let worker = {
+                let completion = Arc::clone(&completion);
+                ::loom::thread::spawn(move || completion.end(report(JobStatus::Done)))
+            };
+            let waiter = {
+                let completion = Arc::clone(&completion);
+                ::loom::thread::spawn(move || completion.wait())
+            };
+            let interrupted = completion.end_unless_ended(|| report(JobStatus::Interrupted));
+            let finished = worker.join().unwrap();
+            assert_eq!(finished, interrupted, "two endings");
+            assert_eq!(waiter.join().unwrap(), finished);
+            assert_eq!(completion.status(), finished.status);
+            assert_eq!(look(&completion), Some(finished));
+        });
     }
 }
