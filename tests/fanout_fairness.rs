@@ -38,7 +38,7 @@ fn position(reports: &[JobReport], job: JobId) -> usize {
 }
 
 /// Through the pool: small sends here are not delivered by their caller, so this is about
-/// the express queue and the yield points.
+/// the small-job queue and the yield points.
 #[test]
 fn a_small_send_finishes_while_a_huge_one_is_still_running() {
     const BIG: u32 = 5_000_000;

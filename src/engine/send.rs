@@ -480,7 +480,7 @@ impl Engine {
 
     /// Jobs accepted and not yet finished.
     pub fn unfinished_jobs(&self) -> usize {
-        self.pool().pending()
+        self.pool().unfinished()
     }
 
     /// Blocks until every accepted job has finished.

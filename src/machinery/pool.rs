@@ -8,18 +8,19 @@
 //! 100-recipient send queued behind a 10-million-recipient one waits for at most one chunk
 //! per worker, not for the big send. Both workers can still work on one big job at once.
 //!
-//! Jobs of a single chunk (small audiences) have an express queue that every worker looks
-//! at first: a 100-recipient send never waits for the queue of big jobs. Nor does it wait
-//! for the chunk each worker is delivering: a chunk is at least a block of 65,536 user ids,
-//! milliseconds of work when the block is dense, so the embedded inbox calls
-//! [`serve_express`] between groups of blocks, and a worker runs waiting express jobs there
-//! before it goes on with the chunk.
+//! Jobs of a single chunk (*small jobs*: small audiences) have a queue of their own,
+//! `small_jobs`, that every worker looks at first: a 100-recipient send never waits for the
+//! queue of big jobs. Nor does it wait for the chunk each worker is delivering: a chunk is at
+//! least a block of 65,536 user ids, milliseconds of work when the block is dense, so each
+//! worker sets [`serve_small_jobs`] as its thread's yield point, which the embedded inbox
+//! runs between groups of blocks, and there the worker runs waiting small jobs before it
+//! goes on with the chunk.
 //!
 //! Most small sends never come here: `Engine::send` delivers a send of at most
 //! `inline_max_recipients` recipients itself ([`PoolShared::run_here`]) when its only chunk
 //! may run at once, the sink is the embedded inbox and the account has no speed tier. On a
 //! busy machine a worker may wait for a core for a scheduler time slice, and the caller is
-//! already running. The express queue serves the rest: small sends held back by their
+//! already running. The small-job queue serves the rest: small sends held back by their
 //! account's earlier sends, sends to external sinks, and jobs resumed after a restart.
 //!
 //! A job whose batches are slow (a slow sink) is limited to one worker at a time, so the
@@ -35,6 +36,10 @@
 //! chunk of such a job it asks the limiter; if the chunk would exceed the rate, the job is
 //! parked in the `delayed` list until the limiter's time and the worker moves on to other
 //! jobs: no worker ever sleeps on a rate. Jobs without a limiter pay one branch per chunk.
+//!
+//! ## Sleeping
+//! A worker that finds nothing to do sleeps until a push wakes it ([`Sleepers`], checked by
+//! a loom model), or at most 100 ms.
 //!
 //! **Invariant:** the pool never blocks on anything but the delivery (`deliver.rs`: the
 //! sink call, and in durable mode a buffered log append) and its own short locks.
@@ -53,7 +58,9 @@ use tokio::sync::broadcast;
 
 use crate::clock::Clock;
 use crate::ids::{AccountId, JobId};
+use crate::loom;
 use crate::machinery::deliver::Deliver;
+use crate::machinery::inbox;
 use crate::machinery::job::{Job, JobReport};
 
 /// How often (in tasks) a worker checks the injector before its own deque.
@@ -66,26 +73,26 @@ const SLOW_BATCH: Duration = Duration::from_millis(10);
 
 pub(crate) struct PoolShared {
     injector: Injector<Arc<Job>>,
-    /// Jobs of a single chunk (small audiences): taken before anything else, so a small
-    /// send waits for at most the chunk each worker is on, however many big jobs queue.
-    express: Injector<Arc<Job>>,
+    /// Small jobs (a single chunk, see [`is_small`]): taken before anything else, so a
+    /// small send waits for at most the chunk each worker is on, however many big jobs
+    /// queue.
+    small_jobs: Injector<Arc<Job>>,
     stealers: Box<[Stealer<Arc<Job>>]>,
-    /// Workers asleep or about to sleep; read by pushers to decide whether to notify.
-    sleepers: AtomicUsize,
-    sleep_lock: Mutex<()>,
-    wake: Condvar,
+    /// Where idle workers sleep; every push notifies it.
+    sleepers: Sleepers,
     shutdown: AtomicBool,
     threads: u32,
     deliver: Arc<dyn Deliver>,
     clock: Arc<dyn Clock>,
-    /// Places taken by accepted jobs, for the `Busy` limit; freed just before a job's
-    /// report is published, so a caller woken by the report can send again at once.
-    pending: AtomicUsize,
+    /// Accepted jobs not yet finished: the places taken, for the `Busy` limit; a place is
+    /// freed just before the job's report is published, so a caller woken by the report
+    /// can send again at once.
+    unfinished: AtomicUsize,
     /// Accepted jobs whose report is not yet published; what `wait_idle` waits for.
     live: AtomicUsize,
     /// The same jobs, by id: what a snapshot must carry besides the accounts' histories.
     inflight: Mutex<HashMap<JobId, Arc<Job>>>,
-    /// Cleared when the last pending job finishes; guards `idle`.
+    /// Taken to notify `idle` when `live` drops to zero, and by its waiters.
     idle_lock: Mutex<()>,
     idle: Condvar,
     reports: broadcast::Sender<JobReport>,
@@ -112,16 +119,14 @@ impl Pool {
         let workers: Vec<Worker<Arc<Job>>> = (0..threads).map(|_| Worker::new_fifo()).collect();
         let shared = Arc::new(PoolShared {
             injector: Injector::new(),
-            express: Injector::new(),
+            small_jobs: Injector::new(),
             stealers: workers.iter().map(Worker::stealer).collect(),
-            sleepers: AtomicUsize::new(0),
-            sleep_lock: Mutex::new(()),
-            wake: Condvar::new(),
+            sleepers: Sleepers::new(),
             shutdown: AtomicBool::new(false),
             threads: threads as u32,
             deliver,
             clock,
-            pending: AtomicUsize::new(0),
+            unfinished: AtomicUsize::new(0),
             live: AtomicUsize::new(0),
             inflight: Mutex::new(HashMap::new()),
             idle_lock: Mutex::new(()),
@@ -138,8 +143,9 @@ impl Pool {
                 std::thread::Builder::new()
                     .name(format!("herald-fanout-{i}"))
                     .spawn(move || {
-                        EXPRESS.with(|cell| {
-                            *cell.borrow_mut() = Some(ExpressServer {
+                        inbox::set_yield_point(serve_small_jobs);
+                        SMALL_JOB_SERVER.with(|cell| {
+                            *cell.borrow_mut() = Some(SmallJobServer {
                                 shared: Arc::clone(&shared),
                                 buf: Vec::new(),
                                 open: false,
@@ -162,10 +168,7 @@ impl Pool {
 impl Drop for Pool {
     fn drop(&mut self) {
         self.shared.shutdown.store(true, Ordering::SeqCst);
-        {
-            let _guard = self.shared.sleep_lock.lock();
-            self.shared.wake.notify_all();
-        }
+        self.shared.sleepers.notify_all();
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
@@ -177,9 +180,9 @@ impl Drop for Pool {
 }
 
 impl PoolShared {
-    /// Reserves a place for one more pending job, or says how many are pending.
+    /// Reserves a place for one more unfinished job, or says how many are unfinished.
     pub(crate) fn try_reserve(&self, max: usize) -> Result<(), usize> {
-        self.pending
+        self.unfinished
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |p| {
                 (p < max).then_some(p + 1)
             })
@@ -188,9 +191,9 @@ impl PoolShared {
             })
     }
 
-    /// Counts a job as pending whatever the limit (a job restored at restart).
+    /// Counts a job as unfinished whatever the limit (a job restored at restart).
     pub(crate) fn reserve_unbounded(&self) {
-        self.pending.fetch_add(1, Ordering::AcqRel);
+        self.unfinished.fetch_add(1, Ordering::AcqRel);
         self.live.fetch_add(1, Ordering::AcqRel);
     }
 
@@ -233,7 +236,7 @@ impl PoolShared {
     /// Finishes `job` and releases its place.
     pub(crate) fn finish(&self, job: &Job) {
         self.inflight.lock().remove(&job.id);
-        self.pending.fetch_sub(1, Ordering::AcqRel);
+        self.unfinished.fetch_sub(1, Ordering::AcqRel);
         let report = job.finish(self.clock.now_ms());
         let _ = self.reports.send(report);
         if self.live.fetch_sub(1, Ordering::AcqRel) == 1 {
@@ -244,8 +247,8 @@ impl PoolShared {
 
     /// Accepted jobs not yet finished (a job counts as finished from the moment its final
     /// report is about to be published).
-    pub(crate) fn pending(&self) -> usize {
-        self.pending.load(Ordering::Acquire)
+    pub(crate) fn unfinished(&self) -> usize {
+        self.unfinished.load(Ordering::Acquire)
     }
 
     pub(crate) fn is_shutting_down(&self) -> bool {
@@ -257,7 +260,8 @@ impl PoolShared {
         self.live.load(Ordering::Acquire)
     }
 
-    /// Blocks until no job is pending or `timeout` passed; true if none is.
+    /// Blocks until every accepted job's report is published or `timeout` passed; true if
+    /// they are.
     pub(crate) fn wait_idle_for(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         let mut guard = self.idle_lock.lock();
@@ -308,7 +312,7 @@ impl PoolShared {
         };
         if enqueue {
             match local {
-                Some(local) if !is_express(job) => local.push(Arc::clone(job)),
+                Some(local) if !is_small(job) => local.push(Arc::clone(job)),
                 _ => self.queue(job),
             }
             self.notify_one();
@@ -317,18 +321,15 @@ impl PoolShared {
 
     /// Puts a job at the tail of its global queue.
     fn queue(&self, job: &Arc<Job>) {
-        if is_express(job) {
-            self.express.push(Arc::clone(job));
+        if is_small(job) {
+            self.small_jobs.push(Arc::clone(job));
         } else {
             self.injector.push(Arc::clone(job));
         }
     }
 
     fn notify_one(&self) {
-        if self.sleepers.load(Ordering::SeqCst) > 0 {
-            let _guard = self.sleep_lock.lock();
-            self.wake.notify_one();
-        }
+        self.sleepers.notify_one();
     }
 
     /// Parks `job` (queued, with runnable chunks) until `at`.
@@ -365,7 +366,7 @@ impl PoolShared {
     /// chunk of at most `max` recipients, no delivery speed limit, a bounded sink. Whether
     /// the chunk may run now is the caller's to know (its lanes).
     pub(crate) fn may_run_here(&self, job: &Job, max: u32) -> bool {
-        is_express(job)
+        is_small(job)
             && job.rate.is_none()
             && job.chunks[0].recipients <= max
             && self.deliver.bounded()
@@ -405,7 +406,7 @@ impl PoolShared {
     }
 
     fn has_work(&self) -> bool {
-        !self.express.is_empty()
+        !self.small_jobs.is_empty()
             || !self.injector.is_empty()
             || self.stealers.iter().any(|s| !s.is_empty())
     }
@@ -417,7 +418,7 @@ fn find_task(
     me: usize,
     tick: u32,
 ) -> Option<Arc<Job>> {
-    if let Some(job) = steal_express(shared) {
+    if let Some(job) = steal_small_job(shared) {
         return Some(job);
     }
     if tick.is_multiple_of(INJECTOR_INTERVAL)
@@ -448,43 +449,44 @@ fn find_task(
     }
 }
 
-/// What a worker thread needs to run express jobs from inside another job's delivery.
-struct ExpressServer {
+/// What a worker thread needs to run small jobs from inside another job's delivery.
+struct SmallJobServer {
     shared: Arc<PoolShared>,
-    /// Recipients of the express chunk (the outer chunk's are borrowed from the worker).
+    /// Recipients of the small job's chunk (the outer chunk's are borrowed from the worker).
     buf: Vec<u32>,
-    /// Whether the chunk being delivered may be interrupted: only a big job's (an express
-    /// job must not wait for express jobs that arrived after it).
+    /// Whether the chunk being delivered may be interrupted: only a big job's (a small job
+    /// must not wait for small jobs that arrived after it).
     open: bool,
-    /// Time spent in express jobs inside the current chunk, which is not the chunk's own:
-    /// it must not make the chunk's job look slow.
+    /// Time spent in small jobs inside the current chunk, which is not the chunk's own: it
+    /// must not make the chunk's job look slow.
     nested: Duration,
 }
 
 thread_local! {
     /// Set on fan-out worker threads only; borrowed while it serves, so a delivery inside
-    /// an express job does not serve again.
-    static EXPRESS: RefCell<Option<ExpressServer>> = const { RefCell::new(None) };
+    /// a small job does not serve again.
+    static SMALL_JOB_SERVER: RefCell<Option<SmallJobServer>> = const { RefCell::new(None) };
 }
 
-/// Express jobs one yield point runs at most, so the chunk it interrupts keeps moving.
-const EXPRESS_PER_YIELD: usize = 4;
+/// Small jobs one yield point runs at most, so the chunk it interrupts keeps moving.
+const SMALL_JOBS_PER_YIELD: usize = 4;
 
-/// A yield point for long deliveries: on a fan-out worker delivering a chunk of a big job,
-/// runs waiting express jobs (small sends) before returning; anywhere else does nothing.
+/// The yield point of long deliveries on fan-out workers (each worker sets it with
+/// [`inbox::set_yield_point`]): delivering a chunk of a big job, runs waiting small jobs
+/// (small sends) before returning; otherwise does nothing.
 ///
 /// The embedded inbox calls it between groups of blocks, holding no lock, so a small send
 /// waits for a few microseconds of a 65,536-recipient chunk instead of all of it. Running
-/// an express job here is what another worker would do with it: it is runnable, so its
+/// a small job here is what another worker would do with it: it is runnable, so its
 /// account's earlier sends are already done wherever they overlap it.
-pub(crate) fn serve_express() {
+pub(crate) fn serve_small_jobs() {
     with_server(|server| {
         if !server.open {
             return;
         }
         let started = Instant::now();
-        for _ in 0..EXPRESS_PER_YIELD {
-            let Some(job) = steal_express(&server.shared) else {
+        for _ in 0..SMALL_JOBS_PER_YIELD {
+            let Some(job) = steal_small_job(&server.shared) else {
                 break;
             };
             let (shared, buf) = (&server.shared, &mut server.buf);
@@ -500,22 +502,22 @@ pub(crate) fn serve_express() {
     });
 }
 
-/// Runs `f` on this thread's express server: `None` off the fan-out workers, and while the
-/// server is already serving (its borrow is what keeps express jobs from nesting).
-fn with_server<R>(f: impl FnOnce(&mut ExpressServer) -> R) -> Option<R> {
-    EXPRESS.with(|cell| cell.try_borrow_mut().ok()?.as_mut().map(f))
+/// Runs `f` on this thread's small-job server: `None` off the fan-out workers, and while
+/// the server is already serving (its borrow is what keeps small jobs from nesting).
+fn with_server<R>(f: impl FnOnce(&mut SmallJobServer) -> R) -> Option<R> {
+    SMALL_JOB_SERVER.with(|cell| cell.try_borrow_mut().ok()?.as_mut().map(f))
 }
 
 /// Opens (for a big job's chunk) or keeps closed the worker's yield point for the chunk it
 /// is about to deliver.
 fn open_yield_point(job: &Job) {
     with_server(|server| {
-        server.open = !is_express(job);
+        server.open = !is_small(job);
         server.nested = Duration::ZERO;
     });
 }
 
-/// Closes the yield point after a chunk; returns the time spent in express jobs inside it.
+/// Closes the yield point after a chunk; returns the time spent in small jobs inside it.
 fn close_yield_point() -> Duration {
     with_server(|server| {
         server.open = false;
@@ -524,9 +526,9 @@ fn close_yield_point() -> Duration {
     .unwrap_or_default()
 }
 
-fn steal_express(shared: &PoolShared) -> Option<Arc<Job>> {
+fn steal_small_job(shared: &PoolShared) -> Option<Arc<Job>> {
     loop {
-        match shared.express.steal() {
+        match shared.small_jobs.steal() {
             Steal::Success(job) => return Some(job),
             Steal::Empty => return None,
             Steal::Retry => {}
@@ -534,8 +536,8 @@ fn steal_express(shared: &PoolShared) -> Option<Arc<Job>> {
     }
 }
 
-/// Single-chunk jobs go to the express queue.
-fn is_express(job: &Job) -> bool {
+/// A small job: a single chunk. Small jobs have their own queue, `small_jobs`.
+fn is_small(job: &Job) -> bool {
     job.chunks.len() == 1
 }
 
@@ -562,18 +564,72 @@ fn run_worker(shared: &PoolShared, local: &Worker<Arc<Job>>, me: usize) {
                     at.saturating_duration_since(Instant::now())
                         .min(Duration::from_millis(100))
                 });
-                shared.sleepers.fetch_add(1, Ordering::SeqCst);
-                let mut guard = shared.sleep_lock.lock();
-                // Re-check under the lock: a pusher that saw no sleeper before our
-                // increment pushed before it, so its work is visible here; one that saw us
-                // takes the lock, which we hold until `wait` releases it.
-                if !shared.has_work() && !shared.shutdown.load(Ordering::Acquire) {
-                    shared.wake.wait_for(&mut guard, timeout);
-                }
-                drop(guard);
-                shared.sleepers.fetch_sub(1, Ordering::SeqCst);
+                shared.sleepers.sleep(timeout, || {
+                    shared.has_work() || shared.shutdown.load(Ordering::Acquire)
+                });
             }
         }
+    }
+}
+
+/// Where idle workers sleep, and how a push wakes them without a lost wake-up.
+///
+/// A worker that found no work registers in `count`, takes `lock`, and looks for work once
+/// more before it waits; a pusher makes its work visible, then reads `count` and, if a
+/// worker may be asleep, notifies under `lock`. Each side writes its own location and then
+/// reads the other's (the store-buffering pattern), with a `SeqCst` fence in between, so
+/// one side's fence comes second in the fences' single order and that side sees the other's
+/// write: either the pusher sees the worker registered and notifies, and the notification
+/// cannot fall between the worker's last look and its wait, as the worker holds `lock` from
+/// one to the other; or the worker's last look finds the work. The fences make this hold
+/// whatever orderings the queues use inside (crossbeam's happen to be `SeqCst` too, which
+/// loom would not take for more than acquire and release). Shutdown is the same with the
+/// flag for the work, notified to all. The loom models
+/// `loom_a_worker_going_to_sleep_never_misses_a_push` and `..._the_shutdown` check this.
+struct Sleepers {
+    /// Workers asleep or about to sleep; read by pushers to decide whether to notify.
+    count: loom::AtomicUsize,
+    /// Held by a worker from its last look for work until its wait releases it, and by a
+    /// notifier while it notifies.
+    lock: loom::Mutex<()>,
+    wake: loom::Condvar,
+}
+
+impl Sleepers {
+    fn new() -> Sleepers {
+        Sleepers {
+            count: loom::AtomicUsize::new(0),
+            lock: loom::Mutex::new(()),
+            wake: loom::Condvar::new(),
+        }
+    }
+
+    /// Wakes a worker if one may be asleep. Call after the pushed work is visible.
+    fn notify_one(&self) {
+        loom::fence(Ordering::SeqCst);
+        if self.count.load(Ordering::SeqCst) > 0 {
+            let _guard = self.lock.lock();
+            self.wake.notify_one();
+        }
+    }
+
+    /// Wakes every worker (at shutdown, after the flag is set).
+    fn notify_all(&self) {
+        let _guard = self.lock.lock();
+        self.wake.notify_all();
+    }
+
+    /// Sleeps until notified or `timeout` passed, unless `has_work`, asked once more after
+    /// registering, finds something to do.
+    fn sleep(&self, timeout: Duration, has_work: impl FnOnce() -> bool) {
+        self.count.fetch_add(1, Ordering::SeqCst);
+        loom::fence(Ordering::SeqCst);
+        let mut guard = self.lock.lock();
+        if !has_work() {
+            self.wake.wait_for(&mut guard, timeout);
+        }
+        drop(guard);
+        self.count.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -636,7 +692,7 @@ fn run_one_chunk(
 }
 
 /// Delivers chunk `index` of `job`; true if it was the job's last. `outer`: a worker's own
-/// chunk (not one run from inside another), which may serve express jobs.
+/// chunk (not one run from inside another), which may serve small jobs.
 fn deliver_chunk(
     shared: &PoolShared,
     outer: bool,
@@ -695,7 +751,7 @@ mod tests {
                 self.inside.lock().send(()).unwrap();
                 self.go.lock().recv().unwrap();
                 *self.waited.lock() = t0.elapsed();
-                serve_express();
+                serve_small_jobs();
             } else if job.id != self.big {
                 std::thread::sleep(self.others_take);
             }
@@ -777,12 +833,96 @@ mod tests {
     }
 
     #[test]
-    fn an_express_job_is_not_interrupted_by_later_express_jobs() {
-        // One dense block: a single chunk, so an express job itself. A small job accepted
+    fn a_small_job_is_not_interrupted_by_later_small_jobs() {
+        // One dense block: a single chunk, so a small job itself. A small job accepted
         // while it runs waits for it, as it arrived later.
         let first = job(1, (0..65_536).collect());
         let later = job(2, [5].into_iter().collect());
         let (log, _) = run(Arc::clone(&first), Arc::clone(&later), Duration::ZERO);
         assert_eq!(log, vec![(first.id, 0), (later.id, 0)]);
+    }
+}
+
+/// Loom models of [`Sleepers`]: run with `RUSTFLAGS="--cfg loom" cargo test --release --lib
+/// loom` (see `.ci/run`). Under loom a wait never times out, so a lost wake-up is a
+/// deadlock.
+#[cfg(all(test, loom))]
+mod loom_models {
+    use std::time::Duration;
+
+    use loom::sync::Arc;
+    use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    use super::Sleepers;
+
+    /// Stands in for the pool's queues (crossbeam's, whose correctness is theirs). Its
+    /// orderings are weaker than crossbeam's: `Sleepers` must not depend on them.
+    #[derive(Default)]
+    struct Queue(AtomicUsize);
+
+    impl Queue {
+        fn push(&self) {
+            self.0.fetch_add(1, Ordering::Release);
+        }
+
+        fn has_work(&self) -> bool {
+            self.0.load(Ordering::Acquire) > 0
+        }
+
+        fn try_take(&self) -> bool {
+            self.0
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+                .is_ok()
+        }
+    }
+
+    const TIMEOUT: Duration = Duration::from_millis(100);
+
+    /// Two pushers each push a job and notify; the worker takes work or sleeps until it
+    /// has taken both. It must never sleep through a push.
+    #[test]
+    fn loom_a_worker_going_to_sleep_never_misses_a_push() {
+        loom::model(|| {
+            let shared = Arc::new((Sleepers::new(), Queue::default()));
+            let pushers: Vec<_> = (0..2)
+                .map(|_| {
+                    let shared = Arc::clone(&shared);
+                    loom::thread::spawn(move || {
+                        shared.1.push();
+                        shared.0.notify_one();
+                    })
+                })
+                .collect();
+            let (sleepers, queue) = &*shared;
+            for _ in 0..2 {
+                while !queue.try_take() {
+                    sleepers.sleep(TIMEOUT, || queue.has_work());
+                }
+            }
+            for pusher in pushers {
+                pusher.join().unwrap();
+            }
+        });
+    }
+
+    /// The pool's drop sets the shutdown flag and notifies everyone; a worker going to
+    /// sleep must see the flag or the notification.
+    #[test]
+    fn loom_a_worker_going_to_sleep_never_misses_the_shutdown() {
+        crate::loom::model_exhaustively(|| {
+            let shared = Arc::new((Sleepers::new(), AtomicBool::new(false)));
+            let dropper = {
+                let shared = Arc::clone(&shared);
+                loom::thread::spawn(move || {
+                    shared.1.store(true, Ordering::SeqCst);
+                    shared.0.notify_all();
+                })
+            };
+            let (sleepers, shutdown) = &*shared;
+            while !shutdown.load(Ordering::Acquire) {
+                sleepers.sleep(TIMEOUT, || shutdown.load(Ordering::Acquire));
+            }
+            dropper.join().unwrap();
+        });
     }
 }
