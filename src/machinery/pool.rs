@@ -843,7 +843,8 @@ mod tests {
     }
 }
 
-/// Loom models of [`Sleepers`]: run with `RUSTFLAGS="--cfg loom" cargo test --release --lib
+/// Loom models of [`Sleepers`] (the shutdown one exhaustive, the push one bounded by
+/// `LOOM_MAX_PREEMPTIONS`): run with `RUSTFLAGS="--cfg loom" cargo test --release --lib
 /// loom` (see `.ci/run`). Under loom a wait never times out, so a lost wake-up is a
 /// deadlock.
 #[cfg(all(test, loom))]
