@@ -69,7 +69,7 @@ impl JobStatus {
         )
     }
 
-    /// Reads a job's status word, which only this file stores, with these codes; it never
+    /// Reads a job's status word, which only `Completion` stores, with these codes; it never
     /// reaches the disk (the journal's codes are in `journal/codes.rs`).
     fn from_u8(v: u8) -> JobStatus {
         match v {
@@ -79,7 +79,7 @@ impl JobStatus {
             3 => JobStatus::Failed,
             4 => JobStatus::Interrupted,
             5 => JobStatus::Cancelled,
-            _ => unreachable!("no job status has the code {v}: only `Job` stores the word"),
+            _ => unreachable!("no job status has the code {v}: only `Completion` stores the word"),
         }
     }
 }
