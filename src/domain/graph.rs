@@ -472,6 +472,17 @@ impl AccountGraph {
     }
 }
 
+/// Why a stored reverse index cannot be restored (snapshot contents are data).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum ReverseRestoreError {
+    #[error("a user list lies outside its shard's arena")]
+    ListOutsideArena,
+    #[error("a recorded unfollow names a user outside its shard")]
+    UnfollowOutsideShard,
+    #[error("user {user} has follows or unfollows but is past the user count")]
+    PastUserCount { user: u64 },
+}
+
 /// For every user, the accounts it follows, sharded by user id.
 #[derive(Debug)]
 pub(crate) struct ReverseIndex {
@@ -761,7 +772,7 @@ impl ReverseShard {
     }
 
     /// Checks that every region lies inside the arena (snapshot contents are data).
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), ReverseRestoreError> {
         for slot in &self.slots {
             if let Some((offset, len, cap)) = slot.region()
                 && (len > cap
@@ -769,7 +780,7 @@ impl ReverseShard {
                         .checked_add(cap)
                         .is_none_or(|end| end > self.arena.len()))
             {
-                return Err("a user list lies outside its shard's arena".into());
+                return Err(ReverseRestoreError::ListOutsideArena);
             }
         }
         if self
@@ -777,7 +788,7 @@ impl ReverseShard {
             .iter()
             .any(|&(pos, _)| pos as usize >= self.slots.len())
         {
-            return Err("a recorded unfollow names a user outside its shard".into());
+            return Err(ReverseRestoreError::UnfollowOutsideShard);
         }
         Ok(())
     }
@@ -989,7 +1000,11 @@ impl ReverseIndex {
     /// Replaces the (empty) shards with snapshot contents for users `0..users`. A snapshot
     /// written with another shard count (the `shards` setting changed since) is moved list
     /// by list into this index's layout.
-    pub(crate) fn restore(&self, shards: Vec<ReverseShard>, users: u64) -> Result<(), String> {
+    pub(crate) fn restore(
+        &self,
+        shards: Vec<ReverseShard>,
+        users: u64,
+    ) -> Result<(), ReverseRestoreError> {
         for theirs in &shards {
             theirs.check()?;
         }
@@ -1005,7 +1020,7 @@ impl ReverseIndex {
             for &(pos, account) in &theirs.unfollows {
                 let user = pos as u64 * old as u64 + i as u64;
                 if user >= users {
-                    return Err(format!("user {user} unfollows but is past the user count"));
+                    return Err(ReverseRestoreError::PastUserCount { user });
                 }
                 let (s, p) = self.locate(UserId(user as u32));
                 self.shards[s].write().record_unfollow(p, account);
@@ -1017,9 +1032,7 @@ impl ReverseIndex {
                     continue;
                 }
                 if user >= users {
-                    return Err(format!(
-                        "user {user} has follows but is past the user count"
-                    ));
+                    return Err(ReverseRestoreError::PastUserCount { user });
                 }
                 let (s, p) = self.locate(UserId(user as u32));
                 Arc::make_mut(&mut self.shards[s].write()).store(p, &list);
@@ -1304,7 +1317,9 @@ mod tests {
                     })
                     .collect();
                 let restored = ReverseIndex::new(shards, true);
-                restored.restore(parts, 20).map_err(TestCaseError::fail)?;
+                restored
+                    .restore(parts, 20)
+                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
                 for (user, set) in model.iter().enumerate() {
                     let got: Vec<u32> = restored.accounts_of(UserId(user as u32)).into_iter().map(|a| a.0).collect();
                     prop_assert_eq!(got, set.iter().copied().collect::<Vec<_>>(), "{} shards", shards);

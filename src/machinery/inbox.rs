@@ -157,6 +157,14 @@ type BlockGuard<'a> = loom::MutexGuard<'a, Option<Box<Block>>>;
 /// Blocks a fan-out delivery locks and writes at a time (see `InboxStore::append`).
 const LOCK_GROUP: usize = 16;
 
+/// A stored inbox block whose shape does not match the configured capacity.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("inbox block {block} does not match an inbox capacity of {capacity}")]
+pub(crate) struct BlockRestoreError {
+    pub(crate) block: u32,
+    pub(crate) capacity: usize,
+}
+
 pub(crate) struct InboxStore {
     /// Entries per user, a power of two.
     capacity: usize,
@@ -465,13 +473,13 @@ impl InboxStore {
     }
 
     /// Restores one block from a snapshot taken with the same capacity.
-    pub(crate) fn restore_block(&self, snap: &ArchivedBlockSnap) -> Result<(), String> {
+    pub(crate) fn restore_block(&self, snap: &ArchivedBlockSnap) -> Result<(), BlockRestoreError> {
         let cap = self.capacity;
         if snap.heads.len() != BLOCK_USERS || snap.slots.len() != cap * BLOCK_USERS {
-            return Err(format!(
-                "inbox block {} does not match an inbox capacity of {cap}",
-                snap.index.to_native()
-            ));
+            return Err(BlockRestoreError {
+                block: snap.index.to_native(),
+                capacity: cap,
+            });
         }
         let mut guard = self.lock(snap.index.to_native() as usize);
         let block = guard.get_or_insert_with(|| self.new_block());

@@ -20,7 +20,7 @@ use roaring::RoaringBitmap;
 use thiserror::Error;
 
 use crate::domain::account::AccountState;
-use crate::domain::graph::{AccountGraph, ReverseShard, Source, Tag};
+use crate::domain::graph::{AccountGraph, ReverseRestoreError, ReverseShard, Source, Tag};
 use crate::domain::interaction::Inbound;
 use crate::domain::send::SendMeta;
 use crate::domain::sent::Sent;
@@ -32,6 +32,7 @@ use crate::journal::{
     account_kind, message_bytes, message_from_bytes, registration_bytes, registration_from_bytes,
     request_bytes, request_from_bytes, send_purpose, speed_tier, subject_kind,
 };
+use crate::machinery::inbox::BlockRestoreError;
 use crate::machinery::job::Job;
 use crate::message::Message;
 use crate::store::codec::DecodeError;
@@ -221,7 +222,7 @@ impl Engine {
                             })
                             .transpose()
                     })
-                    .collect::<Result<_, _>>()?,
+                    .collect::<Result<_, RestoreError>>()?,
                 account
                     .sources
                     .iter()
@@ -234,7 +235,7 @@ impl Engine {
                             total: s.total.to_native(),
                         })
                     })
-                    .collect::<Result<_, _>>()?,
+                    .collect::<Result<_, RestoreError>>()?,
                 account.unapplied.iter().map(|c| c.to_native()).collect(),
                 account.left.iter().map(|u| u.to_native()).collect(),
             );
@@ -389,7 +390,7 @@ pub(crate) enum RestoreError {
     UsersPastIdSpace(u64),
     /// The domain's own check of the reverse index's parts.
     #[error("the reverse index: {0}")]
-    ReverseIndex(String),
+    ReverseIndex(#[from] ReverseRestoreError),
     #[error("{0} is past the registered accounts")]
     AccountPastRegistered(AccountId),
     #[error("{account}: a follow change not yet applied names user {user}, past the user count")]
@@ -412,8 +413,8 @@ pub(crate) enum RestoreError {
     #[error("the inboxes hold {found} entries, the engine is configured for {configured}")]
     InboxCapacity { found: u32, configured: usize },
     /// The machinery's own check of an inbox block.
-    #[error("an inbox block: {0}")]
-    InboxBlock(String),
+    #[error("{0}")]
+    InboxBlock(#[from] BlockRestoreError),
 }
 
 fn portable(bitmap: &RoaringBitmap) -> Vec<u8> {
