@@ -167,6 +167,11 @@ impl Engine {
                     .collect();
                 new.sort_unstable();
                 new.dedup();
+                if new.is_empty() {
+                    // Nothing changes, so nothing is logged; an earlier change this call
+                    // saw must still be durable before the caller hears about it.
+                    return Ok((0, self.last_logged()));
+                }
                 let lsn = self.log(|| Record::FollowMany {
                     account: account.0,
                     users: new.clone(),
