@@ -55,9 +55,14 @@ impl ManualClock {
         self.now.store(now_ms, Ordering::SeqCst);
     }
 
-    /// Moves the time forward by `by_ms` milliseconds.
+    /// Moves the time forward by `by_ms` milliseconds, stopping at the end of time
+    /// (`u64::MAX` ms) rather than wrapping to the epoch.
     pub fn advance_ms(&self, by_ms: Millis) {
-        self.now.fetch_add(by_ms, Ordering::SeqCst);
+        let _ = self
+            .now
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |now| {
+                Some(now.saturating_add(by_ms))
+            });
     }
 }
 
