@@ -37,9 +37,15 @@ impl Server {
     }
 
     pub fn start_raw(args: &[&str]) -> Server {
+        Server::start_env(args, &[])
+    }
+
+    /// With `args` and environment variables `env`.
+    pub fn start_env(args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_herald-server"))
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
