@@ -281,3 +281,56 @@ impl From<QueryRejection> for ApiError {
         ApiError::bad_request("invalid_query", rejection.body_text())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use herald::{AccountId, StoreError, UserId};
+
+    fn pair(e: impl Into<ApiError>) -> (u16, &'static str) {
+        let e = e.into();
+        (e.status.as_u16(), e.code)
+    }
+
+    #[test]
+    fn typed_errors_get_their_codes() {
+        let refused = StorageError::Refused(StoreError::InMemory);
+        let not_durable = StorageError::NotDurable(StoreError::InMemory);
+        assert_eq!(pair(SendError::Storage(refused)), (503, "storage_refused"));
+        assert_eq!(
+            pair(FollowError::Storage(not_durable)),
+            (503, "storage_not_durable")
+        );
+        assert_eq!(
+            pair(SendError::Busy {
+                unfinished: 9,
+                max: 8
+            }),
+            (429, "busy")
+        );
+        assert_eq!(pair(SendError::ShuttingDown), (503, "shutting_down"));
+        assert_eq!(
+            pair(SendError::UnknownAccount(AccountId(1))),
+            (404, "unknown_account")
+        );
+        assert_eq!(
+            pair(SendError::InvalidMessage(MessageError::Empty {
+                field: "text"
+            })),
+            (400, "invalid_message")
+        );
+        assert_eq!(
+            pair(SendError::InvalidAudience(AudienceError::EmptyExpression)),
+            (400, "invalid_expression")
+        );
+        assert_eq!(
+            pair(FollowError::UnknownUser(UserId(3))),
+            (404, "unknown_user")
+        );
+        assert_eq!(
+            pair(QueryError::UnknownUser(UserId(3))),
+            (404, "unknown_user")
+        );
+        assert_eq!(pair(FetchError::NoInbox), (500, "engine_error"));
+    }
+}

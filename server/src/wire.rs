@@ -294,3 +294,43 @@ impl From<&InboxItem> for ItemJson {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audiences_parse() {
+        let a: AudienceJson = serde_json::from_str(
+            r#"{"type":"expr","expr":{"and":[{"tag":1},{"not":{"or":[{"tag":2},{"tag":3}]}}]}}"#,
+        )
+        .unwrap();
+        let expected = TagExpr::and([
+            TagExpr::Tag(TagId(1)),
+            TagExpr::not(TagExpr::or([
+                TagExpr::Tag(TagId(2)),
+                TagExpr::Tag(TagId(3)),
+            ])),
+        ]);
+        assert_eq!(a.into_audience().unwrap(), Audience::Expr(expected));
+        let ids: AudienceJson =
+            serde_json::from_str(r#"{"type":"open_ids","open_ids":["00000000000000ff"]}"#).unwrap();
+        assert_eq!(
+            ids.into_audience().unwrap(),
+            Audience::OpenIds(vec![OpenId(255)])
+        );
+        assert!(serde_json::from_str::<AudienceJson>(r#"{"type":"everyone"}"#).is_err());
+    }
+
+    #[test]
+    fn messages_round_trip() {
+        let json = r#"{"type":"article","title":"T","summary":"S","body":"B","cover":{"media_id":"c","format":"jpeg","bytes":5,"duration_secs":0}}"#;
+        let m: MessageJson = serde_json::from_str(json).unwrap();
+        let message = m.into_message().unwrap();
+        let back = serde_json::to_value(MessageJson::from_message(&message).unwrap()).unwrap();
+        assert_eq!(
+            back,
+            serde_json::from_str::<serde_json::Value>(json).unwrap()
+        );
+    }
+}
