@@ -45,6 +45,9 @@ pub struct Flags {
     /// [default: 30].
     #[arg(long, env = "HERALD_SHUTDOWN_TIMEOUT_SECS", value_name = "SECS")]
     pub shutdown_timeout_secs: Option<u64>,
+    /// A durable engine snapshots every SECS seconds (0: only at shutdown) [default: 300].
+    #[arg(long, env = "HERALD_SNAPSHOT_INTERVAL_SECS", value_name = "SECS")]
+    pub snapshot_interval_secs: Option<u64>,
 }
 
 /// The `--config` file: the same keys as the flags.
@@ -57,6 +60,7 @@ struct FileConfig {
     body_limit: Option<usize>,
     token_ttl_secs: Option<u64>,
     shutdown_timeout_secs: Option<u64>,
+    snapshot_interval_secs: Option<u64>,
 }
 
 /// The settings in force.
@@ -74,6 +78,8 @@ pub struct Settings {
     pub token_ttl: Duration,
     /// Bound on the wait for running sends at shutdown.
     pub shutdown_timeout: Duration,
+    /// Period of a durable engine's snapshots; `None`: only at shutdown.
+    pub snapshot_interval: Option<Duration>,
 }
 
 impl Settings {
@@ -108,6 +114,14 @@ impl Settings {
                     .or(file.shutdown_timeout_secs)
                     .unwrap_or(30),
             ),
+            snapshot_interval: match flags
+                .snapshot_interval_secs
+                .or(file.snapshot_interval_secs)
+                .unwrap_or(300)
+            {
+                0 => None,
+                secs => Some(Duration::from_secs(secs)),
+            },
         })
     }
 }

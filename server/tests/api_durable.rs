@@ -188,3 +188,34 @@ fn follows_survive_sigkill_and_sigterm_exits_cleanly() {
     drop(s);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+fn snapshot_count(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir.join("engine"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .contains("snap")
+        })
+        .count()
+}
+
+#[test]
+fn a_durable_server_snapshots_periodically() {
+    let dir = temp_dir("periodic");
+    let s = Server::start_durable(
+        &dir,
+        &["--admin-key", ADMIN, "--snapshot-interval-secs", "1"],
+    );
+    s.add_users(2);
+    let before = snapshot_count(&dir);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while snapshot_count(&dir) == before {
+        assert!(Instant::now() < deadline, "no periodic snapshot");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(s);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

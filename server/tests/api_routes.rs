@@ -243,3 +243,62 @@ fn idempotency_key_returns_the_first_job_and_unknown_jobs_are_404() {
         "unknown_job",
     );
 }
+
+#[test]
+fn evicted_entries_are_reported_and_recovered_from_the_history() {
+    let s = Server::start(&[]);
+    s.add_users(2);
+    let (a, t) = s.account("news");
+    s.follow(a, &[0, 1]);
+    let mut last = 0;
+    for i in 0..40 {
+        last = s.send(
+            a,
+            &t,
+            json!({"message": text(&format!("m{i}")), "audience": {"type": "all"}}),
+        );
+    }
+    s.wait_job(a, &t, last);
+    let u = s.user_token(0);
+    let inbox = s.inbox(0, &u, 0);
+    assert_eq!(inbox["missed"], 8, "an inbox keeps 32 entries: {inbox}");
+    let from = &inbox["missed_from"][0];
+    assert_eq!(from["account"], a);
+    let latest_missed = from["seq"].as_u64().unwrap();
+    let first_seq = inbox["items"][0]["seq"].as_u64().unwrap();
+    assert_eq!(latest_missed + 1, first_seq);
+
+    let r = ok(s
+        .get(
+            &format!("/v1/users/0/recover?account={a}&after=0&limit=32"),
+            &u,
+        )
+        .send()
+        .unwrap());
+    let texts: Vec<&str> = r["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .take(8)
+        .map(|m| m["message"]["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["m0", "m1", "m2", "m3", "m4", "m5", "m6", "m7"]);
+    assert_eq!(r["messages"][7]["seq"], latest_missed);
+    err(
+        s.get(&format!("/v1/users/1/recover?account={a}"), &u)
+            .send()
+            .unwrap(),
+        403,
+        "forbidden",
+    );
+    err(
+        s.get("/v1/users/0/recover?account=9", &u).send().unwrap(),
+        404,
+        "unknown_account",
+    );
+    err(
+        s.get("/v1/users/0/recover", &u).send().unwrap(),
+        400,
+        "invalid_query",
+    );
+}

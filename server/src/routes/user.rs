@@ -4,10 +4,11 @@ use crate::app::{Params, QueryParams, Shared, blocking};
 use crate::auth::Subject;
 use crate::error::ApiError;
 use crate::wire::ItemJson;
+use crate::wire::MessageJson;
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use herald::UserId;
+use herald::{AccountId, Seq, UserId};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -72,4 +73,46 @@ pub async fn own_inbox(
     };
     let QueryParams(page) = query?;
     fetch(state, user, page).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recover {
+    account: u32,
+    #[serde(default)]
+    after: u32,
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+/// `GET /v1/users/{user}/recover?account=A&after=S&limit=L`, with that user's token: the
+/// messages account A sent to the user after sequence S, from the account's history (what
+/// a fetch reported in `missed_from`).
+pub async fn recover(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    path: Result<Params<u32>, ApiError>,
+    query: Result<QueryParams<Recover>, ApiError>,
+) -> Result<Json<Value>, ApiError> {
+    let Params(user) = path?;
+    state.auth.user(&headers, user)?;
+    let QueryParams(q) = query?;
+    let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
+    let recovered = blocking(&state, move |e| {
+        Ok(e.recover(AccountId(q.account), UserId(user), Seq(q.after), limit)?)
+    })
+    .await?;
+    let messages: Vec<Value> = recovered
+        .messages
+        .iter()
+        .map(|(seq, m)| match MessageJson::from_message(m) {
+            Some(message) => json!({"seq": seq.0, "message": message}),
+            None => json!({"seq": seq.0, "message": null}),
+        })
+        .collect();
+    Ok(Json(json!({
+        "account": q.account,
+        "messages": messages,
+        "oldest_available": recovered.oldest_available.map(|s| s.0),
+    })))
 }
