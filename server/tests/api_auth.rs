@@ -94,12 +94,13 @@ fn credentials_give_tokens_and_old_tokens_stay_valid() {
 
 #[test]
 fn tokens_expire() {
-    let s = Server::start(&["--token-ttl-secs", "1"]);
+    // Expiry is in whole seconds: a 2 s token is valid for more than 1 s after issue.
+    let s = Server::start(&["--token-ttl-secs", "2"]);
     s.add_users(1);
     let (a, t) = s.account("news");
     let u = s.user_token(0);
     ok(s.get(&format!("/v1/accounts/{a}/tags"), &t).send().unwrap());
-    std::thread::sleep(Duration::from_millis(2100));
+    std::thread::sleep(Duration::from_millis(3100));
     err(
         s.get(&format!("/v1/accounts/{a}/tags"), &t).send().unwrap(),
         401,
