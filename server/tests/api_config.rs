@@ -91,3 +91,41 @@ fn a_bad_config_file_is_refused_at_start() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown field"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn logs_hold_no_secret_and_no_token() {
+    let dir = temp_dir("logs");
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("stderr.log");
+    let s = Server::start_logged(&[], &[], Some(&log));
+    let key = s
+        .banner
+        .iter()
+        .find_map(|l| l.strip_prefix("admin key (generated for this run): "))
+        .unwrap()
+        .to_string();
+    let a = ok(s
+        .post("/v1/accounts", &key, json!({"name": "n"}))
+        .send()
+        .unwrap());
+    let t = ok(s
+        .client
+        .post(s.url("/v1/token"))
+        .json(&json!({"appid": a["appid"], "secret": a["secret"]}))
+        .send()
+        .unwrap());
+    let token = t["access_token"].as_str().unwrap();
+    ok(s.get("/v1/accounts/0/tags", token).send().unwrap());
+    err(
+        s.get("/v1/accounts/0/tags", "not-a-token").send().unwrap(),
+        401,
+        "invalid_token",
+    );
+    drop(s);
+    let logs = std::fs::read_to_string(&log).unwrap();
+    assert!(logs.contains("serving"), "debug logs were written: {logs}");
+    for secret in [key.as_str(), a["secret"].as_str().unwrap(), token] {
+        assert!(!logs.contains(secret), "a secret in the logs");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -219,3 +219,60 @@ fn a_durable_server_snapshots_periodically() {
     drop(s);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn concurrent_sends_to_a_durable_server_all_arrive_in_order() {
+    let dir = temp_dir("concurrent");
+    let s = Server::start_durable(&dir, &["--admin-key", ADMIN]);
+    s.add_users(3);
+    let accounts: Vec<(u32, String)> = (0..2).map(|i| s.account(&format!("a{i}"))).collect();
+    for (a, _) in &accounts {
+        s.follow(*a, &[0, 1, 2]);
+    }
+    let seqs: Vec<Vec<u32>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|thread| {
+                let (a, t) = accounts[thread % 2].clone();
+                let s = &s;
+                scope.spawn(move || {
+                    (0..4)
+                        .map(|i| {
+                            let body = json!({"message": text(&format!("t{thread}-{i}")), "audience": {"type": "all"}});
+                            (a, s.send(a, &t, body))
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut per_account = vec![Vec::new(), Vec::new()];
+        for h in handles {
+            for (a, seq) in h.join().unwrap() {
+                per_account[a as usize].push(seq);
+            }
+        }
+        per_account
+    });
+    for (a, t) in &accounts {
+        for &seq in &seqs[*a as usize] {
+            s.wait_job(*a, t, seq);
+        }
+    }
+    let u = s.user_token(2);
+    let items = s.inbox(2, &u, 0)["items"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 32);
+    for (a, _) in &accounts {
+        let got: Vec<u64> = items
+            .iter()
+            .filter(|i| i["account"] == *a)
+            .map(|i| i["seq"].as_u64().unwrap())
+            .collect();
+        let mut expected: Vec<u64> = seqs[*a as usize].iter().map(|&s| u64::from(s)).collect();
+        expected.sort_unstable();
+        assert_eq!(
+            got, expected,
+            "account {a}: every send once, in sequence order"
+        );
+    }
+    drop(s);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -42,13 +42,22 @@ impl Server {
 
     /// With `args` and environment variables `env`.
     pub fn start_env(args: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::start_logged(args, env, None)
+    }
+
+    /// With the logs (stderr) at `RUST_LOG=debug` written to `log` when given.
+    pub fn start_logged(args: &[&str], env: &[(&str, &str)], log: Option<&Path>) -> Server {
+        let (level, stderr) = match log {
+            Some(path) => ("debug", Stdio::from(std::fs::File::create(path).unwrap())),
+            None => ("warn", Stdio::inherit()),
+        };
         let mut child = Command::new(env!("CARGO_BIN_EXE_herald-server"))
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
+            .env("RUST_LOG", level)
             .envs(env.iter().copied())
-            .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("start herald-server");
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
