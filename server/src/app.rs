@@ -100,7 +100,7 @@ pub fn router(state: Shared, body_limit: usize) -> Router {
         .route("/v1/accounts", post(routes::admin::register_account))
         .route(
             "/v1/accounts/{account}/followers",
-            post(routes::admin::follow),
+            post(routes::admin::follow).get(routes::account::followers),
         )
         .route(
             "/v1/accounts/{account}/followers/{user}",
@@ -111,6 +111,14 @@ pub fn router(state: Shared, body_limit: usize) -> Router {
         .route(
             "/v1/accounts/{account}/jobs/{seq}",
             get(routes::account::job),
+        )
+        .route(
+            "/v1/accounts/{account}/jobs/{seq}/retract",
+            post(routes::account::retract),
+        )
+        .route(
+            "/v1/accounts/{account}/speed",
+            get(routes::account::speed).put(routes::account::set_speed),
         )
         .route(
             "/v1/accounts/{account}/tags",

@@ -9,8 +9,8 @@ use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use herald::{
-    AddUsersError, AudienceError, FetchError, FollowError, MessageError, QueryError, RegisterError,
-    SendError, StorageError, TagError, UnfollowError,
+    AccountError, AddUsersError, AudienceError, FetchError, FollowError, MessageError, QueryError,
+    RegisterError, RetractError, SendError, StorageError, TagError, UnfollowError,
 };
 use serde_json::json;
 
@@ -248,6 +248,39 @@ impl From<FetchError> for ApiError {
             FetchError::Limit { .. } => e(S::BAD_REQUEST, "invalid_limit", &err),
             // The server always builds the engine with its embedded inbox.
             FetchError::NoInbox => ApiError::engine(&err),
+            _ => ApiError::engine(&err),
+        }
+    }
+}
+
+impl From<RetractError> for ApiError {
+    fn from(err: RetractError) -> ApiError {
+        match err {
+            RetractError::UnknownAccount(_) => e(S::NOT_FOUND, "unknown_account", &err),
+            RetractError::UnknownJob(_) => e(S::NOT_FOUND, "unknown_job", &err),
+            RetractError::NotRetractable => e(S::CONFLICT, "not_retractable", &err),
+            RetractError::AlreadyRetracted(_) => e(S::CONFLICT, "already_retracted", &err),
+            RetractError::Storage(s) => s.into(),
+            _ => ApiError::engine(&err),
+        }
+    }
+}
+
+impl From<AccountError> for ApiError {
+    fn from(err: AccountError) -> ApiError {
+        match err {
+            AccountError::UnknownAccount(_) => e(S::NOT_FOUND, "unknown_account", &err),
+            AccountError::InvalidRegistration(_) => e(S::BAD_REQUEST, "invalid_registration", &err),
+            AccountError::NoRegistration(_) => e(S::CONFLICT, "no_registration", &err),
+            AccountError::InvalidSpeedTier(_) => e(S::BAD_REQUEST, "invalid_speed_tier", &err),
+            AccountError::InvalidRetention => e(S::BAD_REQUEST, "invalid_retention", &err),
+            AccountError::InvalidKeyword { .. } => e(S::BAD_REQUEST, "invalid_keyword", &err),
+            AccountError::TooManyAutoReplies { .. } => {
+                e(S::CONFLICT, "too_many_auto_replies", &err)
+            }
+            AccountError::UnknownKeyword(_) => e(S::NOT_FOUND, "unknown_keyword", &err),
+            AccountError::InvalidMessage(m) => m.into(),
+            AccountError::Storage(s) => s.into(),
             _ => ApiError::engine(&err),
         }
     }

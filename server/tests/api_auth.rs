@@ -123,6 +123,17 @@ fn an_account_token_reaches_only_its_own_account() {
         s.get(&format!("/v1/accounts/{b}/jobs/{seq}"), &ta),
         s.post(&format!("/v1/accounts/{b}/tags"), &ta, json!({"name": "x"})),
         s.get(&format!("/v1/accounts/{b}/tags"), &ta),
+        s.get(&format!("/v1/accounts/{b}/followers"), &ta),
+        s.get(&format!("/v1/accounts/{b}/speed"), &ta),
+        s.client
+            .put(s.url(&format!("/v1/accounts/{b}/speed")))
+            .bearer_auth(&ta)
+            .json(&json!({"tier": 1})),
+        s.post(
+            &format!("/v1/accounts/{b}/jobs/{seq}/retract"),
+            &ta,
+            json!({}),
+        ),
         s.post(
             &format!("/v1/accounts/{b}/tags/0/members"),
             &ta,

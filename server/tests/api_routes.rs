@@ -302,3 +302,117 @@ fn evicted_entries_are_reported_and_recovered_from_the_history() {
         "invalid_query",
     );
 }
+
+#[test]
+fn follower_pages_retraction_and_speed_tiers() {
+    let s = Server::start(&[]);
+    s.add_users(3);
+    let (a, t) = s.account("news");
+    let mut open = s.follow(a, &[0, 1, 2]);
+    open.sort();
+
+    let first = ok(s
+        .get(&format!("/v1/accounts/{a}/followers?limit=2"), &t)
+        .send()
+        .unwrap());
+    assert_eq!(first["total"], 3);
+    assert_eq!(first["open_ids"], json!([open[0], open[1]]));
+    let next = first["next"].as_str().unwrap();
+    let second = ok(s
+        .get(
+            &format!("/v1/accounts/{a}/followers?after={next}&limit=2"),
+            &t,
+        )
+        .send()
+        .unwrap());
+    assert_eq!(second["open_ids"], json!([open[2]]));
+    assert_eq!(second["next"], json!(null));
+    let all = ok(s
+        .get(&format!("/v1/accounts/{a}/followers"), &t)
+        .send()
+        .unwrap());
+    assert_eq!(all["open_ids"].as_array().unwrap().len(), 3);
+    err(
+        s.get(&format!("/v1/accounts/{a}/followers?after=xyz"), &t)
+            .send()
+            .unwrap(),
+        400,
+        "invalid_open_id",
+    );
+    err(
+        s.get(&format!("/v1/accounts/{a}/followers?limit=0"), &t)
+            .send()
+            .unwrap(),
+        400,
+        "invalid_page_size",
+    );
+
+    let cover = json!({"media_id": "c", "format": "jpeg", "bytes": 10});
+    let article = json!({"type": "article", "title": "T", "body": "B", "cover": cover});
+    let seq = s.send(
+        a,
+        &t,
+        json!({"message": article, "audience": {"type": "all"}}),
+    );
+    s.wait_job(a, &t, seq);
+    let r = s
+        .client
+        .post(s.url(&format!("/v1/accounts/{a}/jobs/{seq}/retract")))
+        .bearer_auth(&t)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(s.wait_job(a, &t, seq)["status"], "retracted");
+    let u = s.user_token(0);
+    assert_eq!(
+        s.inbox(0, &u, 0)["items"][0]["content"],
+        json!({"type": "retracted"})
+    );
+    let retract_again = s
+        .client
+        .post(s.url(&format!("/v1/accounts/{a}/jobs/{seq}/retract")))
+        .bearer_auth(&t)
+        .send()
+        .unwrap();
+    err(retract_again, 409, "already_retracted");
+    let text_seq = s.send(
+        a,
+        &t,
+        json!({"message": text("t"), "audience": {"type": "all"}}),
+    );
+    let retract_text = s
+        .client
+        .post(s.url(&format!("/v1/accounts/{a}/jobs/{text_seq}/retract")))
+        .bearer_auth(&t)
+        .send()
+        .unwrap();
+    err(retract_text, 409, "not_retractable");
+
+    let speed = format!("/v1/accounts/{a}/speed");
+    assert_eq!(ok(s.get(&speed, &t).send().unwrap())["tier"], json!(null));
+    let set = s
+        .client
+        .put(s.url(&speed))
+        .bearer_auth(&t)
+        .json(&json!({"tier": 2}))
+        .send()
+        .unwrap();
+    assert_eq!(ok(set)["tier"], 2);
+    assert_eq!(ok(s.get(&speed, &t).send().unwrap())["tier"], 2);
+    let bad = s
+        .client
+        .put(s.url(&speed))
+        .bearer_auth(&t)
+        .json(&json!({"tier": 5}))
+        .send()
+        .unwrap();
+    err(bad, 400, "invalid_speed_tier");
+    let lift = s
+        .client
+        .put(s.url(&speed))
+        .bearer_auth(&t)
+        .json(&json!({"tier": null}))
+        .send()
+        .unwrap();
+    assert_eq!(ok(lift)["tier"], json!(null));
+}

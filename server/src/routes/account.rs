@@ -1,13 +1,13 @@
 //! The account side, under the account's access token: tokens, sends, jobs, tags.
 
-use crate::app::{Body, Params, Shared, blocking};
+use crate::app::{Body, Params, QueryParams, Shared, blocking};
 use crate::auth::Subject;
 use crate::error::ApiError;
 use crate::wire::{AudienceJson, MessageJson, ReportJson, parse_open_ids};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use herald::{AccountId, JobId, SendRequest, Seq, TagId};
+use herald::{AccountId, JobId, OpenId, SendRequest, Seq, TagId};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -183,4 +183,102 @@ pub async fn untag_members(
     body: Result<Body<Members>, ApiError>,
 ) -> Result<Json<Value>, ApiError> {
     retag(state, headers, path, body, false).await
+}
+
+/// `POST /v1/accounts/{account}/jobs/{seq}/retract` → 204: an article or video is withdrawn;
+/// readers get a `retracted` tombstone from now on.
+pub async fn retract(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    path: Result<Params<(u32, u32)>, ApiError>,
+) -> Result<StatusCode, ApiError> {
+    let Params((account, seq)) = path?;
+    state.auth.account(&headers, account)?;
+    let job = JobId {
+        account: AccountId(account),
+        seq: Seq(seq),
+    };
+    blocking(&state, move |e| Ok(e.retract(job)?)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Speed {
+    tier: Option<u8>,
+}
+
+/// `PUT /v1/accounts/{account}/speed {"tier":0..4|null}` → `{"tier":..}`: the delivery
+/// speed tier of sends accepted from now on (`null`: no limit).
+pub async fn set_speed(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    path: Result<Params<u32>, ApiError>,
+    body: Result<Body<Speed>, ApiError>,
+) -> Result<Json<Value>, ApiError> {
+    let Params(account) = path?;
+    state.auth.account(&headers, account)?;
+    let Body(Speed { tier }) = body?;
+    blocking(&state, move |e| {
+        Ok(e.set_speed_tier(AccountId(account), tier)?)
+    })
+    .await?;
+    Ok(Json(json!({"tier": tier})))
+}
+
+/// `GET /v1/accounts/{account}/speed` → `{"tier":..}`.
+pub async fn speed(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    path: Result<Params<u32>, ApiError>,
+) -> Result<Json<Value>, ApiError> {
+    let Params(account) = path?;
+    state.auth.account(&headers, account)?;
+    let profile = blocking(&state, move |e| Ok(e.account_profile(AccountId(account))?)).await?;
+    Ok(Json(json!({"tier": profile.speed_tier})))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FollowerQuery {
+    #[serde(default)]
+    after: Option<String>,
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+/// Followers per page when `limit` is not given (the platform's page).
+const FOLLOWER_PAGE: usize = 10_000;
+
+/// `GET /v1/accounts/{account}/followers?after=OPENID&limit=N` →
+/// `{"open_ids":[..],"next":..,"total":n}`, followers in OpenID order.
+pub async fn followers(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    path: Result<Params<u32>, ApiError>,
+    query: Result<QueryParams<FollowerQuery>, ApiError>,
+) -> Result<Json<Value>, ApiError> {
+    let Params(account) = path?;
+    state.auth.account(&headers, account)?;
+    let QueryParams(q) = query?;
+    let after = match q.after.as_deref() {
+        None | Some("") => None,
+        Some(s) => Some(s.parse::<OpenId>().map_err(|_| {
+            ApiError::bad_request(
+                "invalid_open_id",
+                format!("{s:?} is not an OpenID (16 hex digits)"),
+            )
+        })?),
+    };
+    let limit = q.limit.unwrap_or(FOLLOWER_PAGE);
+    let page = blocking(&state, move |e| {
+        Ok(e.followers_page(AccountId(account), after, limit)?)
+    })
+    .await?;
+    let open_ids: Vec<String> = page.open_ids.iter().map(ToString::to_string).collect();
+    Ok(Json(json!({
+        "open_ids": open_ids,
+        "next": page.next.map(|o| o.to_string()),
+        "total": page.total,
+    })))
 }
