@@ -1,0 +1,127 @@
+//! The server's settings: command-line flags, `HERALD_*` environment variables, a TOML
+//! file (`--config`), then defaults, in that order of precedence.
+
+use clap::Parser;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Command-line flags. Every flag also reads an environment variable (`HERALD_*`) and a
+/// key of the same name (dashes as underscores) in the `--config` file.
+#[derive(Debug, Parser, Default)]
+#[command(
+    name = "herald-server",
+    version,
+    about = "herald as a service: HTTP control API over the fan-out engine"
+)]
+pub struct Flags {
+    /// TOML file with any of the keys below (flags and environment variables override it).
+    #[arg(long, env = "HERALD_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Durable engine in DIR (created if missing); without it the server runs in memory and
+    /// loses everything when it stops.
+    #[arg(long, env = "HERALD_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080]; port 0 picks a free port (printed).
+    #[arg(long, env = "HERALD_LISTEN", value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Admin bearer key. Without it one is generated at first start, printed once and kept
+    /// in DIR/admin.key (in memory: generated and printed at every start).
+    #[arg(
+        long,
+        env = "HERALD_ADMIN_KEY",
+        value_name = "KEY",
+        hide_env_values = true
+    )]
+    pub admin_key: Option<String>,
+    /// Largest request body in bytes [default: 1048576].
+    #[arg(long, env = "HERALD_BODY_LIMIT", value_name = "BYTES")]
+    pub body_limit: Option<usize>,
+    /// Lifetime of access and user tokens in seconds [default: 7200].
+    #[arg(long, env = "HERALD_TOKEN_TTL_SECS", value_name = "SECS")]
+    pub token_ttl_secs: Option<u64>,
+    /// On SIGTERM/SIGINT, how long to wait for running sends before the final snapshot
+    /// [default: 30].
+    #[arg(long, env = "HERALD_SHUTDOWN_TIMEOUT_SECS", value_name = "SECS")]
+    pub shutdown_timeout_secs: Option<u64>,
+    /// A durable engine snapshots every SECS seconds (0: only at shutdown) [default: 300].
+    #[arg(long, env = "HERALD_SNAPSHOT_INTERVAL_SECS", value_name = "SECS")]
+    pub snapshot_interval_secs: Option<u64>,
+}
+
+/// The `--config` file: the same keys as the flags.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    listen: Option<SocketAddr>,
+    admin_key: Option<String>,
+    body_limit: Option<usize>,
+    token_ttl_secs: Option<u64>,
+    shutdown_timeout_secs: Option<u64>,
+    snapshot_interval_secs: Option<u64>,
+}
+
+/// The settings in force.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Durable engine directory, or `None` for in memory.
+    pub data_dir: Option<PathBuf>,
+    /// Listening address.
+    pub listen: SocketAddr,
+    /// Admin key given by the operator (else generated or read from the data dir).
+    pub admin_key: Option<String>,
+    /// Largest request body in bytes.
+    pub body_limit: usize,
+    /// Token lifetime.
+    pub token_ttl: Duration,
+    /// Bound on the wait for running sends at shutdown.
+    pub shutdown_timeout: Duration,
+    /// Period of a durable engine's snapshots; `None`: only at shutdown.
+    pub snapshot_interval: Option<Duration>,
+}
+
+impl Settings {
+    /// Merges flags (which already include the environment) over the `--config` file over
+    /// the defaults.
+    pub fn resolve(flags: Flags) -> Result<Settings, String> {
+        let file = match &flags.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("reading {}: {e}", path.display()))?;
+                toml::from_str::<FileConfig>(&text)
+                    .map_err(|e| format!("parsing {}: {e}", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let token_ttl_secs = flags.token_ttl_secs.or(file.token_ttl_secs).unwrap_or(7200);
+        if token_ttl_secs == 0 {
+            return Err("token_ttl_secs must be at least 1".into());
+        }
+        Ok(Settings {
+            data_dir: flags.data_dir.or(file.data_dir),
+            listen: flags
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            admin_key: flags.admin_key.or(file.admin_key),
+            body_limit: flags.body_limit.or(file.body_limit).unwrap_or(1 << 20),
+            token_ttl: Duration::from_secs(token_ttl_secs),
+            shutdown_timeout: Duration::from_secs(
+                flags
+                    .shutdown_timeout_secs
+                    .or(file.shutdown_timeout_secs)
+                    .unwrap_or(30),
+            ),
+            snapshot_interval: match flags
+                .snapshot_interval_secs
+                .or(file.snapshot_interval_secs)
+                .unwrap_or(300)
+            {
+                0 => None,
+                secs => Some(Duration::from_secs(secs)),
+            },
+        })
+    }
+}

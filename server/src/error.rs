@@ -1,0 +1,369 @@
+//! Every error the API answers with: `{"error":{"code":"...","message":"..."}}`, a stable
+//! snake_case code and an HTTP status. herald's typed errors are mapped here, exhaustively
+//! for the variants that exist today; herald's error enums are `#[non_exhaustive]`, so each
+//! mapping ends with a fallback arm (code `engine_error`, status 500) for variants added
+//! later, which a test of this module would then be extended for.
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use herald::{
+    AccountError, AddUsersError, AudienceError, FetchError, FollowError, MessageError, QueryError,
+    RegisterError, RetractError, SendError, StorageError, TagError, UnfollowError,
+};
+use serde_json::json;
+
+/// An error answer.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Stable machine-readable code.
+    pub code: &'static str,
+    /// Human-readable text (never holds a secret).
+    pub message: String,
+}
+
+impl ApiError {
+    /// An error with its status, code and message.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// 400.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// 401.
+    pub fn unauthorized(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNAUTHORIZED, code, message)
+    }
+
+    /// 403 `forbidden`.
+    pub fn forbidden(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    /// 404.
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, code, message)
+    }
+
+    /// 500, for failures that are not the caller's (a panicked blocking task).
+    pub fn internal(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+    }
+
+    fn engine<E: std::fmt::Display>(e: &E) -> ApiError {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "engine_error",
+            e.to_string(),
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": {"code": self.code, "message": self.message}});
+        (self.status, Json(body)).into_response()
+    }
+}
+
+use StatusCode as S;
+
+fn e(status: StatusCode, code: &'static str, err: &impl std::fmt::Display) -> ApiError {
+    ApiError::new(status, code, err.to_string())
+}
+
+impl From<StorageError> for ApiError {
+    fn from(err: StorageError) -> ApiError {
+        match &err {
+            StorageError::Refused(_) => e(S::SERVICE_UNAVAILABLE, "storage_refused", &err),
+            StorageError::NotDurable(_) => e(S::SERVICE_UNAVAILABLE, "storage_not_durable", &err),
+            _ => ApiError::engine(&err),
+        }
+    }
+}
+
+impl From<MessageError> for ApiError {
+    fn from(err: MessageError) -> ApiError {
+        match &err {
+            MessageError::Empty { .. }
+            | MessageError::TooLong { .. }
+            | MessageError::WrongMediaKind { .. }
+            | MessageError::ControlCharacter { .. } => e(S::BAD_REQUEST, "invalid_message", &err),
+            _ => ApiError::engine(&err),
+        }
+    }
+}
+
+impl From<AudienceError> for ApiError {
+    fn from(err: AudienceError) -> ApiError {
+        match &err {
+            AudienceError::UnknownTag(_) => e(S::NOT_FOUND, "unknown_tag", &err),
+            AudienceError::ListSize { .. } | AudienceError::ListTooLong { .. } => {
+                e(S::BAD_REQUEST, "invalid_list_size", &err)
+            }
+            AudienceError::InvalidOpenId(_) => e(S::BAD_REQUEST, "invalid_open_id", &err),
+            AudienceError::NotFollowing { .. } => e(S::BAD_REQUEST, "not_following", &err),
+            AudienceError::ExpressionTooLarge { .. } | AudienceError::EmptyExpression => {
+                e(S::BAD_REQUEST, "invalid_expression", &err)
+            }
+            _ => ApiError::engine(&err),
+        }
+    }
+}
+
+impl From<SendError> for ApiError {
+    fn from(err: SendError) -> ApiError {
+        match err {
+            SendError::UnknownAccount(_) => e(S::NOT_FOUND, "unknown_account", &err),
+            SendError::InvalidMessage(m) => m.into(),
+            SendError::InvalidAudience(a) => a.into(),
+            SendError::InvalidIdempotencyKey { .. } => {
+                e(S::BAD_REQUEST, "invalid_idempotency_key", &err)
+            }
+            SendError::Busy { .. } => e(S::TOO_MANY_REQUESTS, "busy", &err),
+            SendError::ShuttingDown => e(S::SERVICE_UNAVAILABLE, "shutting_down", &err),
+            SendError::SequenceExhausted(_) => e(S::CONFLICT, "sequence_exhausted", &err),
+            SendError::RegistrationIncomplete { .. } => {
+                e(S::CONFLICT, "registration_incomplete", &err)
+            }
+            SendError::Banned { .. } => e(S::FORBIDDEN, "banned", &err),
+            SendError::DailyLimit { .. } => e(S::TOO_MANY_REQUESTS, "daily_limit", &err),
+            SendError::PreviewLimit { .. } => e(S::TOO_MANY_REQUESTS, "preview_limit", &err),
+            SendError::Unoriginal { .. } => e(S::CONFLICT, "unoriginal", &err),
+            SendError::UnknownOriginal(_) => e(S::NOT_FOUND, "unknown_original", &err),
+            SendError::ReprintNotOpen(_) => e(S::CONFLICT, "reprint_not_open", &err),
+            SendError::NotAnArticle => e(S::BAD_REQUEST, "not_an_article", &err),
+            SendError::StorageQuota { .. } => e(S::CONFLICT, "storage_quota", &err),
+            SendError::ScheduleGone(_) => e(S::CONFLICT, "schedule_gone", &err),
+            SendError::ReplyWindowClosed { .. } => e(S::CONFLICT, "reply_window_closed", &err),
+            SendError::Storage(s) => s.into(),
+            _ => ApiError::engine(&err),
+        }
+    }
+}
+
+impl From<RegisterError> for ApiError {
+    fn from(err: RegisterError) -> ApiError {
+        match err {
+            RegisterError::InvalidName { .. } => e(S::BAD_REQUEST, "invalid_name", &err),
+            RegisterError::IdsExhausted => e(S::CONFLICT, "ids_exhausted", &err),
+            RegisterError::UnknownSubject(_) => e(S::NOT_FOUND, "unknown_subject", &err),
+            RegisterError::QuotaReached { .. } => e(S::CONFLICT, "quota_reached", &err),
+            RegisterError::InvalidRegistration(_) => {
+                e(S::BAD_REQUEST, "invalid_registration", &err)
+            }
+            RegisterError::Storage(s) => s.into(),
+            _ => ApiError::engine(&err),
+        }
+    }
+}
+
+impl From<AddUsersError> for ApiError {
+    fn from(err: AddUsersError) -> ApiError {
+        match err {
+            AddUsersError::IdsExhausted { .. } => e(S::CONFLICT, "ids_exhausted", &err),
+            AddUsersError::OutOfMemory { .. } => e(S::SERVICE_UNAVAILABLE, "out_of_memory", &err),
+            AddUsersError::Storage(s) => s.into(),
+            _ => ApiError::engine(&err),
+        }
+    }
+}
+
+impl From<FollowError> for ApiError {
+    fn from(err: FollowError) -> ApiError {
+        match err {
+            FollowError::UnknownAccount(_) => e(S::NOT_FOUND, "unknown_account", &err),
+            FollowError::UnknownUser(_) => e(S::NOT_FOUND, "unknown_user", &err),
+            FollowError::AlreadyFollowing { .. } => e(S::CONFLICT, "already_following", &err),
+            FollowError::InvalidSource { .. } => e(S::BAD_REQUEST, "invalid_source", &err),
+            FollowError::TooManySources { .. } => e(S::CONFLICT, "too_many_sources", &err),
+            FollowError::Storage(s) => s.into(),
+            _ => ApiError::engine(&err),
+        }
+    }
+}
+
+impl From<UnfollowError> for ApiError {
+    fn from(err: UnfollowError) -> ApiError {
+        match err {
+            UnfollowError::UnknownAccount(_) => e(S::NOT_FOUND, "unknown_account", &err),
+            UnfollowError::UnknownUser(_) => e(S::NOT_FOUND, "unknown_user", &err),
+            UnfollowError::NotFollowing { .. } => e(S::CONFLICT, "not_following", &err),
+            UnfollowError::Storage(s) => s.into(),
+            _ => ApiError::engine(&err),
+        }
+    }
+}
+
+impl From<TagError> for ApiError {
+    fn from(err: TagError) -> ApiError {
+        match err {
+            TagError::UnknownAccount(_) => e(S::NOT_FOUND, "unknown_account", &err),
+            TagError::UnknownTag(_) => e(S::NOT_FOUND, "unknown_tag", &err),
+            TagError::InvalidName { .. } => e(S::BAD_REQUEST, "invalid_name", &err),
+            TagError::DuplicateName(_) => e(S::CONFLICT, "duplicate_name", &err),
+            TagError::TooManyTags { .. } => e(S::CONFLICT, "too_many_tags", &err),
+            TagError::TooManyTagsOnFollower { .. } => {
+                e(S::CONFLICT, "too_many_tags_on_follower", &err)
+            }
+            TagError::InvalidOpenId(_) => e(S::BAD_REQUEST, "invalid_open_id", &err),
+            TagError::NotFollowing(_) => e(S::BAD_REQUEST, "not_following", &err),
+            TagError::BatchSize { .. } => e(S::BAD_REQUEST, "invalid_list_size", &err),
+            TagError::Storage(s) => s.into(),
+            _ => ApiError::engine(&err),
+        }
+    }
+}
+
+impl From<QueryError> for ApiError {
+    fn from(err: QueryError) -> ApiError {
+        match err {
+            QueryError::UnknownAccount(_) => e(S::NOT_FOUND, "unknown_account", &err),
+            QueryError::UnknownUser(_) => e(S::NOT_FOUND, "unknown_user", &err),
+            QueryError::UnknownTag(_) => e(S::NOT_FOUND, "unknown_tag", &err),
+            QueryError::UnknownSubject(_) => e(S::NOT_FOUND, "unknown_subject", &err),
+            QueryError::UnknownJob(_) => e(S::NOT_FOUND, "unknown_job", &err),
+            QueryError::InvalidOpenId(_) => e(S::BAD_REQUEST, "invalid_open_id", &err),
+            QueryError::PageSize { .. } => e(S::BAD_REQUEST, "invalid_page_size", &err),
+            _ => ApiError::engine(&err),
+        }
+    }
+}
+
+impl From<FetchError> for ApiError {
+    fn from(err: FetchError) -> ApiError {
+        match err {
+            FetchError::UnknownUser(_) => e(S::NOT_FOUND, "unknown_user", &err),
+            FetchError::UnknownAccount(_) => e(S::NOT_FOUND, "unknown_account", &err),
+            FetchError::Limit { .. } => e(S::BAD_REQUEST, "invalid_limit", &err),
+            // The server always builds the engine with its embedded inbox.
+            FetchError::NoInbox => ApiError::engine(&err),
+            _ => ApiError::engine(&err),
+        }
+    }
+}
+
+impl From<RetractError> for ApiError {
+    fn from(err: RetractError) -> ApiError {
+        match err {
+            RetractError::UnknownAccount(_) => e(S::NOT_FOUND, "unknown_account", &err),
+            RetractError::UnknownJob(_) => e(S::NOT_FOUND, "unknown_job", &err),
+            RetractError::NotRetractable => e(S::CONFLICT, "not_retractable", &err),
+            RetractError::AlreadyRetracted(_) => e(S::CONFLICT, "already_retracted", &err),
+            RetractError::Storage(s) => s.into(),
+            _ => ApiError::engine(&err),
+        }
+    }
+}
+
+impl From<AccountError> for ApiError {
+    fn from(err: AccountError) -> ApiError {
+        match err {
+            AccountError::UnknownAccount(_) => e(S::NOT_FOUND, "unknown_account", &err),
+            AccountError::InvalidRegistration(_) => e(S::BAD_REQUEST, "invalid_registration", &err),
+            AccountError::NoRegistration(_) => e(S::CONFLICT, "no_registration", &err),
+            AccountError::InvalidSpeedTier(_) => e(S::BAD_REQUEST, "invalid_speed_tier", &err),
+            AccountError::InvalidRetention => e(S::BAD_REQUEST, "invalid_retention", &err),
+            AccountError::InvalidKeyword { .. } => e(S::BAD_REQUEST, "invalid_keyword", &err),
+            AccountError::TooManyAutoReplies { .. } => {
+                e(S::CONFLICT, "too_many_auto_replies", &err)
+            }
+            AccountError::UnknownKeyword(_) => e(S::NOT_FOUND, "unknown_keyword", &err),
+            AccountError::InvalidMessage(m) => m.into(),
+            AccountError::Storage(s) => s.into(),
+            _ => ApiError::engine(&err),
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> ApiError {
+        let text = rejection.body_text();
+        match rejection.status() {
+            S::PAYLOAD_TOO_LARGE => ApiError::new(S::PAYLOAD_TOO_LARGE, "body_too_large", text),
+            S::UNSUPPORTED_MEDIA_TYPE => ApiError::new(
+                S::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "the body must be JSON with Content-Type: application/json",
+            ),
+            // 422: well-formed JSON of the wrong shape.
+            S::UNPROCESSABLE_ENTITY => ApiError::bad_request("invalid_body", text),
+            _ => ApiError::bad_request("malformed_json", text),
+        }
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> ApiError {
+        ApiError::bad_request("invalid_path", rejection.body_text())
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> ApiError {
+        ApiError::bad_request("invalid_query", rejection.body_text())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use herald::{AccountId, StoreError, UserId};
+
+    fn pair(e: impl Into<ApiError>) -> (u16, &'static str) {
+        let e = e.into();
+        (e.status.as_u16(), e.code)
+    }
+
+    #[test]
+    fn typed_errors_get_their_codes() {
+        let refused = StorageError::Refused(StoreError::InMemory);
+        let not_durable = StorageError::NotDurable(StoreError::InMemory);
+        assert_eq!(pair(SendError::Storage(refused)), (503, "storage_refused"));
+        assert_eq!(
+            pair(FollowError::Storage(not_durable)),
+            (503, "storage_not_durable")
+        );
+        assert_eq!(
+            pair(SendError::Busy {
+                unfinished: 9,
+                max: 8
+            }),
+            (429, "busy")
+        );
+        assert_eq!(pair(SendError::ShuttingDown), (503, "shutting_down"));
+        assert_eq!(
+            pair(SendError::UnknownAccount(AccountId(1))),
+            (404, "unknown_account")
+        );
+        assert_eq!(
+            pair(SendError::InvalidMessage(MessageError::Empty {
+                field: "text"
+            })),
+            (400, "invalid_message")
+        );
+        assert_eq!(
+            pair(SendError::InvalidAudience(AudienceError::EmptyExpression)),
+            (400, "invalid_expression")
+        );
+        assert_eq!(
+            pair(FollowError::UnknownUser(UserId(3))),
+            (404, "unknown_user")
+        );
+        assert_eq!(
+            pair(QueryError::UnknownUser(UserId(3))),
+            (404, "unknown_user")
+        );
+        assert_eq!(pair(FetchError::NoInbox), (500, "engine_error"));
+    }
+}

@@ -1,0 +1,5 @@
+//! The handlers, by who calls them.
+
+pub mod account;
+pub mod admin;
+pub mod user;
