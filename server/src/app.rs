@@ -95,6 +95,7 @@ pub fn router(state: Shared, body_limit: usize) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(crate::metrics::render))
         .route("/v1/users", post(routes::admin::add_users))
         .route("/v1/users/{user}/token", post(routes::admin::user_token))
         .route("/v1/accounts", post(routes::admin::register_account))
@@ -138,5 +139,6 @@ pub fn router(state: Shared, body_limit: usize) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn(crate::metrics::track))
         .with_state(state)
 }

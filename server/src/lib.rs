@@ -6,6 +6,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod keys;
+pub mod metrics;
 pub mod routes;
 pub mod wire;
 
@@ -78,16 +79,23 @@ async fn snapshot_every(engine: Arc<Engine>, every: std::time::Duration) {
         ticks.tick().await;
         let engine = Arc::clone(&engine);
         match tokio::task::spawn_blocking(move || engine.snapshot()).await {
-            Ok(Ok(stats)) => tracing::info!(
-                bytes = stats.bytes,
-                pause_us = stats.pause.as_micros() as u64,
-                segments_removed = stats.segments_removed,
-                "periodic snapshot"
-            ),
+            Ok(Ok(stats)) => {
+                metrics::snapshot_taken(Some(&stats));
+                tracing::info!(
+                    bytes = stats.bytes,
+                    pause_us = stats.pause.as_micros() as u64,
+                    segments_removed = stats.segments_removed,
+                    "periodic snapshot"
+                )
+            }
             Ok(Err(e)) => {
+                metrics::snapshot_taken(None);
                 tracing::warn!("periodic snapshot failed (the log still has everything): {e}")
             }
-            Err(e) => tracing::warn!("periodic snapshot failed: {e}"),
+            Err(e) => {
+                metrics::snapshot_taken(None);
+                tracing::warn!("periodic snapshot failed: {e}")
+            }
         }
     }
 }
@@ -96,6 +104,9 @@ async fn snapshot_every(engine: Arc<Engine>, every: std::time::Duration) {
 /// `shutdown_timeout`) and snapshots a durable engine.
 pub async fn serve(settings: Settings) -> Result<(), String> {
     let (engine, keys) = tokio::task::block_in_place(|| open(&settings))?;
+    metrics::install()?;
+    // Subscribed before the first request, so that the metrics see every job's report.
+    let reports = tokio::spawn(metrics::read_reports(engine.reports()));
     if engine.is_durable() {
         println!(
             "durable engine in {}",
@@ -148,6 +159,7 @@ pub async fn serve(settings: Settings) -> Result<(), String> {
     if let Some(task) = snapshots {
         task.abort();
     }
+    reports.abort();
     let idle = {
         let engine = Arc::clone(&engine);
         tokio::task::spawn_blocking(move || engine.wait_idle())

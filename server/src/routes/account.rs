@@ -63,7 +63,10 @@ pub async fn send(
         request = request.idempotency_key(key);
     }
     // Awaits the log's commit without holding a runtime thread.
-    let job = state.engine.send_async(AccountId(account), request).await?;
+    let started = std::time::Instant::now();
+    let job = state.engine.send_async(AccountId(account), request).await;
+    crate::metrics::send_accepted(started.elapsed(), job.is_ok());
+    let job = job?;
     let id = job.id();
     Ok((
         StatusCode::ACCEPTED,
