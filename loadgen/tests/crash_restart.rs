@@ -4,39 +4,9 @@
 //! JSON they write. The crash scenario runs in its three modes: plain kills, a disk that
 //! fills up (a tmpfs loadgen mounts as root), and accounts terminated mid-send.
 
-use std::process::Command;
+mod common;
 
-fn loadgen(args: &[&str]) -> serde_json::Value {
-    let name = args
-        .join("-")
-        .replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "");
-    let dir = std::env::temp_dir().join(format!("loadgen-test-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let json = dir.join("out.json");
-    let output = Command::new(env!("CARGO_BIN_EXE_loadgen"))
-        .args(args)
-        .arg("--json")
-        .arg(&json)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "loadgen {args:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let value: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
-    // What every scenario's JSON names: the machine, the compiler and the commit.
-    assert!(value["machine"]["cores"].as_u64().unwrap() >= 1, "{value}");
-    assert!(
-        value["rustc"].as_str().unwrap().starts_with("rustc"),
-        "{value}"
-    );
-    assert_eq!(value["commit"], value["machine"]["commit"], "{value}");
-    value
-}
+use common::loadgen;
 
 #[test]
 fn kill_9_loses_nothing_acknowledged_and_repeats_no_delivery() {
