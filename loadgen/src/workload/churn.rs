@@ -253,18 +253,9 @@ mod tests {
     use super::*;
     use crate::workload::Workload;
 
-    fn small() -> Workload {
-        Workload {
-            accounts: 2_000,
-            users: 2_000_000,
-            edges: 4_000_000,
-            ..Workload::default()
-        }
-    }
-
     #[test]
     fn churn_unfollows_only_existing_edges_and_refollows_them() {
-        let plan = Plan::new(&small());
+        let plan = Plan::new(&Workload::small());
         let mut following: HashSet<(u32, u32)> = HashSet::new();
         for rank in 0..plan.sizes.len() as u32 {
             for u in plan.graph.followers(rank, plan.sizes[rank as usize]) {
@@ -346,7 +337,7 @@ mod tests {
 
     #[test]
     fn churn_unfollows_own_slots_once_and_refollows_them_oldest_first() {
-        let plan = Plan::new(&small());
+        let plan = Plan::new(&Workload::small());
         let index = churn_index(&plan);
         for threads in [1, 3] {
             for thread in 0..threads {
@@ -363,7 +354,7 @@ mod tests {
 
     #[test]
     fn churn_threads_never_share_an_edge() {
-        let plan = Plan::new(&small());
+        let plan = Plan::new(&Workload::small());
         let index = churn_index(&plan);
         let sets: Vec<HashSet<(u32, u32)>> = (0..3)
             .map(|t| run_checked(&plan, &index, (t, 3), CHURN_BACKLOG, 40_000).0)
@@ -410,14 +401,17 @@ mod tests {
 
     #[test]
     fn churn_is_deterministic_per_seed_and_thread() {
-        let plan = Plan::new(&small());
+        let plan = Plan::new(&Workload::small());
         let ops = |plan: &Plan, thread| {
             let mut c = Churn::new(plan, thread, 2);
             (0..5_000).map(|_| c.next_op().unwrap()).collect::<Vec<_>>()
         };
         assert_eq!(ops(&plan, 0), ops(&plan, 0));
         assert_ne!(ops(&plan, 0), ops(&plan, 1));
-        let other = Plan::new(&Workload { seed: 2, ..small() });
+        let other = Plan::new(&Workload {
+            seed: 2,
+            ..Workload::small()
+        });
         assert_ne!(ops(&plan, 0), ops(&other, 0));
     }
 

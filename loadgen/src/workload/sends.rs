@@ -209,15 +209,6 @@ mod tests {
     use super::*;
     use crate::workload::Workload;
 
-    fn small() -> Workload {
-        Workload {
-            accounts: 2_000,
-            users: 2_000_000,
-            edges: 4_000_000,
-            ..Workload::default()
-        }
-    }
-
     #[test]
     fn poisson_gaps_have_the_right_mean_and_spread() {
         let mut a = Arrivals::new(1_000.0, 3);
@@ -252,7 +243,7 @@ mod tests {
 
     #[test]
     fn the_stream_is_deterministic_and_valid() {
-        let plan = Plan::new(&small());
+        let plan = Plan::new(&Workload::small());
         let a: Vec<SendSpec> = {
             let mut s = SendStream::new(&plan);
             (0..2_000).map(|_| s.next_send()).collect()

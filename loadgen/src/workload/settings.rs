@@ -101,6 +101,17 @@ impl Default for Workload {
 }
 
 impl Workload {
+    /// A graph small enough for unit tests to plan in milliseconds.
+    #[cfg(test)]
+    pub fn small() -> Workload {
+        Workload {
+            accounts: 2_000,
+            users: 2_000_000,
+            edges: 4_000_000,
+            ..Workload::default()
+        }
+    }
+
     /// Reads a TOML workload file over the defaults; keys are the field names above, all
     /// optional.
     #[cfg(test)]
