@@ -799,6 +799,18 @@ pub enum QueryError {
     },
 }
 
+/// Why [`Engine::watch_inboxes`](crate::Engine::watch_inboxes) refused a watcher.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum WatchError {
+    /// The engine delivers to an external [`Sink`](crate::Sink): there is no inbox to watch.
+    #[error("this engine delivers to an external sink and keeps no inbox")]
+    NoInbox,
+    /// A watcher was set before; an engine has one.
+    #[error("the inboxes are watched already")]
+    AlreadyWatched,
+}
+
 /// Why an inbox read failed.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]

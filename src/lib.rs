@@ -55,7 +55,7 @@ pub use error::{
     AccountError, AddUsersError, AudienceError, Ban, CorrectError, ExportError, FetchError,
     FollowChangeError, FollowError, InteractError, IoError, QueryError, RegisterError,
     RegistrationError, ReportsError, RetractError, ScheduleError, SendError, StorageError,
-    StoreError, SubjectError, TagError, TerminateError, UnfollowError,
+    StoreError, SubjectError, TagError, TerminateError, UnfollowError, WatchError,
 };
 pub use ids::{
     AccountId, JobId, OpenId, ParseOpenIdError, ScheduleId, Seq, SubjectId, TagId, UserId, UserIds,
@@ -64,4 +64,4 @@ pub use ids::{
 pub use machinery::job::{JobReport, JobStatus};
 pub use message::{Article, Media, MediaFormat, MediaKind, Message, MessageError, Video};
 pub use recovery::SnapshotStats;
-pub use sink::{Batch, Sink, SinkError};
+pub use sink::{Batch, InboxWatcher, Sink, SinkError};

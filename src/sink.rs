@@ -59,3 +59,19 @@ pub trait Sink: Send + Sync + 'static {
     /// its recipients as errors.
     fn deliver(&self, batch: &Batch<'_>) -> Result<(), SinkError>;
 }
+
+/// Told when deliveries land in the embedded inbox: what a push gateway watches to wake
+/// the connections of the recipients (see [`Engine::watch_inboxes`]).
+///
+/// [`Engine::watch_inboxes`]: crate::Engine::watch_inboxes
+pub trait InboxWatcher: Send + Sync + 'static {
+    /// Called once per chunk, after `job`'s entries were appended to the inboxes of
+    /// `recipients` (internal user ids, ascending): a fetch from now on sees them. In a
+    /// durable engine they may not be durable yet ([`Engine::durable`] waits for that).
+    ///
+    /// It runs on a fan-out worker (or the thread of a small send) and must not block:
+    /// mark the users and wake whoever reads their inboxes, nothing more.
+    ///
+    /// [`Engine::durable`]: crate::Engine::durable
+    fn appended(&self, job: JobId, recipients: &[u32]);
+}

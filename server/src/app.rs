@@ -22,6 +22,8 @@ pub struct AppState {
     pub auth: Auth,
     /// Set when a shutdown signal arrived: `/readyz` answers 503 from then on.
     pub shutting_down: AtomicBool,
+    /// The push gateway's connections and settings.
+    pub gateway: crate::gateway::Gateway,
 }
 
 /// Shared state handle.
@@ -136,6 +138,8 @@ pub fn router(state: Shared, body_limit: usize) -> Router {
         .route("/v1/inbox", get(routes::user::own_inbox))
         .route("/v1/users/{user}/inbox", get(routes::user::inbox))
         .route("/v1/users/{user}/recover", get(routes::user::recover))
+        .route("/v1/ws", get(crate::gateway::ws::ws))
+        .route("/v1/events", get(crate::gateway::sse::events))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))

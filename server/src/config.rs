@@ -48,6 +48,23 @@ pub struct Flags {
     /// A durable engine snapshots every SECS seconds (0: only at shutdown) [default: 300].
     #[arg(long, env = "HERALD_SNAPSHOT_INTERVAL_SECS", value_name = "SECS")]
     pub snapshot_interval_secs: Option<u64>,
+    /// Push gateway: seconds between WebSocket pings and SSE keep-alive comments
+    /// [default: 25].
+    #[arg(long, env = "HERALD_PING_INTERVAL_SECS", value_name = "SECS")]
+    pub ping_interval_secs: Option<u64>,
+    /// Push gateway: a WebSocket that answers no ping within SECS seconds is closed
+    /// [default: 10].
+    #[arg(long, env = "HERALD_PONG_TIMEOUT_SECS", value_name = "SECS")]
+    pub pong_timeout_secs: Option<u64>,
+    /// Push gateway: a WebSocket whose client takes no data for SECS seconds is closed; it
+    /// resumes from its cursor when it comes back [default: 60].
+    #[arg(long, env = "HERALD_WRITE_TIMEOUT_SECS", value_name = "SECS")]
+    pub write_timeout_secs: Option<u64>,
+    /// Entries each user's inbox keeps, 1 to 65536; older ones are evicted (a client that
+    /// comes back later gets them as `missed`). Memory grows with it for every user. A
+    /// durable engine keeps the capacity it was created with [default: 32].
+    #[arg(long, env = "HERALD_INBOX_CAPACITY", value_name = "N")]
+    pub inbox_capacity: Option<usize>,
 }
 
 /// The `--config` file: the same keys as the flags.
@@ -61,6 +78,10 @@ struct FileConfig {
     token_ttl_secs: Option<u64>,
     shutdown_timeout_secs: Option<u64>,
     snapshot_interval_secs: Option<u64>,
+    ping_interval_secs: Option<u64>,
+    pong_timeout_secs: Option<u64>,
+    write_timeout_secs: Option<u64>,
+    inbox_capacity: Option<usize>,
 }
 
 /// The settings in force.
@@ -80,6 +101,14 @@ pub struct Settings {
     pub shutdown_timeout: Duration,
     /// Period of a durable engine's snapshots; `None`: only at shutdown.
     pub snapshot_interval: Option<Duration>,
+    /// Gateway ping (WebSocket) and keep-alive (SSE) period.
+    pub ping_interval: Duration,
+    /// Gateway: how long a ping may go unanswered.
+    pub pong_timeout: Duration,
+    /// Gateway: how long a socket may take no data.
+    pub write_timeout: Duration,
+    /// Entries per user inbox.
+    pub inbox_capacity: usize,
 }
 
 impl Settings {
@@ -98,6 +127,31 @@ impl Settings {
         let token_ttl_secs = flags.token_ttl_secs.or(file.token_ttl_secs).unwrap_or(7200);
         if token_ttl_secs == 0 {
             return Err("token_ttl_secs must be at least 1".into());
+        }
+        let at_least_one = |name: &str, value: Option<u64>, default: u64| match value {
+            Some(0) => Err(format!("{name} must be at least 1")),
+            value => Ok(Duration::from_secs(value.unwrap_or(default))),
+        };
+        let ping_interval = at_least_one(
+            "ping_interval_secs",
+            flags.ping_interval_secs.or(file.ping_interval_secs),
+            25,
+        )?;
+        let pong_timeout = at_least_one(
+            "pong_timeout_secs",
+            flags.pong_timeout_secs.or(file.pong_timeout_secs),
+            10,
+        )?;
+        let write_timeout = at_least_one(
+            "write_timeout_secs",
+            flags.write_timeout_secs.or(file.write_timeout_secs),
+            60,
+        )?;
+        let inbox_capacity = flags.inbox_capacity.or(file.inbox_capacity).unwrap_or(32);
+        if !(1..=65_536).contains(&inbox_capacity) {
+            return Err(format!(
+                "inbox_capacity must be 1 to 65536, got {inbox_capacity}"
+            ));
         }
         Ok(Settings {
             data_dir: flags.data_dir.or(file.data_dir),
@@ -122,6 +176,10 @@ impl Settings {
                 0 => None,
                 secs => Some(Duration::from_secs(secs)),
             },
+            ping_interval,
+            pong_timeout,
+            write_timeout,
+            inbox_capacity,
         })
     }
 }

@@ -5,6 +5,7 @@ pub mod app;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod gateway;
 pub mod keys;
 pub mod metrics;
 pub mod routes;
@@ -26,6 +27,7 @@ pub fn open(settings: &Settings) -> Result<(Arc<Engine>, Keys), String> {
             let keys = Keys::load_or_create(dir, settings.admin_key.clone())?;
             let config = EngineConfig {
                 openid_secret: keys.openid_secret,
+                inbox_capacity: settings.inbox_capacity,
                 ..EngineConfig::default()
             };
             let engine_dir = dir.join("engine");
@@ -40,6 +42,7 @@ pub fn open(settings: &Settings) -> Result<(Arc<Engine>, Keys), String> {
             let keys = Keys::ephemeral(settings.admin_key.clone())?;
             let config = EngineConfig {
                 openid_secret: keys.openid_secret,
+                inbox_capacity: settings.inbox_capacity,
                 ..EngineConfig::default()
             };
             Ok((Arc::new(Engine::new(config)), keys))
@@ -133,7 +136,16 @@ pub async fn serve(settings: Settings) -> Result<(), String> {
         engine: Arc::clone(&engine),
         auth: Auth::new(keys.admin_key, keys.signing_key, settings.token_ttl),
         shutting_down: AtomicBool::new(false),
+        gateway: gateway::Gateway::new(
+            settings.ping_interval,
+            settings.pong_timeout,
+            settings.write_timeout,
+        ),
     });
+    match engine.watch_inboxes(Arc::clone(&state.gateway.hub) as Arc<dyn herald::InboxWatcher>) {
+        Ok(()) | Err(herald::WatchError::NoInbox) => {}
+        Err(e) => return Err(format!("connecting the push gateway: {e}")),
+    }
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .map_err(|e| format!("listening on {}: {e}", settings.listen))?;
@@ -152,6 +164,9 @@ pub async fn serve(settings: Settings) -> Result<(), String> {
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
             flag.shutting_down.store(true, Ordering::Relaxed);
+            // Every gateway connection sends its reconnect hint and closes, so that the
+            // graceful shutdown does not wait for them.
+            flag.gateway.shutdown.send_replace(true);
             tracing::info!("shutdown signal: no new connections, finishing requests");
         })
         .await

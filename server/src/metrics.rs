@@ -106,6 +106,22 @@ fn describe() {
         "How long a periodic snapshot held back changes and sends"
     );
     describe_gauge!(
+        "herald_gateway_connections",
+        "Push gateway connections open now, by transport (ws, sse)"
+    );
+    describe_counter!(
+        "herald_gateway_connections_total",
+        "Push gateway connections opened, by transport"
+    );
+    describe_counter!(
+        "herald_gateway_deliveries_pushed_total",
+        "Inbox entries written to push gateway connections, by transport"
+    );
+    describe_counter!(
+        "herald_gateway_catchup_switches_total",
+        "Switches of a connection from live to catching up from its inbox (its socket could not take a batch at once, or more than a batch was waiting), by transport"
+    );
+    describe_gauge!(
         "herald_snapshot_bytes",
         Unit::Bytes,
         "Size of the last periodic snapshot file"

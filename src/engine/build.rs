@@ -46,7 +46,7 @@ use crate::machinery::deliver::Delivery;
 use crate::machinery::inbox::InboxStore;
 use crate::machinery::job::JobReport;
 use crate::machinery::pool::{Pool, PoolShared};
-use crate::sink::Sink;
+use crate::sink::{InboxWatcher, Sink};
 
 /// Memory held by the engine's main structures, in bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -110,11 +110,13 @@ impl EngineBuilder {
         };
         let (reports, _) = broadcast::channel(config.report_channel_capacity.max(1));
         let disk: Arc<OnceLock<Disk>> = Arc::new(OnceLock::new());
+        let watcher = Arc::new(OnceLock::new());
         let deliver = Delivery {
             inbox: inbox.clone(),
             sink,
             retries: config.sink_retries,
             log: Arc::clone(&disk),
+            watcher: Arc::clone(&watcher),
         };
         let pool = Pool::start(
             config.threads,
@@ -137,6 +139,7 @@ impl EngineBuilder {
             reverse: ReverseIndex::new(shards, inbox.is_some()),
             edges: AtomicU64::new(0),
             inbox,
+            watcher,
             reports,
             clock,
             config,
@@ -165,6 +168,9 @@ pub struct Engine {
     pub(crate) reverse: ReverseIndex,
     pub(crate) edges: AtomicU64,
     pub(crate) inbox: Option<Arc<InboxStore>>,
+    /// Told of every chunk that lands in the inbox ([`Engine::watch_inboxes`]); shared with
+    /// the fan-out's delivery.
+    pub(crate) watcher: Arc<OnceLock<Arc<dyn InboxWatcher>>>,
     pub(crate) reports: broadcast::Sender<JobReport>,
     pool: Pool,
     /// Set when the engine is durable (opened on a data directory), once recovery is done;

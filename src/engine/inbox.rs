@@ -4,10 +4,11 @@
 use std::sync::Arc;
 
 use crate::engine::Engine;
-use crate::error::FetchError;
+use crate::error::{FetchError, StorageError, WatchError};
 use crate::ids::{AccountId, Seq, UserId};
 use crate::machinery::inbox::{InboxStore, RawFetch};
 use crate::message::Message;
+use crate::sink::InboxWatcher;
 
 /// What an inbox entry holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +75,28 @@ pub struct Recovered {
 /// What the embedded inbox store holds for a user (engines built without an external
 /// [`Sink`](crate::Sink)).
 impl Engine {
+    /// Tells `watcher` of every chunk of deliveries that lands in the inbox from now on (see
+    /// [`InboxWatcher`]): a push gateway wakes the readers of those users' inboxes with it
+    /// instead of polling. An engine has at most one watcher, set once; deliveries replayed
+    /// while the engine opened are not told.
+    pub fn watch_inboxes(&self, watcher: Arc<dyn InboxWatcher>) -> Result<(), WatchError> {
+        if self.inbox.is_none() {
+            return Err(WatchError::NoInbox);
+        }
+        self.watcher
+            .set(watcher)
+            .map_err(|_| WatchError::AlreadyWatched)
+    }
+
+    /// Waits, without blocking a thread, until everything the engine applied before the
+    /// call is durable: at once in memory. A reader that fetched inbox entries and waits for
+    /// this before handing them on never shows an entry (or a cursor) that a crash could
+    /// take back; deliveries are logged but not waited for by the fan-out. An error says
+    /// the log cannot be written now ([`StorageError::NotDurable`]).
+    pub async fn durable(&self) -> Result<(), StorageError> {
+        self.commit_async(self.last_logged()).await
+    }
+
     /// Reads up to `limit` entries of `user`'s inbox from `cursor` (0 for the oldest kept).
     pub fn fetch(&self, user: UserId, cursor: u64, limit: usize) -> Result<Fetched, FetchError> {
         let inbox = self.inbox.as_ref().ok_or(FetchError::NoInbox)?;

@@ -23,7 +23,7 @@ use parking_lot::RwLockReadGuard;
 use crate::ids::JobId;
 use crate::machinery::inbox::InboxStore;
 use crate::machinery::job::Job;
-use crate::sink::{Batch, Sink};
+use crate::sink::{Batch, InboxWatcher, Sink};
 
 /// A chunk that was delivered (or failed), as the log records it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,9 +63,19 @@ pub(crate) struct Delivery<L> {
     pub(crate) retries: u32,
     /// Set once a durable engine has opened its directory; never for an in-memory one.
     pub(crate) log: Arc<OnceLock<L>>,
+    /// Told of every chunk that landed in the embedded inbox, once someone watches.
+    pub(crate) watcher: Arc<OnceLock<Arc<dyn InboxWatcher>>>,
 }
 
 impl<L> Delivery<L> {
+    /// Tells the inbox watcher, if any, that `recipients` got `job`'s entries; a watcher
+    /// that panics is not the delivery's failure (the entries are in).
+    fn tell_watcher(&self, job: &Job, recipients: &[u32]) {
+        if let Some(watcher) = self.watcher.get() {
+            let _ = catch_unwind(AssertUnwindSafe(|| watcher.appended(job.id, recipients)));
+        }
+    }
+
     fn call_sink(&self, job: &Job, index: u32, recipients: &[u32]) -> Result<(), String> {
         let mut outcome = Err(String::new());
         for attempt in 0..=self.retries {
@@ -107,13 +117,16 @@ impl<L: ChunkLog> Deliver for Delivery<L> {
         let n = recipients.len() as u64;
         match (self.log.get(), &self.inbox) {
             (Some(log), Some(inbox)) => {
-                let _gate = log.hold_snapshots();
                 let mut last = false;
-                inbox.append_logged(job.id.account, job.id.seq, recipients, || {
-                    let lsn = log.record_chunk(chunk_done(job, index, n, 0));
-                    last = job.chunk_done(index, n, 0, None);
-                    lsn
-                });
+                {
+                    let _gate = log.hold_snapshots();
+                    inbox.append_logged(job.id.account, job.id.seq, recipients, || {
+                        let lsn = log.record_chunk(chunk_done(job, index, n, 0));
+                        last = job.chunk_done(index, n, 0, None);
+                        lsn
+                    });
+                }
+                self.tell_watcher(job, recipients);
                 last
             }
             (Some(log), None) => {
@@ -124,7 +137,12 @@ impl<L: ChunkLog> Deliver for Delivery<L> {
                 job.chunk_done(index, sent, errors, outcome.err())
             }
             (None, _) => match self.call_sink(job, index, recipients) {
-                Ok(()) => job.chunk_done(index, n, 0, None),
+                Ok(()) => {
+                    if self.inbox.is_some() {
+                        self.tell_watcher(job, recipients);
+                    }
+                    job.chunk_done(index, n, 0, None)
+                }
                 Err(e) => job.chunk_done(index, 0, n, Some(e)),
             },
         }

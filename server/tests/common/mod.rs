@@ -2,6 +2,8 @@
 //! reqwest.
 #![allow(dead_code)] // each test file uses a part of the helpers
 
+pub mod gw;
+
 use reqwest::blocking::{Client, RequestBuilder, Response};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
