@@ -9,8 +9,10 @@ use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use herald::{
-    AccountError, AddUsersError, AudienceError, FetchError, FollowError, MessageError, QueryError,
-    RegisterError, RetractError, SendError, StorageError, TagError, UnfollowError,
+    AccountError, AddUsersError, AudienceError, CorrectError, ExportError, FetchError,
+    FollowError, InteractError, MessageError, QueryError, RegisterError, RetractError,
+    ScheduleError, SendError, StorageError, SubjectError, TagError, TerminateError,
+    UnfollowError,
 };
 use serde_json::json;
 
@@ -281,6 +283,84 @@ impl From<AccountError> for ApiError {
             AccountError::UnknownKeyword(_) => e(S::NOT_FOUND, "unknown_keyword", &err),
             AccountError::InvalidMessage(m) => m.into(),
             AccountError::Storage(s) => s.into(),
+            _ => ApiError::engine(&err),
+        }
+    }
+}
+
+impl From<SubjectError> for ApiError {
+    fn from(err: SubjectError) -> ApiError {
+        match err {
+            SubjectError::InvalidName { .. } => e(S::BAD_REQUEST, "invalid_name", &err),
+            SubjectError::UnknownSubject(_) => e(S::NOT_FOUND, "unknown_subject", &err),
+            SubjectError::IdsExhausted => e(S::CONFLICT, "ids_exhausted", &err),
+            SubjectError::Storage(s) => s.into(),
+            _ => ApiError::engine(&err),
+        }
+    }
+}
+
+impl From<TerminateError> for ApiError {
+    fn from(err: TerminateError) -> ApiError {
+        match err {
+            TerminateError::UnknownAccount(_) => e(S::NOT_FOUND, "unknown_account", &err),
+            TerminateError::Storage(s) => s.into(),
+            _ => ApiError::engine(&err),
+        }
+    }
+}
+
+impl From<ScheduleError> for ApiError {
+    fn from(err: ScheduleError) -> ApiError {
+        match err {
+            ScheduleError::UnknownAccount(_) => e(S::NOT_FOUND, "unknown_account", &err),
+            ScheduleError::UnknownSchedule(_) => e(S::NOT_FOUND, "unknown_schedule", &err),
+            ScheduleError::NotInFuture { .. } => e(S::BAD_REQUEST, "not_in_future", &err),
+            ScheduleError::TooMany { .. } => e(S::CONFLICT, "too_many_schedules", &err),
+            ScheduleError::Invalid(send) => send.into(),
+            ScheduleError::Storage(s) => s.into(),
+            _ => ApiError::engine(&err),
+        }
+    }
+}
+
+impl From<CorrectError> for ApiError {
+    fn from(err: CorrectError) -> ApiError {
+        match err {
+            CorrectError::UnknownAccount(_) => e(S::NOT_FOUND, "unknown_account", &err),
+            CorrectError::UnknownJob(_) => e(S::NOT_FOUND, "unknown_job", &err),
+            CorrectError::NotAnArticle => e(S::BAD_REQUEST, "not_an_article", &err),
+            CorrectError::Retracted(_) => e(S::CONFLICT, "already_retracted", &err),
+            CorrectError::AlreadyCorrected { .. } => e(S::CONFLICT, "already_corrected", &err),
+            CorrectError::FixedFieldChanged => e(S::BAD_REQUEST, "fixed_field_changed", &err),
+            CorrectError::TooManyChanges { .. } => e(S::BAD_REQUEST, "too_many_changes", &err),
+            CorrectError::Unchanged => e(S::BAD_REQUEST, "unchanged", &err),
+            CorrectError::InvalidMessage(m) => m.into(),
+            CorrectError::Storage(s) => s.into(),
+            _ => ApiError::engine(&err),
+        }
+    }
+}
+
+impl From<InteractError> for ApiError {
+    fn from(err: InteractError) -> ApiError {
+        match err {
+            InteractError::UnknownAccount(_) => e(S::NOT_FOUND, "unknown_account", &err),
+            InteractError::UnknownUser(_) => e(S::NOT_FOUND, "unknown_user", &err),
+            InteractError::NotFollowing { .. } => e(S::CONFLICT, "not_following", &err),
+            InteractError::UnsupportedKind => e(S::BAD_REQUEST, "unsupported_kind", &err),
+            InteractError::InvalidMessage(m) => m.into(),
+            InteractError::Storage(s) => s.into(),
+            _ => ApiError::engine(&err),
+        }
+    }
+}
+
+impl From<ExportError> for ApiError {
+    fn from(err: ExportError) -> ApiError {
+        match err {
+            ExportError::UnknownAccount(_) => e(S::NOT_FOUND, "unknown_account", &err),
+            ExportError::Io(_) => e(S::INTERNAL_SERVER_ERROR, "export_failed", &err),
             _ => ApiError::engine(&err),
         }
     }
