@@ -9,10 +9,9 @@ use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use herald::{
-    AccountError, AddUsersError, AudienceError, CorrectError, ExportError, FetchError,
-    FollowError, InteractError, MessageError, QueryError, RegisterError, RetractError,
-    ScheduleError, SendError, StorageError, SubjectError, TagError, TerminateError,
-    UnfollowError,
+    AccountError, AddUsersError, AudienceError, CorrectError, ExportError, FetchError, FollowError,
+    InteractError, MessageError, QueryError, RegisterError, RetractError, ScheduleError, SendError,
+    StorageError, SubjectError, TagError, TerminateError, UnfollowError,
 };
 use serde_json::json;
 

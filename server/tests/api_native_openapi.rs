@@ -34,7 +34,11 @@ fn the_description_lists_exactly_the_routed_operations() {
         .iter()
         .map(|(m, p)| (m.to_string(), p.to_string()))
         .collect();
-    assert_eq!(routed.len(), OPERATIONS.len(), "an operation is routed twice");
+    assert_eq!(
+        routed.len(),
+        OPERATIONS.len(),
+        "an operation is routed twice"
+    );
     let undocumented: Vec<_> = routed.difference(&documented).collect();
     let unrouted: Vec<_> = documented.difference(&routed).collect();
     assert!(
@@ -51,11 +55,16 @@ fn every_operation_is_described_completely() {
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
             let at = format!("{method} {path}");
-            let id = op["operationId"].as_str().unwrap_or_else(|| panic!("{at}: operationId"));
+            let id = op["operationId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{at}: operationId"));
             assert!(ids.insert(id.to_string()), "{at}: operationId {id} twice");
             assert!(op["summary"].is_string(), "{at}: summary");
             // Every security requirement names a declared scheme.
-            for req in op["security"].as_array().unwrap_or_else(|| panic!("{at}: security")) {
+            for req in op["security"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{at}: security"))
+            {
                 for name in req.as_object().unwrap().keys() {
                     assert!(schemes.contains_key(name), "{at}: unknown scheme {name}");
                 }
@@ -105,7 +114,9 @@ fn every_operation_is_described_completely() {
     let mut all = Vec::new();
     refs(&doc, &mut all);
     for r in all {
-        let name = r.strip_prefix("#/components/schemas/").expect("local schema ref");
+        let name = r
+            .strip_prefix("#/components/schemas/")
+            .expect("local schema ref");
         assert!(
             doc["components"]["schemas"].get(name).is_some(),
             "dangling $ref {r}"

@@ -34,7 +34,10 @@ fn register(s: &Server, subject: u32, name: &str, registration: Value) -> (u32, 
 #[test]
 fn subjects_hold_accounts_within_their_quota() {
     let s = Server::start(&[]);
-    let person = s.admin("/v1/subjects", json!({"name": "Li Wei", "kind": "individual"}));
+    let person = s.admin(
+        "/v1/subjects",
+        json!({"name": "Li Wei", "kind": "individual"}),
+    );
     assert_eq!(
         person,
         json!({"subject": 0, "name": "Li Wei", "kind": "individual", "quota": 1, "accounts": []})
@@ -64,10 +67,18 @@ fn subjects_hold_accounts_within_their_quota() {
     assert_eq!(s.get_ok("/v1/subjects/0", ADMIN)["accounts"], json!([a, b]));
 
     // Terminating an account frees its place; its credentials stop giving tokens.
-    let org = s.admin("/v1/subjects", json!({"name": "City", "kind": "organization"}));
-    assert_eq!((org["subject"].clone(), org["quota"].clone()), (json!(1), json!(2)));
+    let org = s.admin(
+        "/v1/subjects",
+        json!({"name": "City", "kind": "organization"}),
+    );
+    assert_eq!(
+        (org["subject"].clone(), org["quota"].clone()),
+        (json!(1), json!(2))
+    );
     let (c, c_token, c_answer) = register(&s, 1, "city news", reg());
-    ok(s.delete(&format!("/v1/accounts/{c}"), &c_token).send().unwrap());
+    ok(s.delete(&format!("/v1/accounts/{c}"), &c_token)
+        .send()
+        .unwrap());
     assert_eq!(s.get_ok("/v1/subjects/1", ADMIN)["accounts"], json!([]));
     err(
         s.post(
@@ -90,7 +101,10 @@ fn subjects_hold_accounts_within_their_quota() {
 #[test]
 fn incomplete_registration_restricts_sending_until_completed() {
     let s = Server::start(&[]);
-    s.admin("/v1/subjects", json!({"name": "Shop", "kind": "organization"}));
+    s.admin(
+        "/v1/subjects",
+        json!({"name": "Shop", "kind": "organization"}),
+    );
     let (a, token, answer) = register(&s, 0, "shop", json!({"region": "Shenzhen"}));
     assert_eq!(answer["missing"], json!(["category", "contact"]));
     let u = s.add_users(1);
@@ -147,7 +161,10 @@ fn incomplete_registration_restricts_sending_until_completed() {
 #[test]
 fn verification_violations_and_bans() {
     let s = Server::start(&[]);
-    s.admin("/v1/subjects", json!({"name": "Paper", "kind": "organization"}));
+    s.admin(
+        "/v1/subjects",
+        json!({"name": "Paper", "kind": "organization"}),
+    );
     let (a, token, _) = register(&s, 0, "paper", reg());
     let u = s.add_users(1);
     s.follow(a, &[u]);
@@ -187,7 +204,10 @@ fn verification_violations_and_bans() {
     let week = 7 * 24 * 3600 * 1000;
     assert!(until >= before + week && until <= now_ms() + week, "{v}");
     let p = s.get_ok(&format!("/v1/accounts/{a}"), &token);
-    assert_eq!((p["violations"].clone(), p["ban"].clone()), (json!(1), v["ban"].clone()));
+    assert_eq!(
+        (p["violations"].clone(), p["ban"].clone()),
+        (json!(1), v["ban"].clone())
+    );
     let refused = s
         .post(
             &format!("/v1/accounts/{a}/sends"),
@@ -210,14 +230,24 @@ fn only_the_admin_and_the_account_itself_see_its_profile() {
     // A low-level account has no subject, kind or registration.
     let p = s.get_ok(&format!("/v1/accounts/{a}"), ADMIN);
     assert_eq!(
-        (p["subject"].clone(), p["kind"].clone(), p["registration"].clone()),
+        (
+            p["subject"].clone(),
+            p["kind"].clone(),
+            p["registration"].clone()
+        ),
         (Value::Null, Value::Null, Value::Null)
     );
     assert_eq!(p, s.get_ok(&format!("/v1/accounts/{a}"), &a_token));
     for token in [&b_token, &user_token] {
-        err(s.get(&format!("/v1/accounts/{a}"), token).send().unwrap(), 403, "forbidden");
         err(
-            s.delete(&format!("/v1/accounts/{a}"), token).send().unwrap(),
+            s.get(&format!("/v1/accounts/{a}"), token).send().unwrap(),
+            403,
+            "forbidden",
+        );
+        err(
+            s.delete(&format!("/v1/accounts/{a}"), token)
+                .send()
+                .unwrap(),
             403,
             "forbidden",
         );
@@ -233,17 +263,29 @@ fn only_the_admin_and_the_account_itself_see_its_profile() {
             "forbidden",
         );
     }
-    err(s.get(&format!("/v1/accounts/{a}"), "").send().unwrap(), 401, "invalid_token");
+    err(
+        s.get(&format!("/v1/accounts/{a}"), "").send().unwrap(),
+        401,
+        "invalid_token",
+    );
     // Subjects are the admin's: an account token is not the admin key.
     for token in [&a_token, &user_token] {
         err(
-            s.post("/v1/subjects", token, json!({"name": "x", "kind": "individual"}))
-                .send()
-                .unwrap(),
+            s.post(
+                "/v1/subjects",
+                token,
+                json!({"name": "x", "kind": "individual"}),
+            )
+            .send()
+            .unwrap(),
             401,
             "invalid_token",
         );
-        err(s.get("/v1/subjects/0", token).send().unwrap(), 401, "invalid_token");
+        err(
+            s.get("/v1/subjects/0", token).send().unwrap(),
+            401,
+            "invalid_token",
+        );
     }
     // A low-level account has no registration to update.
     err(
@@ -262,15 +304,35 @@ fn malformed_subject_input_is_refused_and_changes_nothing() {
     let s = Server::start(&[]);
     let cases = [
         (json!({"name": "x", "kind": "company"}), 400, "invalid_kind"),
-        (json!({"name": "   ", "kind": "individual"}), 400, "invalid_name"),
+        (
+            json!({"name": "   ", "kind": "individual"}),
+            400,
+            "invalid_name",
+        ),
         (json!({"name": "x"}), 400, "invalid_body"),
-        (json!({"name": "x", "kind": "individual", "extra": 1}), 400, "invalid_body"),
+        (
+            json!({"name": "x", "kind": "individual", "extra": 1}),
+            400,
+            "invalid_body",
+        ),
     ];
     for (body, status, code) in cases {
-        err(s.post("/v1/subjects", ADMIN, body).send().unwrap(), status, code);
+        err(
+            s.post("/v1/subjects", ADMIN, body).send().unwrap(),
+            status,
+            code,
+        );
     }
-    err(s.get("/v1/subjects/0", ADMIN).send().unwrap(), 404, "unknown_subject");
-    err(s.get("/v1/subjects/zero", ADMIN).send().unwrap(), 400, "invalid_path");
+    err(
+        s.get("/v1/subjects/0", ADMIN).send().unwrap(),
+        404,
+        "unknown_subject",
+    );
+    err(
+        s.get("/v1/subjects/zero", ADMIN).send().unwrap(),
+        400,
+        "invalid_path",
+    );
     err(
         s.put("/v1/subjects/5/quota", ADMIN, json!({"quota": 3}))
             .send()
@@ -280,7 +342,11 @@ fn malformed_subject_input_is_refused_and_changes_nothing() {
     );
     s.admin("/v1/subjects", json!({"name": "x", "kind": "individual"}));
     let bad_accounts = [
-        (json!({"name": "n", "kind": "newsletter", "registration": reg()}), 400, "invalid_kind"),
+        (
+            json!({"name": "n", "kind": "newsletter", "registration": reg()}),
+            400,
+            "invalid_kind",
+        ),
         (
             json!({"name": "n", "kind": "service", "registration": {"category": "bakery"}}),
             400,
@@ -295,7 +361,9 @@ fn malformed_subject_input_is_refused_and_changes_nothing() {
     ];
     for (body, status, code) in bad_accounts {
         err(
-            s.post("/v1/subjects/0/accounts", ADMIN, body).send().unwrap(),
+            s.post("/v1/subjects/0/accounts", ADMIN, body)
+                .send()
+                .unwrap(),
             status,
             code,
         );
@@ -317,17 +385,26 @@ fn malformed_subject_input_is_refused_and_changes_nothing() {
     let (a, _, _) = register(&s, 0, "first", reg());
     assert_eq!(a, 0);
     err(
-        s.post("/v1/accounts/9/violations", ADMIN, json!({})).send().unwrap(),
+        s.post("/v1/accounts/9/violations", ADMIN, json!({}))
+            .send()
+            .unwrap(),
         404,
         "unknown_account",
     );
     err(
-        s.put("/v1/accounts/0/verification", ADMIN, json!({"verified": "yes"}))
-            .send()
-            .unwrap(),
+        s.put(
+            "/v1/accounts/0/verification",
+            ADMIN,
+            json!({"verified": "yes"}),
+        )
+        .send()
+        .unwrap(),
         400,
         "invalid_body",
     );
     let p = s.get_ok("/v1/accounts/0", ADMIN);
-    assert_eq!((p["verified"].clone(), p["violations"].clone()), (json!(false), json!(0)));
+    assert_eq!(
+        (p["verified"].clone(), p["violations"].clone()),
+        (json!(false), json!(0))
+    );
 }

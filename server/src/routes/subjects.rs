@@ -238,7 +238,11 @@ pub async fn register_in_subject(
         Ok(e.register_in_subject(SubjectId(subject), &name, kind, registration)?)
     })
     .await?;
-    tracing::info!(account = account.0, subject, "account registered under a subject");
+    tracing::info!(
+        account = account.0,
+        subject,
+        "account registered under a subject"
+    );
     let a = account.0;
     Ok((
         StatusCode::CREATED,
@@ -336,9 +340,10 @@ pub async fn terminate(
 ) -> Result<StatusCode, ApiError> {
     let Params(account) = path?;
     admin_or_account(&state, &headers, account)?;
-    blocking(&state, move |e| {
-        Ok(e.terminate_account(AccountId(account))?)
-    })
+    blocking(
+        &state,
+        move |e| Ok(e.terminate_account(AccountId(account))?),
+    )
     .await?;
     tracing::info!(account, "account terminated");
     Ok(StatusCode::NO_CONTENT)

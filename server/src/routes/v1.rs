@@ -6,9 +6,7 @@
 //! `GET /v1/openapi.json`, describes exactly these operations.
 
 use crate::app::Shared;
-use crate::routes::{
-    account, admin, audience, interaction, publishing, storage, subjects, user,
-};
+use crate::routes::{account, admin, audience, interaction, publishing, storage, subjects, user};
 use axum::Router;
 use axum::http::header;
 use axum::response::IntoResponse;
