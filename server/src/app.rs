@@ -22,6 +22,8 @@ pub struct AppState {
     pub auth: Auth,
     /// Set when a shutdown signal arrived: `/readyz` answers 503 from then on.
     pub shutting_down: AtomicBool,
+    /// What the scheduled sends fired since the start became.
+    pub fired: crate::fired::FiredLog,
 }
 
 /// Shared state handle.

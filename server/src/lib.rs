@@ -5,6 +5,7 @@ pub mod app;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod fired;
 pub mod keys;
 pub mod metrics;
 pub mod routes;
@@ -106,13 +107,14 @@ pub const TICK: std::time::Duration = std::time::Duration::from_secs(1);
 /// Calls [`Engine::run_due`] every `every`, off the runtime's threads: it fires the
 /// scheduled sends that came due (the engine fires nothing by itself), purges messages past
 /// their account's retention and drops idle caches. Each fired send is logged; a refused
-/// one says why (the engine drops it unless the cause passes, see `herald::Fired`).
-async fn tick_every(engine: Arc<Engine>, every: std::time::Duration) {
+/// one says why (the engine drops it unless the cause passes, see `herald::Fired`), and
+/// each outcome goes to the state's [`fired::FiredLog`] for the schedule route.
+async fn tick_every(state: Arc<AppState>, every: std::time::Duration) {
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        let engine = Arc::clone(&engine);
+        let engine = Arc::clone(&state.engine);
         let fired = match tokio::task::spawn_blocking(move || engine.run_due()).await {
             Ok(fired) => fired,
             Err(e) => {
@@ -121,6 +123,7 @@ async fn tick_every(engine: Arc<Engine>, every: std::time::Duration) {
             }
         };
         for f in fired {
+            state.fired.record(&f);
             match &f.result {
                 Ok(job) => tracing::info!(
                     account = f.account.0,
@@ -171,6 +174,7 @@ pub async fn serve(settings: Settings) -> Result<(), String> {
         engine: Arc::clone(&engine),
         auth: Auth::new(keys.admin_key, keys.signing_key, settings.token_ttl),
         shutting_down: AtomicBool::new(false),
+        fired: fired::FiredLog::default(),
     });
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
@@ -184,7 +188,7 @@ pub async fn serve(settings: Settings) -> Result<(), String> {
         }
         _ => None,
     };
-    let ticker = tokio::spawn(tick_every(Arc::clone(&engine), TICK));
+    let ticker = tokio::spawn(tick_every(Arc::clone(&state), TICK));
     let router = app::router(Arc::clone(&state), settings.body_limit);
     let flag = Arc::clone(&state);
     axum::serve(listener, router)

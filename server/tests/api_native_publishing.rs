@@ -404,6 +404,11 @@ fn scheduled_sends_fire_when_due_and_can_be_cancelled() {
     assert_eq!(listed[0]["message"], text("evening news"));
     assert_eq!(listed[0]["audience"], json!({"type": "all"}));
     assert_eq!(listed[0]["idempotency_key"], "evening");
+    let status = s.get_ok(&format!("{path}/{}", first["schedule"]), &token);
+    assert_eq!(
+        (status["state"].clone(), status["due_ms"].clone()),
+        (json!("pending"), json!(due))
+    );
     // Cancel the second before it is due.
     ok(s.delete(&format!("{path}/{}", second["schedule"]), &token)
         .send()
@@ -415,6 +420,24 @@ fn scheduled_sends_fire_when_due_and_can_be_cancelled() {
         404,
         "unknown_schedule",
     );
+    err(
+        s.get(&format!("{path}/{}", second["schedule"]), &token)
+            .send()
+            .unwrap(),
+        404,
+        "unknown_schedule",
+    );
+    // A third names a tag that is deleted before it is due: refused when due.
+    let tag = s.post_ok(
+        &format!("/v1/accounts/{a}/tags"),
+        &token,
+        json!({"name": "gone"}),
+    )["tag"]
+        .clone();
+    let third = s.post_ok(&path, &token, json!({"due_ms": due, "message": text("to a tag"), "audience": {"type": "tag", "tag": tag}}));
+    ok(s.delete(&format!("/v1/accounts/{a}/tags/{tag}"), &token)
+        .send()
+        .unwrap());
     // Malformed or impossible schedules: refused, nothing scheduled.
     let bad = [
         (
@@ -451,7 +474,7 @@ fn scheduled_sends_fire_when_due_and_can_be_cancelled() {
             .as_array()
             .unwrap()
             .len(),
-        1
+        2
     );
     // It fires within a tick of being due; the cancelled one never does.
     eventually(10, "the scheduled send arrives", || {
@@ -462,13 +485,33 @@ fn scheduled_sends_fire_when_due_and_can_be_cancelled() {
         s.inbox_items(u, &ut)[0]["content"]["message"],
         text("evening news")
     );
-    assert_eq!(s.get_ok(&path, &token)["schedules"], json!([]));
+    eventually(10, "both due schedules are handled", || {
+        s.get_ok(&path, &token)["schedules"] == json!([])
+    });
     std::thread::sleep(std::time::Duration::from_millis(1200));
     assert_eq!(s.inbox_items(u, &ut).len(), 1);
-    // Its idempotency key names the job it became.
-    let seq = s.send(a, &token, json!({"message": text("evening news"), "audience": {"type": "all"}, "idempotency_key": "evening"}));
-    assert_eq!(s.wait_job(a, &token, seq)["sent"], 2);
-    assert_eq!(s.inbox_items(u, &ut).len(), 1);
+    // Its status names the job it became; the refused one says why.
+    let status = s.get_ok(&format!("{path}/{}", first["schedule"]), &token);
+    assert_eq!(status["state"], "fired");
+    assert_eq!(status["job"]["account"], a);
+    let seq = status["job"]["seq"].as_u64().unwrap() as u32;
+    let report = s.wait_job(a, &token, seq);
+    assert_eq!(
+        (report["total"].clone(), report["sent"].clone()),
+        (json!(2), json!(2))
+    );
+    let status = s.get_ok(&format!("{path}/{}", third["schedule"]), &token);
+    assert_eq!(status["state"], "refused", "{status}");
+    assert_eq!(status["error"]["code"], "unknown_tag");
+    // Another account cannot see them.
+    let (_, b_token) = s.account("b");
+    err(
+        s.get(&format!("{path}/{}", first["schedule"]), &b_token)
+            .send()
+            .unwrap(),
+        403,
+        "forbidden",
+    );
 }
 
 #[test]

@@ -3,6 +3,7 @@
 
 use crate::app::{Body, Params, Shared, blocking};
 use crate::error::ApiError;
+use crate::fired::Outcome;
 use crate::wire::{JobRef, MessageJson, SendJson, accepted, message_value, parse_open_id};
 use axum::Json;
 use axum::extract::State;
@@ -108,6 +109,47 @@ pub async fn schedules(
         })
         .collect();
     Ok(Json(json!({"schedules": list})))
+}
+
+/// `GET /v1/accounts/{account}/schedules/{schedule}` → `{"schedule","state":"pending",
+/// "due_ms",…the send}`, `{"schedule","state":"fired","job":{"account","seq"}}` or
+/// `{"schedule","state":"refused","error":{"code","message"}}`. Fired and refused sends are
+/// known from the server's own record (since it started); anything else is
+/// `unknown_schedule`.
+pub async fn schedule_status(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    path: Result<Params<(u32, u32)>, ApiError>,
+) -> Result<Json<Value>, ApiError> {
+    let Params((account, id)) = path?;
+    state.auth.account(&headers, account)?;
+    let pending = blocking(&state, move |e| Ok(e.scheduled(AccountId(account))?)).await?;
+    // Pending first: a send refused for a passing reason stays scheduled and is retried.
+    if let Some(s) = pending.iter().find(|s| s.id.0 == id) {
+        let mut v = SendJson::request_value(&s.request);
+        v["schedule"] = json!(id);
+        v["state"] = json!("pending");
+        v["due_ms"] = json!(s.due_ms);
+        return Ok(Json(v));
+    }
+    match state.fired.get(account, id) {
+        Some(Outcome::Sent(seq)) => Ok(Json(json!({
+            "schedule": id,
+            "state": "fired",
+            "job": {"account": account, "seq": seq},
+        }))),
+        Some(Outcome::Refused { code, message }) => Ok(Json(json!({
+            "schedule": id,
+            "state": "refused",
+            "error": {"code": code, "message": message},
+        }))),
+        None => Err(ApiError::not_found(
+            "unknown_schedule",
+            format!(
+                "account {account} has no pending schedule {id}, and none fired as {id} since the server started"
+            ),
+        )),
+    }
 }
 
 /// `DELETE /v1/accounts/{account}/schedules/{schedule}` → 204: cancelled before it fired.

@@ -70,7 +70,10 @@ table! {
         post publishing::schedule,
         get publishing::schedules,
     },
-    "/v1/accounts/{account}/schedules/{schedule}" => { delete publishing::cancel_schedule },
+    "/v1/accounts/{account}/schedules/{schedule}" => {
+        get publishing::schedule_status,
+        delete publishing::cancel_schedule,
+    },
     "/v1/accounts/{account}/speed" => { get account::speed, put account::set_speed },
 
     // ----- account: audience ----------------------------------------------------------------
