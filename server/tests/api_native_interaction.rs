@@ -217,6 +217,138 @@ fn users_see_the_accounts_they_follow() {
 }
 
 #[test]
+fn users_follow_and_unfollow_by_themselves() {
+    let s = Server::start(&[]);
+    let u = s.add_users(2);
+    let (a, token) = s.account("station");
+    let ut = s.user_token(u);
+    let followed = ok(s
+        .post(
+            &format!("/v1/users/{u}/following"),
+            &ut,
+            json!({"account": a, "source": "qr:gate-2"}),
+        )
+        .send()
+        .unwrap());
+    assert_eq!(followed, json!({"account": a, "name": "station"}));
+    // The account sees a follower (an OpenID) from that source, and its sends reach them.
+    let page = s.get_ok(&format!("/v1/accounts/{a}/followers"), &token);
+    assert_eq!(page["total"], 1);
+    assert_eq!(
+        s.get_ok(&format!("/v1/accounts/{a}/sources"), &token)["sources"],
+        json!([{"source": "qr:gate-2", "current": 1, "total": 1}])
+    );
+    let identity = s.get_ok(&format!("/v1/accounts/{a}/followers/{u}"), ADMIN);
+    assert_eq!(identity["open_id"], page["open_ids"][0]);
+    assert_eq!(identity["following"], true);
+    assert_eq!(
+        s.get_ok(&format!("/v1/accounts/{a}/followers/{}", u + 1), ADMIN)["following"],
+        false
+    );
+    s.send(
+        a,
+        &token,
+        json!({"message": text("welcome"), "audience": {"type": "all"}}),
+    );
+    eventually(10, "the send arrives", || s.inbox_items(u, &ut).len() == 1);
+    // Refused: twice, a bad source, an unknown account, another user's token; nothing
+    // changes.
+    err(
+        s.post(
+            &format!("/v1/users/{u}/following"),
+            &ut,
+            json!({"account": a}),
+        )
+        .send()
+        .unwrap(),
+        409,
+        "already_following",
+    );
+    let other = s.user_token(u + 1);
+    err(
+        s.post(
+            &format!("/v1/users/{}/following", u + 1),
+            &other,
+            json!({"account": a, "source": ""}),
+        )
+        .send()
+        .unwrap(),
+        400,
+        "invalid_source",
+    );
+    err(
+        s.post(
+            &format!("/v1/users/{}/following", u + 1),
+            &other,
+            json!({"account": 9}),
+        )
+        .send()
+        .unwrap(),
+        404,
+        "unknown_account",
+    );
+    err(
+        s.post(
+            &format!("/v1/users/{u}/following"),
+            &other,
+            json!({"account": a}),
+        )
+        .send()
+        .unwrap(),
+        403,
+        "forbidden",
+    );
+    err(
+        s.delete(&format!("/v1/users/{u}/following/{a}"), &other)
+            .send()
+            .unwrap(),
+        403,
+        "forbidden",
+    );
+    err(
+        s.delete(&format!("/v1/users/{u}/following/{a}"), &token)
+            .send()
+            .unwrap(),
+        403,
+        "forbidden",
+    );
+    err(
+        s.get(&format!("/v1/accounts/{a}/followers/{u}"), &token)
+            .send()
+            .unwrap(),
+        401,
+        "invalid_token",
+    );
+    assert_eq!(
+        s.get_ok(&format!("/v1/accounts/{a}/followers"), &token)["total"],
+        1
+    );
+    assert_eq!(
+        s.get_ok(&format!("/v1/users/{}/following", u + 1), &other)["accounts"],
+        json!([])
+    );
+    // Unfollowing ends it; twice is an error.
+    ok(s.delete(&format!("/v1/users/{u}/following/{a}"), &ut)
+        .send()
+        .unwrap());
+    err(
+        s.delete(&format!("/v1/users/{u}/following/{a}"), &ut)
+            .send()
+            .unwrap(),
+        409,
+        "not_following",
+    );
+    assert_eq!(
+        s.get_ok(&format!("/v1/accounts/{a}/followers"), &token)["total"],
+        0
+    );
+    assert_eq!(
+        s.get_ok(&format!("/v1/users/{u}/following"), &ut)["accounts"],
+        json!([])
+    );
+}
+
+#[test]
 fn interaction_is_isolated_and_checked() {
     let s = Server::start(&[]);
     let u = s.add_users(3);

@@ -91,3 +91,73 @@ pub async fn following(
         .collect();
     Ok(Json(json!({"accounts": accounts})))
 }
+
+/// `GET /v1/accounts/{account}/followers/{user}` (admin) → `{"account","user","open_id",
+/// "following"}`: the OpenID under which the account sees the user (whether or not they
+/// follow), for the platform, which knows user ids; accounts only ever see OpenIDs.
+pub async fn identity(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    path: Result<Params<(u32, u32)>, ApiError>,
+) -> Result<Json<Value>, ApiError> {
+    state.auth.admin(&headers)?;
+    let Params((account, user)) = path?;
+    let (open_id, following) = blocking(&state, move |e| {
+        let (a, u) = (AccountId(account), UserId(user));
+        Ok((e.open_id(a, u)?, e.is_following(a, u)?))
+    })
+    .await?;
+    Ok(Json(json!({
+        "account": account,
+        "user": user,
+        "open_id": open_id.to_string(),
+        "following": following,
+    })))
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FollowAccount {
+    account: u32,
+    #[serde(default)]
+    source: Option<String>,
+}
+
+/// `POST /v1/users/{user}/following {"account","source"}` (that user's token) → 201
+/// `{"account","name"}`: the user follows the account themselves (e.g. after scanning a QR
+/// code whose scene is `source`).
+pub async fn follow(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    path: Result<Params<u32>, ApiError>,
+    body: Result<crate::app::Body<FollowAccount>, ApiError>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let Params(user) = path?;
+    state.auth.user(&headers, user)?;
+    let crate::app::Body(FollowAccount { account, source }) = body?;
+    let name = blocking(&state, move |e| {
+        e.follow(AccountId(account), UserId(user), source.as_deref())?;
+        Ok(e.account_name(AccountId(account))?)
+    })
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"account": account, "name": name})),
+    ))
+}
+
+/// `DELETE /v1/users/{user}/following/{account}` (that user's token) → 204: the user
+/// unfollows.
+pub async fn unfollow(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    path: Result<Params<(u32, u32)>, ApiError>,
+) -> Result<StatusCode, ApiError> {
+    let Params((user, account)) = path?;
+    state.auth.user(&headers, user)?;
+    blocking(&state, move |e| {
+        Ok(e.unfollow(AccountId(account), UserId(user))?)
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

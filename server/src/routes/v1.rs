@@ -56,7 +56,10 @@ table! {
     "/v1/accounts/{account}/verification" => { put subjects::set_verified },
     "/v1/accounts/{account}/violations" => { post subjects::record_violation },
     "/v1/accounts/{account}/followers" => { post admin::follow, get account::followers },
-    "/v1/accounts/{account}/followers/{user}" => { delete admin::unfollow },
+    "/v1/accounts/{account}/followers/{user}" => {
+        get audience::identity,
+        delete admin::unfollow,
+    },
 
     // ----- account: token, sends and jobs ---------------------------------------------------
     "/v1/token" => { post account::token },
@@ -103,7 +106,8 @@ table! {
     "/v1/inbox" => { get user::own_inbox },
     "/v1/users/{user}/inbox" => { get user::inbox },
     "/v1/users/{user}/recover" => { get user::recover },
-    "/v1/users/{user}/following" => { get audience::following },
+    "/v1/users/{user}/following" => { get audience::following, post audience::follow },
+    "/v1/users/{user}/following/{account}" => { delete audience::unfollow },
     "/v1/users/{user}/messages" => { post interaction::message_account },
 
     // ----- push gateway (another branch): `/v1/ws`, `/v1/events` go here ---------------------
