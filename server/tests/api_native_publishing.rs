@@ -646,3 +646,44 @@ fn publishing_routes_belong_to_their_account() {
         (json!(0), json!(false))
     );
 }
+
+#[test]
+fn a_scheduled_send_survives_a_crash_and_fires_after_restart() {
+    let dir = temp_dir("native-schedule");
+    let (a, token, u, ut, due) = {
+        let s = Server::start_durable(&dir, &["--admin-key", ADMIN]);
+        let u = s.add_users(1);
+        let (a, token) = s.account("a");
+        s.follow(a, &[u]);
+        let ut = s.user_token(u);
+        let due = now_ms() + 2500;
+        s.post_ok(
+            &format!("/v1/accounts/{a}/schedules"),
+            &token,
+            json!({"due_ms": due, "message": text("after the crash"), "audience": {"type": "all"}}),
+        );
+        (a, token, u, ut, due)
+        // Dropped: SIGKILL, before it is due.
+    };
+    assert!(
+        now_ms() < due,
+        "the server was killed before the send was due"
+    );
+    let s = Server::start_durable(&dir, &["--admin-key", ADMIN]);
+    let pending = s.get_ok(&format!("/v1/accounts/{a}/schedules"), &token)["schedules"].clone();
+    assert_eq!(
+        pending.as_array().unwrap().len(),
+        1,
+        "the acknowledged schedule survived"
+    );
+    eventually(15, "the scheduled send arrives after restart", || {
+        s.inbox_items(u, &ut).len() == 1
+    });
+    assert!(now_ms() >= due);
+    assert_eq!(
+        s.inbox_items(u, &ut)[0]["content"]["message"],
+        text("after the crash")
+    );
+    drop(s);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -86,6 +86,15 @@ pub async fn set_quota(
     Ok(Json(usage_value(&u)))
 }
 
+/// A new directory only the server's user can enter: herald creates the export file with
+/// the default mode, so the directory is what keeps other local users from reading it.
+fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
 /// Bytes read from the export file per chunk of the response body.
 const EXPORT_CHUNK: usize = 64 * 1024;
 
@@ -93,8 +102,9 @@ const EXPORT_CHUNK: usize = 64 * 1024;
 /// JSON Lines (`application/x-ndjson`), streamed.
 ///
 /// herald's `Engine::export` reads the account in one consistent moment and writes a file;
-/// the server has it write a private temporary file, unlinks the file once it is open (so
-/// nothing is left behind if the client goes away) and streams it in 64 KiB chunks, so
+/// the server has it write a temporary file in a new directory of mode 0700, unlinks both
+/// once the file is open (so nothing is left behind if the client goes away) and streams it
+/// in 64 KiB chunks, so
 /// neither the engine's lock nor the server's memory grows with the account's size. The
 /// counts are in `x-herald-export-*` headers.
 pub async fn export(
@@ -105,19 +115,22 @@ pub async fn export(
     let Params(account) = path?;
     admin_or_account(&state, &headers, account)?;
     let nonce = crate::keys::random::<8>().map_err(ApiError::internal)?;
-    let file_path = std::env::temp_dir().join(format!(
-        "herald-export-{account}-{}.jsonl",
-        hex::encode(nonce)
-    ));
+    let dir = std::env::temp_dir().join(format!("herald-export-{account}-{}", hex::encode(nonce)));
     let (summary, file) = blocking(&state, move |e| {
-        let result = e.export(AccountId(account), &file_path);
-        let opened = result.map_err(ApiError::from).and_then(|summary| {
-            std::fs::File::open(&file_path)
-                .map(|f| (summary, f))
-                .map_err(|err| ApiError::internal(format!("reading the export: {err}")))
-        });
+        private_dir(&dir)
+            .map_err(|err| ApiError::internal(format!("creating the export directory: {err}")))?;
+        let file_path = dir.join("export.jsonl");
+        let opened = e
+            .export(AccountId(account), &file_path)
+            .map_err(ApiError::from)
+            .and_then(|summary| {
+                std::fs::File::open(&file_path)
+                    .map(|f| (summary, f))
+                    .map_err(|err| ApiError::internal(format!("reading the export: {err}")))
+            });
         // Unlinked at once: the open handle still reads it, and no path is left behind.
         let _ = std::fs::remove_file(&file_path);
+        let _ = std::fs::remove_dir(&dir);
         opened
     })
     .await?;
