@@ -408,3 +408,72 @@ fn malformed_subject_input_is_refused_and_changes_nothing() {
         (json!(false), json!(0))
     );
 }
+
+#[test]
+fn account_kinds_carry_their_send_limits() {
+    let s = Server::start(&[]);
+    s.admin(
+        "/v1/subjects",
+        json!({"name": "Bureau", "kind": "organization"}),
+    );
+    let u = s.add_users(1);
+    // A subscription account broadcasts once a day.
+    let (sub, sub_token, _) = register(&s, 0, "daily", reg());
+    s.follow(sub, &[u]);
+    let send = json!({"message": text("today"), "audience": {"type": "all"}});
+    s.send(sub, &sub_token, send.clone());
+    err(
+        s.post(
+            &format!("/v1/accounts/{sub}/sends"),
+            &sub_token,
+            send.clone(),
+        )
+        .send()
+        .unwrap(),
+        429,
+        "daily_limit",
+    );
+    // A service account: each follower gets at most 4 broadcasts a month; the rest are
+    // counted as filtered.
+    let a = ok(s
+        .post(
+            "/v1/subjects/0/accounts",
+            ADMIN,
+            json!({"name": "service", "kind": "service", "registration": reg()}),
+        )
+        .send()
+        .unwrap());
+    let svc = a["account"].as_u64().unwrap() as u32;
+    let svc_token = s.post_ok(
+        "/v1/token",
+        "",
+        json!({"appid": a["appid"], "secret": a["secret"]}),
+    )["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ids = s.follow(svc, &[u]);
+    let mut last = Value::Null;
+    for _ in 0..5 {
+        let seq = s.send(svc, &svc_token, send.clone());
+        last = s.wait_job(svc, &svc_token, seq);
+    }
+    assert_eq!(
+        (
+            last["total"].clone(),
+            last["filtered"].clone(),
+            last["sent"].clone()
+        ),
+        (json!(1), json!(1), json!(0)),
+        "{last}"
+    );
+    let follower = s.get_ok(
+        &format!("/v1/accounts/{svc}/openids/{}", ids[0]),
+        &svc_token,
+    );
+    assert_eq!(follower["broadcasts_this_month"], 4);
+    assert_eq!(
+        s.get_ok(&format!("/v1/accounts/{svc}"), &svc_token)["kind"],
+        "service"
+    );
+}
