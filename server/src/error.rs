@@ -445,4 +445,74 @@ mod tests {
         );
         assert_eq!(pair(FetchError::NoInbox), (500, "engine_error"));
     }
+
+    #[test]
+    fn the_native_routes_errors_get_their_codes() {
+        use herald::{JobId, ScheduleId, Seq, SubjectId};
+        let job = JobId {
+            account: AccountId(1),
+            seq: Seq(2),
+        };
+        // A schedule refused for a send's reason answers as that send would.
+        assert_eq!(
+            pair(ScheduleError::Invalid(SendError::UnknownAccount(
+                AccountId(1)
+            ))),
+            (404, "unknown_account")
+        );
+        assert_eq!(
+            pair(ScheduleError::UnknownSchedule(ScheduleId(3))),
+            (404, "unknown_schedule")
+        );
+        assert_eq!(
+            pair(ScheduleError::NotInFuture {
+                due_ms: 1,
+                now_ms: 2
+            }),
+            (400, "not_in_future")
+        );
+        assert_eq!(
+            pair(ScheduleError::TooMany { max: 1 }),
+            (409, "too_many_schedules")
+        );
+        assert_eq!(
+            pair(CorrectError::AlreadyCorrected { job, max: 1 }),
+            (409, "already_corrected")
+        );
+        assert_eq!(
+            pair(CorrectError::Retracted(job)),
+            (409, "already_retracted")
+        );
+        assert_eq!(
+            pair(CorrectError::TooManyChanges {
+                changes: 11,
+                more_than: false,
+                max: 10
+            }),
+            (400, "too_many_changes")
+        );
+        assert_eq!(
+            pair(InteractError::NotFollowing {
+                user: UserId(1),
+                account: AccountId(2)
+            }),
+            (409, "not_following")
+        );
+        assert_eq!(
+            pair(InteractError::UnsupportedKind),
+            (400, "unsupported_kind")
+        );
+        assert_eq!(
+            pair(SubjectError::UnknownSubject(SubjectId(4))),
+            (404, "unknown_subject")
+        );
+        assert_eq!(
+            pair(TerminateError::UnknownAccount(AccountId(5))),
+            (404, "unknown_account")
+        );
+        assert_eq!(
+            pair(ExportError::UnknownAccount(AccountId(5))),
+            (404, "unknown_account")
+        );
+    }
 }
