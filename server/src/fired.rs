@@ -57,6 +57,10 @@ impl FiredLog {
                 }
             }
         };
+        self.insert(key, outcome);
+    }
+
+    fn insert(&self, key: (u32, u32), outcome: Outcome) {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         if inner.outcomes.insert(key, outcome).is_none() {
             inner.order.push_back(key);
@@ -73,5 +77,30 @@ impl FiredLog {
     pub fn get(&self, account: u32, schedule: u32) -> Option<Outcome> {
         let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         inner.outcomes.get(&(account, schedule)).cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_latest_outcome_wins_and_the_oldest_are_forgotten() {
+        let log = FiredLog::default();
+        let refused = Outcome::Refused {
+            code: "busy",
+            message: "busy".into(),
+        };
+        log.insert((0, 0), refused.clone());
+        assert_eq!(log.get(0, 0), Some(refused));
+        log.insert((0, 0), Outcome::Sent(7));
+        assert_eq!(log.get(0, 0), Some(Outcome::Sent(7)));
+        for i in 1..=KEEP as u32 {
+            log.insert((1, i), Outcome::Sent(i));
+        }
+        assert_eq!(log.get(0, 0), None, "the oldest is forgotten past KEEP");
+        assert_eq!(log.get(1, 1), Some(Outcome::Sent(1)));
+        assert_eq!(log.get(1, KEEP as u32), Some(Outcome::Sent(KEEP as u32)));
+        assert_eq!(log.get(2, 0), None);
     }
 }
