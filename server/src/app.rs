@@ -8,7 +8,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{delete, get, post};
+use axum::routing::get;
 use herald::Engine;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,6 +24,8 @@ pub struct AppState {
     pub shutting_down: AtomicBool,
     /// The push gateway's connections and settings.
     pub gateway: crate::gateway::Gateway,
+    /// What the scheduled sends fired since the start became.
+    pub fired: crate::fired::FiredLog,
 }
 
 /// Shared state handle.
@@ -98,48 +100,7 @@ pub fn router(state: Shared, body_limit: usize) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(crate::metrics::render))
-        .route("/v1/users", post(routes::admin::add_users))
-        .route("/v1/users/{user}/token", post(routes::admin::user_token))
-        .route("/v1/accounts", post(routes::admin::register_account))
-        .route(
-            "/v1/accounts/{account}/followers",
-            post(routes::admin::follow).get(routes::account::followers),
-        )
-        .route(
-            "/v1/accounts/{account}/followers/{user}",
-            delete(routes::admin::unfollow),
-        )
-        .route("/v1/token", post(routes::account::token))
-        .route("/v1/accounts/{account}/sends", post(routes::account::send))
-        .route(
-            "/v1/accounts/{account}/jobs/{seq}",
-            get(routes::account::job),
-        )
-        .route(
-            "/v1/accounts/{account}/jobs/{seq}/retract",
-            post(routes::account::retract),
-        )
-        .route(
-            "/v1/accounts/{account}/speed",
-            get(routes::account::speed).put(routes::account::set_speed),
-        )
-        .route(
-            "/v1/accounts/{account}/tags",
-            post(routes::account::create_tag).get(routes::account::list_tags),
-        )
-        .route(
-            "/v1/accounts/{account}/tags/{tag}/members",
-            post(routes::account::tag_members),
-        )
-        .route(
-            "/v1/accounts/{account}/tags/{tag}/members/delete",
-            post(routes::account::untag_members),
-        )
-        .route("/v1/inbox", get(routes::user::own_inbox))
-        .route("/v1/users/{user}/inbox", get(routes::user::inbox))
-        .route("/v1/users/{user}/recover", get(routes::user::recover))
-        .route("/v1/ws", get(crate::gateway::ws::ws))
-        .route("/v1/events", get(crate::gateway::sse::events))
+        .merge(routes::v1::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))

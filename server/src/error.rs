@@ -9,8 +9,9 @@ use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use herald::{
-    AccountError, AddUsersError, AudienceError, FetchError, FollowError, MessageError, QueryError,
-    RegisterError, RetractError, SendError, StorageError, TagError, UnfollowError,
+    AccountError, AddUsersError, AudienceError, CorrectError, ExportError, FetchError, FollowError,
+    InteractError, MessageError, QueryError, RegisterError, RetractError, ScheduleError, SendError,
+    StorageError, SubjectError, TagError, TerminateError, UnfollowError,
 };
 use serde_json::json;
 
@@ -286,6 +287,84 @@ impl From<AccountError> for ApiError {
     }
 }
 
+impl From<SubjectError> for ApiError {
+    fn from(err: SubjectError) -> ApiError {
+        match err {
+            SubjectError::InvalidName { .. } => e(S::BAD_REQUEST, "invalid_name", &err),
+            SubjectError::UnknownSubject(_) => e(S::NOT_FOUND, "unknown_subject", &err),
+            SubjectError::IdsExhausted => e(S::CONFLICT, "ids_exhausted", &err),
+            SubjectError::Storage(s) => s.into(),
+            _ => ApiError::engine(&err),
+        }
+    }
+}
+
+impl From<TerminateError> for ApiError {
+    fn from(err: TerminateError) -> ApiError {
+        match err {
+            TerminateError::UnknownAccount(_) => e(S::NOT_FOUND, "unknown_account", &err),
+            TerminateError::Storage(s) => s.into(),
+            _ => ApiError::engine(&err),
+        }
+    }
+}
+
+impl From<ScheduleError> for ApiError {
+    fn from(err: ScheduleError) -> ApiError {
+        match err {
+            ScheduleError::UnknownAccount(_) => e(S::NOT_FOUND, "unknown_account", &err),
+            ScheduleError::UnknownSchedule(_) => e(S::NOT_FOUND, "unknown_schedule", &err),
+            ScheduleError::NotInFuture { .. } => e(S::BAD_REQUEST, "not_in_future", &err),
+            ScheduleError::TooMany { .. } => e(S::CONFLICT, "too_many_schedules", &err),
+            ScheduleError::Invalid(send) => send.into(),
+            ScheduleError::Storage(s) => s.into(),
+            _ => ApiError::engine(&err),
+        }
+    }
+}
+
+impl From<CorrectError> for ApiError {
+    fn from(err: CorrectError) -> ApiError {
+        match err {
+            CorrectError::UnknownAccount(_) => e(S::NOT_FOUND, "unknown_account", &err),
+            CorrectError::UnknownJob(_) => e(S::NOT_FOUND, "unknown_job", &err),
+            CorrectError::NotAnArticle => e(S::BAD_REQUEST, "not_an_article", &err),
+            CorrectError::Retracted(_) => e(S::CONFLICT, "already_retracted", &err),
+            CorrectError::AlreadyCorrected { .. } => e(S::CONFLICT, "already_corrected", &err),
+            CorrectError::FixedFieldChanged => e(S::BAD_REQUEST, "fixed_field_changed", &err),
+            CorrectError::TooManyChanges { .. } => e(S::BAD_REQUEST, "too_many_changes", &err),
+            CorrectError::Unchanged => e(S::BAD_REQUEST, "unchanged", &err),
+            CorrectError::InvalidMessage(m) => m.into(),
+            CorrectError::Storage(s) => s.into(),
+            _ => ApiError::engine(&err),
+        }
+    }
+}
+
+impl From<InteractError> for ApiError {
+    fn from(err: InteractError) -> ApiError {
+        match err {
+            InteractError::UnknownAccount(_) => e(S::NOT_FOUND, "unknown_account", &err),
+            InteractError::UnknownUser(_) => e(S::NOT_FOUND, "unknown_user", &err),
+            InteractError::NotFollowing { .. } => e(S::CONFLICT, "not_following", &err),
+            InteractError::UnsupportedKind => e(S::BAD_REQUEST, "unsupported_kind", &err),
+            InteractError::InvalidMessage(m) => m.into(),
+            InteractError::Storage(s) => s.into(),
+            _ => ApiError::engine(&err),
+        }
+    }
+}
+
+impl From<ExportError> for ApiError {
+    fn from(err: ExportError) -> ApiError {
+        match err {
+            ExportError::UnknownAccount(_) => e(S::NOT_FOUND, "unknown_account", &err),
+            ExportError::Io(_) => e(S::INTERNAL_SERVER_ERROR, "export_failed", &err),
+            _ => ApiError::engine(&err),
+        }
+    }
+}
+
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> ApiError {
         let text = rejection.body_text();
@@ -365,5 +444,75 @@ mod tests {
             (404, "unknown_user")
         );
         assert_eq!(pair(FetchError::NoInbox), (500, "engine_error"));
+    }
+
+    #[test]
+    fn the_native_routes_errors_get_their_codes() {
+        use herald::{JobId, ScheduleId, Seq, SubjectId};
+        let job = JobId {
+            account: AccountId(1),
+            seq: Seq(2),
+        };
+        // A schedule refused for a send's reason answers as that send would.
+        assert_eq!(
+            pair(ScheduleError::Invalid(SendError::UnknownAccount(
+                AccountId(1)
+            ))),
+            (404, "unknown_account")
+        );
+        assert_eq!(
+            pair(ScheduleError::UnknownSchedule(ScheduleId(3))),
+            (404, "unknown_schedule")
+        );
+        assert_eq!(
+            pair(ScheduleError::NotInFuture {
+                due_ms: 1,
+                now_ms: 2
+            }),
+            (400, "not_in_future")
+        );
+        assert_eq!(
+            pair(ScheduleError::TooMany { max: 1 }),
+            (409, "too_many_schedules")
+        );
+        assert_eq!(
+            pair(CorrectError::AlreadyCorrected { job, max: 1 }),
+            (409, "already_corrected")
+        );
+        assert_eq!(
+            pair(CorrectError::Retracted(job)),
+            (409, "already_retracted")
+        );
+        assert_eq!(
+            pair(CorrectError::TooManyChanges {
+                changes: 11,
+                more_than: false,
+                max: 10
+            }),
+            (400, "too_many_changes")
+        );
+        assert_eq!(
+            pair(InteractError::NotFollowing {
+                user: UserId(1),
+                account: AccountId(2)
+            }),
+            (409, "not_following")
+        );
+        assert_eq!(
+            pair(InteractError::UnsupportedKind),
+            (400, "unsupported_kind")
+        );
+        assert_eq!(
+            pair(SubjectError::UnknownSubject(SubjectId(4))),
+            (404, "unknown_subject")
+        );
+        assert_eq!(
+            pair(TerminateError::UnknownAccount(AccountId(5))),
+            (404, "unknown_account")
+        );
+        assert_eq!(
+            pair(ExportError::UnknownAccount(AccountId(5))),
+            (404, "unknown_account")
+        );
     }
 }

@@ -5,6 +5,7 @@ pub mod app;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod fired;
 pub mod gateway;
 pub mod keys;
 pub mod metrics;
@@ -103,6 +104,46 @@ async fn snapshot_every(engine: Arc<Engine>, every: std::time::Duration) {
     }
 }
 
+/// How often the server fires due scheduled sends and applies retention.
+pub const TICK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Calls [`Engine::run_due`] every `every`, off the runtime's threads: it fires the
+/// scheduled sends that came due (the engine fires nothing by itself), purges messages past
+/// their account's retention and drops idle caches. Each fired send is logged; a refused
+/// one says why (the engine drops it unless the cause passes, see `herald::Fired`), and
+/// each outcome goes to the state's [`fired::FiredLog`] for the schedule route.
+async fn tick_every(state: Arc<AppState>, every: std::time::Duration) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let engine = Arc::clone(&state.engine);
+        let fired = match tokio::task::spawn_blocking(move || engine.run_due()).await {
+            Ok(fired) => fired,
+            Err(e) => {
+                tracing::warn!("running due schedules failed: {e}");
+                continue;
+            }
+        };
+        for f in fired {
+            state.fired.record(&f);
+            match &f.result {
+                Ok(job) => tracing::info!(
+                    account = f.account.0,
+                    schedule = f.schedule.0,
+                    seq = job.id().seq.0,
+                    "scheduled send fired"
+                ),
+                Err(e) => tracing::warn!(
+                    account = f.account.0,
+                    schedule = f.schedule.0,
+                    "scheduled send refused when due: {e}"
+                ),
+            }
+        }
+    }
+}
+
 /// Serves until SIGTERM/SIGINT, then stops accepting, lets running sends finish (within
 /// `shutdown_timeout`) and snapshots a durable engine.
 pub async fn serve(settings: Settings) -> Result<(), String> {
@@ -141,6 +182,7 @@ pub async fn serve(settings: Settings) -> Result<(), String> {
             settings.pong_timeout,
             settings.write_timeout,
         ),
+        fired: fired::FiredLog::default(),
     });
     match engine.watch_inboxes(Arc::clone(&state.gateway.hub) as Arc<dyn herald::InboxWatcher>) {
         Ok(()) | Err(herald::WatchError::NoInbox) => {}
@@ -158,6 +200,7 @@ pub async fn serve(settings: Settings) -> Result<(), String> {
         }
         _ => None,
     };
+    let ticker = tokio::spawn(tick_every(Arc::clone(&state), TICK));
     let router = app::router(Arc::clone(&state), settings.body_limit);
     let flag = Arc::clone(&state);
     axum::serve(listener, router)
@@ -174,6 +217,7 @@ pub async fn serve(settings: Settings) -> Result<(), String> {
     if let Some(task) = snapshots {
         task.abort();
     }
+    ticker.abort();
     reports.abort();
     let idle = {
         let engine = Arc::clone(&engine);

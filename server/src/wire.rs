@@ -3,8 +3,8 @@
 
 use crate::error::ApiError;
 use herald::{
-    Article, Audience, Content, InboxItem, JobReport, JobStatus, Media, MediaFormat, Message,
-    OpenId, TagExpr, TagId, Video,
+    Article, Audience, Content, InboxItem, JobId, JobReport, JobStatus, Media, MediaFormat,
+    Message, OpenId, SendRequest, TagExpr, TagId, Video,
 };
 use serde::{Deserialize, Serialize};
 
@@ -152,7 +152,7 @@ impl MessageJson {
 }
 
 /// A tag expression: `{"tag":1}`, `{"and":[..]}`, `{"or":[..]}`, `{"not":{..}}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum ExprJson {
     Tag(u32),
@@ -170,11 +170,20 @@ impl ExprJson {
             ExprJson::Not(inner) => TagExpr::not(inner.into_expr()),
         }
     }
+
+    fn from_expr(expr: &TagExpr) -> ExprJson {
+        match expr {
+            TagExpr::Tag(t) => ExprJson::Tag(t.0),
+            TagExpr::And(parts) => ExprJson::And(parts.iter().map(ExprJson::from_expr).collect()),
+            TagExpr::Or(parts) => ExprJson::Or(parts.iter().map(ExprJson::from_expr).collect()),
+            TagExpr::Not(inner) => ExprJson::Not(Box::new(ExprJson::from_expr(inner))),
+        }
+    }
 }
 
 /// An audience: `{"type":"all"}`, `{"type":"tag","tag":1}`,
 /// `{"type":"expr","expr":{..}}`, `{"type":"open_ids","open_ids":[".."]}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum AudienceJson {
     All,
@@ -185,16 +194,7 @@ pub enum AudienceJson {
 
 /// Parses OpenIDs in herald's display form (16 hex digits).
 pub fn parse_open_ids(ids: &[String]) -> Result<Vec<OpenId>, ApiError> {
-    ids.iter()
-        .map(|s| {
-            s.parse::<OpenId>().map_err(|_| {
-                ApiError::bad_request(
-                    "invalid_open_id",
-                    format!("{s:?} is not an OpenID (16 hex digits)"),
-                )
-            })
-        })
-        .collect()
+    ids.iter().map(|s| parse_open_id(s)).collect()
 }
 
 impl AudienceJson {
@@ -205,6 +205,105 @@ impl AudienceJson {
             AudienceJson::Tag { tag } => Audience::Tag(TagId(tag)),
             AudienceJson::Expr { expr } => Audience::Expr(expr.into_expr()),
             AudienceJson::OpenIds { open_ids } => Audience::OpenIds(parse_open_ids(&open_ids)?),
+        })
+    }
+
+    /// The JSON form of an audience (a scheduled send's, as listed back).
+    pub fn from_audience(audience: &Audience) -> AudienceJson {
+        match audience {
+            Audience::All => AudienceJson::All,
+            Audience::Tag(t) => AudienceJson::Tag { tag: t.0 },
+            Audience::Expr(e) => AudienceJson::Expr {
+                expr: ExprJson::from_expr(e),
+            },
+            Audience::OpenIds(ids) => AudienceJson::OpenIds {
+                open_ids: ids.iter().map(ToString::to_string).collect(),
+            },
+        }
+    }
+}
+
+/// Parses one OpenID (a path or body field).
+pub fn parse_open_id(s: &str) -> Result<OpenId, ApiError> {
+    s.parse::<OpenId>().map_err(|_| {
+        ApiError::bad_request(
+            "invalid_open_id",
+            format!("{s:?} is not an OpenID (16 hex digits)"),
+        )
+    })
+}
+
+/// The answer to an accepted send, preview or reply: `{"account","seq","status"}`.
+pub fn accepted(job: &herald::JobHandle) -> serde_json::Value {
+    let id = job.id();
+    serde_json::json!({"account": id.account.0, "seq": id.seq.0, "status": status_name(job.status())})
+}
+
+/// A message as JSON, `null` for a kind this server does not know yet.
+pub fn message_value(message: &Message) -> serde_json::Value {
+    MessageJson::from_message(message)
+        .and_then(|m| serde_json::to_value(m).ok())
+        .unwrap_or(serde_json::Value::Null)
+}
+
+/// A send of another account named in a request: `{"account":A,"seq":S}`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobRef {
+    pub account: u32,
+    pub seq: u32,
+}
+
+impl JobRef {
+    /// herald's job id.
+    pub fn id(self) -> JobId {
+        JobId {
+            account: herald::AccountId(self.account),
+            seq: herald::Seq(self.seq),
+        }
+    }
+}
+
+/// A send's body: message, audience and options (`POST .../sends`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendJson {
+    pub message: MessageJson,
+    pub audience: AudienceJson,
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
+    /// The article may be reprinted by other accounts.
+    #[serde(default)]
+    pub open_for_reprint: bool,
+    /// The article reprints this one (which must be open for reprint).
+    #[serde(default)]
+    pub reprint_of: Option<JobRef>,
+    /// Send a matching article as a reprint instead of refusing it as unoriginal.
+    #[serde(default)]
+    pub continue_as_reprint: bool,
+}
+
+impl SendJson {
+    /// herald's send request.
+    pub fn into_request(self) -> Result<SendRequest, ApiError> {
+        let mut request =
+            SendRequest::new(self.message.into_message()?, self.audience.into_audience()?);
+        request.idempotency_key = self.idempotency_key;
+        request.open_for_reprint = self.open_for_reprint;
+        request.reprint_of = self.reprint_of.map(JobRef::id);
+        request.continue_as_reprint = self.continue_as_reprint;
+        Ok(request)
+    }
+
+    /// The JSON form of a request (a scheduled send's, listed back).
+    pub fn request_value(request: &SendRequest) -> serde_json::Value {
+        serde_json::json!({
+            "message": message_value(&request.message),
+            "audience": AudienceJson::from_audience(&request.audience),
+            "idempotency_key": request.idempotency_key,
+            "open_for_reprint": request.open_for_reprint,
+            "reprint_of": request.reprint_of.map(|j| JobRef { account: j.account.0, seq: j.seq.0 }),
+            "continue_as_reprint": request.continue_as_reprint,
         })
     }
 }

@@ -3,11 +3,11 @@
 use crate::app::{Body, Params, QueryParams, Shared, blocking};
 use crate::auth::Subject;
 use crate::error::ApiError;
-use crate::wire::{AudienceJson, MessageJson, ReportJson, parse_open_ids};
+use crate::wire::{ReportJson, SendJson, parse_open_ids};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use herald::{AccountId, JobId, OpenId, SendRequest, Seq, TagId};
+use herald::{AccountId, JobId, OpenId, Seq, TagId};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -38,42 +38,23 @@ pub async fn token(
     ))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Send {
-    message: MessageJson,
-    audience: AudienceJson,
-    #[serde(default)]
-    idempotency_key: Option<String>,
-}
-
 /// `POST /v1/accounts/{account}/sends` → 202 `{"account","seq","status"}`.
 pub async fn send(
     State(state): State<Shared>,
     headers: HeaderMap,
     path: Result<Params<u32>, ApiError>,
-    body: Result<Body<Send>, ApiError>,
+    body: Result<Body<SendJson>, ApiError>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let Params(account) = path?;
     state.auth.account(&headers, account)?;
     let Body(send) = body?;
-    let mut request =
-        SendRequest::new(send.message.into_message()?, send.audience.into_audience()?);
-    if let Some(key) = send.idempotency_key {
-        request = request.idempotency_key(key);
-    }
+    let request = send.into_request()?;
     // Awaits the log's commit without holding a runtime thread.
     let started = std::time::Instant::now();
     let job = state.engine.send_async(AccountId(account), request).await;
     crate::metrics::send_accepted(started.elapsed(), job.is_ok());
     let job = job?;
-    let id = job.id();
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(
-            json!({"account": id.account.0, "seq": id.seq.0, "status": crate::wire::status_name(job.status())}),
-        ),
-    ))
+    Ok((StatusCode::ACCEPTED, Json(crate::wire::accepted(&job))))
 }
 
 /// `GET /v1/accounts/{account}/jobs/{seq}` → the job's report.

@@ -102,6 +102,35 @@ impl Server {
             .json(&body)
     }
 
+    pub fn put(&self, path: &str, token: &str, body: Value) -> RequestBuilder {
+        self.client
+            .put(self.url(path))
+            .bearer_auth(token)
+            .json(&body)
+    }
+
+    pub fn delete(&self, path: &str, token: &str) -> RequestBuilder {
+        self.client.delete(self.url(path)).bearer_auth(token)
+    }
+
+    /// GET with `token`, expecting success; the JSON answer.
+    pub fn get_ok(&self, path: &str, token: &str) -> Value {
+        ok(self.get(path, token).send().unwrap())
+    }
+
+    /// POST with `token`, expecting success; the JSON answer (`null` for 204).
+    pub fn post_ok(&self, path: &str, token: &str, body: Value) -> Value {
+        ok(self.post(path, token, body).send().unwrap())
+    }
+
+    /// The items of a user's whole inbox (up to 32 entries), from cursor 0.
+    pub fn inbox_items(&self, user: u32, token: &str) -> Vec<Value> {
+        self.inbox(user, token, 0)["items"]
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
     /// POST as admin, expecting success; the JSON answer.
     pub fn admin(&self, path: &str, body: Value) -> Value {
         ok(self.post(path, ADMIN, body).send().unwrap())
@@ -222,6 +251,34 @@ pub fn err(r: Response, status: u16, code: &str) -> String {
 
 pub fn text(t: &str) -> Value {
     json!({"type": "text", "text": t})
+}
+
+/// A media reference of `format` and `bytes`.
+pub fn media(id: &str, format: &str, bytes: u64) -> Value {
+    json!({"media_id": id, "format": format, "bytes": bytes})
+}
+
+/// An article with a PNG cover.
+pub fn article(title: &str, body: &str) -> Value {
+    json!({"type": "article", "title": title, "summary": "s", "body": body,
+           "cover": media("cover", "png", 1000)})
+}
+
+/// Milliseconds since the Unix epoch, by this machine's clock (the server's clock too).
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// Polls `check` every 50 ms for up to `secs` seconds; panics with `what` if it never holds.
+pub fn eventually(secs: u64, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !check() {
+        assert!(Instant::now() < deadline, "never happened: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// A fresh empty directory under the target's temp dir.
