@@ -136,6 +136,7 @@ pub fn router(state: Shared, body_limit: usize) -> Router {
         .route("/v1/inbox", get(routes::user::own_inbox))
         .route("/v1/users/{user}/inbox", get(routes::user::inbox))
         .route("/v1/users/{user}/recover", get(routes::user::recover))
+        .merge(routes::wechat::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))

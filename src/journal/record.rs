@@ -61,6 +61,11 @@ pub(crate) enum Record {
         account: u32,
         tag: u32,
     },
+    RenameTag {
+        account: u32,
+        tag: u32,
+        name: String,
+    },
     Retag {
         account: u32,
         tag: u32,
@@ -408,6 +413,12 @@ impl Encode for Record {
                 w.u32(*account);
                 w.str(keyword);
             }
+            Record::RenameTag { account, tag, name } => {
+                w.u8(record_kind::RENAME_TAG);
+                w.u32(*account);
+                w.u32(*tag);
+                w.str(name);
+            }
         }
     }
 }
@@ -550,6 +561,11 @@ impl Record {
             record_kind::REMOVE_AUTO_REPLY => Record::RemoveAutoReply {
                 account: r.u32()?,
                 keyword: r.string()?,
+            },
+            record_kind::RENAME_TAG => Record::RenameTag {
+                account: r.u32()?,
+                tag: r.u32()?,
+                name: r.string()?,
             },
             code => {
                 return Err(DecodeError::UnknownCode {
@@ -771,6 +787,11 @@ mod tests {
             Record::RemoveAutoReply {
                 account: 3,
                 keyword: "hours".into(),
+            },
+            Record::RenameTag {
+                account: 1,
+                tag: 0,
+                name: "u".into(),
             },
         ]
     }

@@ -3,3 +3,4 @@
 pub mod account;
 pub mod admin;
 pub mod user;
+pub mod wechat;
