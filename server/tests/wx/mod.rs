@@ -122,7 +122,7 @@ pub fn open_ids(s: &Server, token: &str) -> Vec<String> {
 }
 
 /// A text message body with `extra` fields merged in.
-pub fn text(content: &str, extra: Value) -> Value {
+pub fn msg(content: &str, extra: Value) -> Value {
     let mut v = json!({"msgtype": "text", "text": {"content": content}});
     if let (Some(v), Value::Object(extra)) = (v.as_object_mut(), extra) {
         v.extend(extra);

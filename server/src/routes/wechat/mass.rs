@@ -89,6 +89,26 @@ async fn submit(
         })?),
         None => None,
     };
+    let window = state.engine.config().limits.idempotency_window_ms;
+    let now = state.engine.now_ms();
+    let repeated = |job: JobId| {
+        let id = msg_id(job);
+        let mut fields = json!({"msg_id": id});
+        if is_news {
+            fields["msg_data_id"] = json!(id);
+        }
+        let mut err = WxError::new(
+            45065,
+            "clientmsgid exist: a send with this clientmsgid was accepted in the last 24 hours",
+        );
+        err.extra = fields.as_object().cloned();
+        err
+    };
+    if let Some(k) = &key
+        && let Some(job) = wx.sent_key(account, k, now, window)
+    {
+        return Err(repeated(job));
+    }
     let mut request = SendRequest::new(message, audience);
     if let Some(k) = &key {
         request = request.idempotency_key(k.clone());
@@ -96,24 +116,23 @@ async fn submit(
     if ignore_reprint {
         request = request.continue_as_reprint();
     }
-    let before = state.engine.now_ms();
     let started = std::time::Instant::now();
     let job = state.engine.send_async(AccountId(account), request).await;
     crate::metrics::send_accepted(started.elapsed(), job.is_ok());
     let job = job.map_err(|e| codes::send(&e))?;
+    if let Some(k) = key {
+        // The engine answers a repeated key with the earlier send: one accepted before
+        // this request began (before a restart, since this process has not seen the key).
+        let earlier = job.report().accepted_at_ms < now;
+        wx.record_key(account, k, job.id(), now, window);
+        if earlier {
+            return Err(repeated(job.id()));
+        }
+    }
     let id = msg_id(job.id());
     let mut fields = json!({"msg_id": id});
     if is_news {
         fields["msg_data_id"] = json!(id);
-    }
-    // A repeated key names a send accepted before this request began.
-    if key.is_some() && job.report().accepted_at_ms < before {
-        let mut err = WxError::new(
-            45065,
-            "clientmsgid exist: a send with this clientmsgid was accepted in the last 24 hours",
-        );
-        err.extra = fields.as_object().cloned();
-        return Err(err);
     }
     if let Some(notifier) = &wx.notifier {
         notifier.track(job.id());

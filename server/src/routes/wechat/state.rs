@@ -7,7 +7,8 @@ use super::store::MediaStore;
 use crate::callback::Notifier;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use std::collections::HashSet;
+use herald::JobId;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 /// The WeChat API's own state, reached by handlers as an [`axum::Extension`].
@@ -21,6 +22,11 @@ pub struct WxState {
     /// same pair meanwhile is refused with 45066 instead of racing the first. Inserted and
     /// removed by the send handlers only.
     pub sending: Mutex<HashSet<(u32, String)>>,
+    /// (account, clientmsgid) → the send it named and when (engine milliseconds), for
+    /// this process's sends: a repeat is told apart from a new send even within the same
+    /// millisecond. The engine's own idempotency window, which survives restarts, backs
+    /// it up (see `mass.rs`). Entries older than the window are pruned on insert.
+    pub sent_keys: Mutex<HashMap<(u32, String), (JobId, u64)>>,
     /// Job-finished events, when a callback URL is configured.
     pub notifier: Option<Arc<Notifier>>,
 }
@@ -36,6 +42,7 @@ impl WxState {
             openids: WxOpenIds::new(signing_key),
             media,
             sending: Mutex::default(),
+            sent_keys: Mutex::default(),
             notifier,
         }
     }
@@ -56,6 +63,25 @@ impl<S: Send + Sync> FromRequestParts<S> for Wx {
             .cloned()
             .map(Wx)
             .ok_or_else(|| WxError::system("the WeChat API is not configured on this server"))
+    }
+}
+
+impl WxState {
+    /// The send `key` named within the last `window_ms` before `now`, if this process saw it.
+    pub fn sent_key(&self, account: u32, key: &str, now: u64, window_ms: u64) -> Option<JobId> {
+        let keys = self.sent_keys.lock().unwrap_or_else(|p| p.into_inner());
+        keys.get(&(account, key.to_string()))
+            .filter(|(_, at)| now.saturating_sub(*at) < window_ms)
+            .map(|(job, _)| *job)
+    }
+
+    /// Records that `key` named `job` at `now`, dropping entries older than the window.
+    pub fn record_key(&self, account: u32, key: String, job: JobId, now: u64, window_ms: u64) {
+        let mut keys = self.sent_keys.lock().unwrap_or_else(|p| p.into_inner());
+        if keys.len() >= 1024 && keys.len().is_power_of_two() {
+            keys.retain(|_, (_, at)| now.saturating_sub(*at) < window_ms);
+        }
+        keys.insert((account, key), (job, now));
     }
 }
 
