@@ -323,8 +323,7 @@ fn uploads_are_refused_by_type_format_and_size() {
     // Far over every limit: refused from its Content-Length, before it is read. The
     // server answers 40006 at once and closes; the client may still be writing the body
     // and see the connection reset instead of the answer.
-    let huge = s
-        .client
+    let huge = reqwest::blocking::Client::new()
         .post(s.url(&format!(
             "/cgi-bin/media/upload?access_token={}&type=video",
             a.token
