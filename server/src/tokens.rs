@@ -194,34 +194,6 @@ impl TokenTable {
             expires_at: new.expires_at,
         })
     }
-
-    /// Forgets an account's tokens (all of them become invalid).
-    pub fn revoke(&self, account: u32) -> Result<(), PersistError> {
-        let _issuing = self.issuing.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(path) = &self.path {
-            let mut accounts = self.rows.read().unwrap_or_else(|p| p.into_inner()).clone();
-            if accounts.remove(&account).is_none() {
-                return Ok(());
-            }
-            write_atomically(
-                path,
-                &serde_json::to_vec(&File {
-                    version: 1,
-                    accounts,
-                })
-                .expect("the token table serializes"),
-            )
-            .map_err(|source| PersistError {
-                path: path.display().to_string(),
-                source,
-            })?;
-        }
-        self.rows
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&account);
-        Ok(())
-    }
 }
 
 /// Replaces `path` with `bytes`: a temporary file, fsync, rename over `path`, fsync of the

@@ -52,20 +52,25 @@ fn sniff(bytes: &[u8]) -> Option<&'static str> {
     })
 }
 
+/// `N` bytes at `at`, if the file has them (offsets come from the file: no overflow).
+fn bytes_at<const N: usize>(b: &[u8], at: usize) -> Option<[u8; N]> {
+    b.get(at..at.checked_add(N)?)?.try_into().ok()
+}
+
 fn u32_le(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
+    bytes_at(b, at).map(u32::from_le_bytes)
 }
 
 fn u32_be(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
+    bytes_at(b, at).map(u32::from_be_bytes)
 }
 
 fn u64_le(b: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
+    bytes_at(b, at).map(u64::from_le_bytes)
 }
 
 fn u64_be(b: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_be_bytes(b.get(at..at + 8)?.try_into().ok()?))
+    bytes_at(b, at).map(u64::from_be_bytes)
 }
 
 /// Play time in whole seconds, rounded up; `None` when the headers do not say.
@@ -76,13 +81,18 @@ fn duration_secs(format: &str, b: &[u8]) -> Option<u32> {
             // RIFF chunks after the 12-byte header: "fmt " holds the byte rate, "data" the
             // samples.
             let (mut at, mut rate, mut size) = (12usize, None, None);
-            while let (Some(id), Some(len)) = (b.get(at..at + 4), u32_le(b, at + 4)) {
-                match id {
-                    b"fmt " => rate = u32_le(b, at + 16),
+            while let (Some(id), Some(len)) =
+                (bytes_at::<4>(b, at), u32_le(b, at.saturating_add(4)))
+            {
+                match &id {
+                    b"fmt " => rate = u32_le(b, at.saturating_add(16)),
                     b"data" => size = Some(len),
                     _ => {}
                 }
-                at = at.checked_add(8 + len as usize + (len as usize & 1))?;
+                at = at
+                    .checked_add(8)?
+                    .checked_add(len as usize)?
+                    .checked_add(len as usize & 1)?;
             }
             ceil(u64::from(size?), u64::from(rate?))
         }
@@ -107,7 +117,10 @@ fn duration_secs(format: &str, b: &[u8]) -> Option<u32> {
             let at = b.windows(16).position(|w| w == GUID)?;
             let play = u64_le(b, at + 64)?;
             let preroll = u64_le(b, at + 80)?;
-            ceil(play.saturating_sub(preroll * 10_000), 10_000_000)
+            ceil(
+                play.saturating_sub(preroll.saturating_mul(10_000)),
+                10_000_000,
+            )
         }
         "mp3" => {
             let mut at = 0usize;
@@ -141,24 +154,25 @@ fn duration_secs(format: &str, b: &[u8]) -> Option<u32> {
                 let mut at = 0usize;
                 while let Some(size) = u32_be(b, at) {
                     let (header, size) = match size {
-                        1 => (16, u64_be(b, at + 8)? as usize),
+                        1 => (16, usize::try_from(u64_be(b, at + 8)?).ok()?),
                         0 => (8, b.len() - at),
                         s => (8, s as usize),
                     };
                     if size < header {
                         return None;
                     }
-                    if b.get(at + 4..at + 8)? == name {
-                        return Some((at + header, (at + size).min(b.len())));
+                    if &bytes_at::<4>(b, at + 4)? == name {
+                        let end = at.checked_add(size)?.min(b.len());
+                        return Some((at + header, end.max(at + header).min(b.len())));
                     }
                     at = at.checked_add(size)?;
                 }
                 None
             };
             let (start, end) = find_box(b, b"moov")?;
-            let moov = &b[start..end];
+            let moov = b.get(start..end)?;
             let (start, _) = find_box(moov, b"mvhd")?;
-            let mvhd = &moov[start..];
+            let mvhd = moov.get(start..)?;
             let (scale, duration) = if *mvhd.first()? == 1 {
                 (u64::from(u32_be(mvhd, 20)?), u64_be(mvhd, 24)?)
             } else {
@@ -532,5 +546,44 @@ mod tests {
         mp4.extend_from_slice(&mvhd_box);
         assert_eq!(duration_secs("mp4", &mp4), Some(62));
         assert_eq!(duration_secs("mp3", b"ID3"), None);
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        // xorshift64*: deterministic noise, with real headers in front to reach the parsers.
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        };
+        let heads: [&[u8]; 6] = [
+            b"RIFF\0\0\0\0WAVE",
+            b"#!AMR\n",
+            &[0x30, 0x26, 0xB2, 0x75, 0x8E, 0x66, 0xCF, 0x11],
+            b"\0\0\0\x10ftyp",
+            b"ID3",
+            &[0xFF, 0xFB],
+        ];
+        for round in 0..20_000 {
+            let len = (next() % 300) as usize;
+            let mut b = heads[round % heads.len()].to_vec();
+            b.extend((0..len).map(|_| {
+                // Mostly 0 and 0xFF, which make sizes of 0, 1 and huge.
+                match next() % 4 {
+                    0 => 0,
+                    1 => 0xFF,
+                    2 => 1,
+                    _ => next() as u8,
+                }
+            }));
+            if let Some(format) = sniff(&b) {
+                let _ = duration_secs(format, &b);
+            }
+            for format in ["wav", "amr", "wma", "mp3", "mp4"] {
+                let _ = duration_secs(format, &b);
+            }
+        }
     }
 }

@@ -103,4 +103,29 @@ mod tests {
         assert!(part(b"--XyZ\r\nno headers end", &b, "media").is_none());
         assert_eq!(boundary("application/json"), None);
     }
+
+    #[test]
+    fn garbage_never_panics() {
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let pieces: [&[u8]; 7] = [
+            b"--b",
+            b"\r\n",
+            b"\r\n\r\n",
+            b"name=\"media\"",
+            b"Content-Disposition: form-data; ",
+            b"--",
+            b"x",
+        ];
+        for _ in 0..20_000 {
+            let mut body = Vec::new();
+            for _ in 0..(x % 12) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                body.extend_from_slice(pieces[(x % 7) as usize]);
+            }
+            let _ = part(&body, "b", "media");
+            let _ = boundary(&String::from_utf8_lossy(&body));
+        }
+    }
 }
