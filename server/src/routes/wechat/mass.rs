@@ -203,10 +203,20 @@ pub async fn send(
             ),
         ));
     }
-    let ids = list
-        .iter()
-        .map(|v| open_id(&wx, account, v))
-        .collect::<Result<Vec<_>, _>>()?;
+    // Up to 10,000 MAC checks: on the blocking pool.
+    let (ids, wx) = {
+        let list = list.clone();
+        tokio::task::spawn_blocking(move || {
+            let ids = list
+                .iter()
+                .map(|v| open_id(&wx, account, v))
+                .collect::<Result<Vec<_>, _>>();
+            (ids, wx)
+        })
+        .await
+        .map_err(WxError::system)?
+    };
+    let ids = ids?;
     let message = message::build(&body, account, &wx.media)?;
     submit(&state, &wx, account, &body, message, Audience::OpenIds(ids)).await
 }

@@ -15,6 +15,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
 use herald::{AccountId, FollowerPage, OpenId, TagId};
 use serde_json::{Value, json};
+use std::sync::Arc;
 
 /// OpenIDs a page.
 const PAGE: usize = 10_000;
@@ -30,7 +31,7 @@ fn cursor(wx: &WxState, account: u32, next: Option<String>) -> Result<Option<Ope
     }
 }
 
-fn render(wx: &WxState, account: u32, page: &FollowerPage, with_total: bool) -> Value {
+fn render(wx: &Arc<WxState>, account: u32, page: &FollowerPage, with_total: bool) -> Value {
     let ids: Vec<String> = page
         .open_ids
         .iter()
@@ -55,13 +56,15 @@ fn render(wx: &WxState, account: u32, page: &FollowerPage, with_total: bool) -> 
 pub async fn get(State(state): State<Shared>, Wx(wx): Wx, RawQuery(query): RawQuery) -> WxResult {
     let account = account(&state, query.as_deref())?;
     let after = cursor(&wx, account, query_param(query.as_deref(), "next_openid"))?;
-    let page = blocking(&state, move |e| {
-        Ok(e.followers_page(AccountId(account), after, PAGE))
+    // The page and its 10,000 MACs are computed on the blocking pool.
+    let rendered = blocking(&state, move |e| {
+        Ok(e.followers_page(AccountId(account), after, PAGE)
+            .map(|page| render(&wx, account, &page, true)))
     })
     .await
     .map_err(|e| WxError::system(e.message))?
     .map_err(|e| codes::query(&e))?;
-    data(render(&wx, account, &page, true))
+    data(rendered)
 }
 
 /// `POST user/tag/get {"tagid","next_openid"}` → `{"count","data":{"openid":[..]},
@@ -79,11 +82,12 @@ pub async fn tag_get(
         .map(TagId)
         .ok_or_else(|| WxError::new(45159, "invalid tag id"))?;
     let after = cursor(&wx, account, string(body.get("next_openid")))?;
-    let page = blocking(&state, move |e| {
-        Ok(e.tag_followers_page(AccountId(account), tag, after, PAGE))
+    let rendered = blocking(&state, move |e| {
+        Ok(e.tag_followers_page(AccountId(account), tag, after, PAGE)
+            .map(|page| render(&wx, account, &page, false)))
     })
     .await
     .map_err(|e| WxError::system(e.message))?
     .map_err(|e| codes::query(&e))?;
-    data(render(&wx, account, &page, false))
+    data(rendered)
 }
