@@ -1,7 +1,7 @@
 //! Data directories written by earlier builds open, and hold what they held.
 //!
-//! `tests/data/golden-v1/` and `golden-v2/` are data directories written by the engine at
-//! log format 1 and 2 (snapshot format 6 both): a snapshot in the middle of a workload that uses every kind of log
+//! `tests/data/golden-v1/`, `golden-v2/` and `golden-v3/` are data directories written by
+//! the engine at log format 1, 2 and 3 (snapshot format 6 all): a snapshot in the middle of a workload that uses every kind of log
 //! record (subjects, accounts of each kind, follows with sources, tags, sends of every
 //! purpose and audience, schedules, retractions, corrections, violations, speed tiers,
 //! retention, quotas, follower messages and auto-replies, a termination), and log segments
@@ -246,6 +246,9 @@ fn write(dir: &Path) -> String {
     engine.set_speed_tier(diary, Some(2)).unwrap();
     engine.set_retention(news, Some(30 * 24 * HOUR)).unwrap();
     engine.set_storage_quota(diary, Some(1 << 20)).unwrap();
+    // Renamed to the name it has: a `RenameTag` record (log format 3) that leaves the
+    // observation the one the older formats witness.
+    engine.rename_tag(news, weather, "weather").unwrap();
     engine
         .send(doomed, SendRequest::new(text("last words"), Audience::All))
         .unwrap()
@@ -388,21 +391,28 @@ fn a_directory_written_at_log_format_2_and_snapshot_format_6_opens_unchanged() {
 }
 
 #[test]
+fn a_directory_written_at_log_format_3_and_snapshot_format_6_opens_unchanged() {
+    opens_unchanged("golden-v3");
+}
+
+#[test]
 fn every_format_witnesses_the_same_workload() {
     let v1 = std::fs::read_to_string(golden("golden-v1").join("expected.txt")).unwrap();
     let v2 = std::fs::read_to_string(golden("golden-v2").join("expected.txt")).unwrap();
+    let v3 = std::fs::read_to_string(golden("golden-v3").join("expected.txt")).unwrap();
     assert_eq!(v1, v2);
+    assert_eq!(v2, v3);
 }
 
 /// The current build writes the current format's bytes: the snapshot byte for byte, and
-/// the same log records, frame for frame, each segment with the format-2 header. (The
+/// the same log records, frame for frame, each segment with the format-3 header. (The
 /// workload is deterministic: a manual clock, each send waited for, one snapshot after
 /// `wait_idle`. Where the segments are cut may move with the flusher's timing, so the log
 /// is compared as one sequence of frames.) A change that moves a byte of either format
 /// fails here and needs a new format version.
 #[test]
-fn this_build_writes_golden_v2_byte_for_byte() {
-    let committed = golden("golden-v2").join("data");
+fn this_build_writes_golden_v3_byte_for_byte() {
+    let committed = golden("golden-v3").join("data");
     let dir = std::env::temp_dir().join(format!("herald-golden-write-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     write(&dir);
@@ -410,13 +420,13 @@ fn this_build_writes_golden_v2_byte_for_byte() {
     assert!(
         std::fs::read(dir.join(snapshot)).unwrap()
             == std::fs::read(committed.join(snapshot)).unwrap(),
-        "the snapshot differs from the committed golden-v2"
+        "the snapshot differs from the committed golden-v3"
     );
     assert_eq!(frames(&dir), frames(&committed), "the log's records differ");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Every log segment's frames, in order, after checking its header is format 2's.
+/// Every log segment's frames, in order, after checking its header is format 3's.
 fn frames(dir: &Path) -> Vec<u8> {
     let mut segments: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
@@ -427,7 +437,7 @@ fn frames(dir: &Path) -> Vec<u8> {
     let mut out = Vec::new();
     for path in segments {
         let bytes = std::fs::read(&path).unwrap();
-        assert_eq!(&bytes[..16], b"HERALDWL\x02\0\0\0\0\0\0\0", "{path:?}");
+        assert_eq!(&bytes[..16], b"HERALDWL\x03\0\0\0\0\0\0\0", "{path:?}");
         out.extend_from_slice(&bytes[16..]);
     }
     out
@@ -477,13 +487,13 @@ fn opens_unchanged(version: &str) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Writes `tests/data/$HERALD_GOLDEN` (default `golden-v2`, the current format) anew. Run
+/// Writes `tests/data/$HERALD_GOLDEN` (default `golden-v3`, the current format) anew. Run
 /// by hand, only for a new format version (with a new directory name): a committed
 /// directory is its format's witness.
 #[test]
 #[ignore]
 fn write_golden() {
-    let target = golden(&std::env::var("HERALD_GOLDEN").unwrap_or_else(|_| "golden-v2".into()));
+    let target = golden(&std::env::var("HERALD_GOLDEN").unwrap_or_else(|_| "golden-v3".into()));
     let data = target.join("data");
     let _ = std::fs::remove_dir_all(&target);
     let expected = write(&data);

@@ -397,7 +397,7 @@ fn a_file_of_another_version_is_refused_by_name() {
     match Engine::open(&dir, config()) {
         Err(StoreError::Version {
             found: 9,
-            supported: 2,
+            supported: 3,
             ..
         }) => {}
         other => panic!("expected a version error, got {other:?}"),

@@ -101,6 +101,7 @@ pub fn router(state: Shared, body_limit: usize) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(crate::metrics::render))
         .merge(routes::v1::router())
+        .merge(routes::wechat::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))

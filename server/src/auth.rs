@@ -4,14 +4,20 @@
 //! Nothing per token or per account is stored: an account's appid is `wx` + its id in 8 hex
 //! digits + 8 hex digits of an HMAC of it, and its secret is an HMAC of the account id, both
 //! under the server's signing key (kept in the data dir), so credentials survive a restart
-//! with no table to keep in step with the engine. A token is
-//! `<kind>.<id>.<expiry unix secs>.<HMAC-SHA256 hex>`; every token issued stays valid until
-//! its expiry, so an old and a new one overlap.
+//! with no table to keep in step with the engine.
+//!
+//! A user token is `u.<id>.<expiry unix secs>.<HMAC-SHA256 hex>` and stays valid until its
+//! expiry. An account (access) token is `a.<id>.<generation>.<expiry>.<HMAC-SHA256 hex>`:
+//! besides its MAC and expiry it must name a live generation of the account's tokens in the
+//! [`TokenTable`] (`tokens.rs`): a new token leaves the previous one valid for the overlap
+//! (5 minutes by default) only, as WeChat's access tokens do.
 
 use crate::error::ApiError;
+use crate::tokens::{PersistError, TokenTable};
 use axum::http::HeaderMap;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 type HmacSha256 = Hmac<Sha256>;
@@ -39,6 +45,8 @@ pub struct Auth {
     admin_key: String,
     key: [u8; 32],
     ttl: Duration,
+    /// The live generations of account tokens.
+    tokens: Arc<TokenTable>,
 }
 
 impl std::fmt::Debug for Auth {
@@ -49,7 +57,8 @@ impl std::fmt::Debug for Auth {
     }
 }
 
-fn now_secs() -> u64 {
+/// The current unix time in seconds.
+pub fn now_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
@@ -84,13 +93,45 @@ fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
 }
 
 impl Auth {
-    /// `ttl`: the lifetime of tokens issued.
+    /// `ttl`: the lifetime of tokens issued. Account tokens use an in-memory generation
+    /// table with WeChat's 5-minute overlap until [`with_tokens`](Self::with_tokens).
     pub fn new(admin_key: String, key: [u8; 32], ttl: Duration) -> Auth {
         Auth {
             admin_key,
             key,
             ttl,
+            tokens: Arc::new(TokenTable::in_memory(Duration::from_secs(300))),
         }
+    }
+
+    /// The same, with account tokens checked against `tokens`.
+    pub fn with_tokens(self, tokens: Arc<TokenTable>) -> Auth {
+        Auth { tokens, ..self }
+    }
+
+    /// A new access token of `account` (a new generation; the previous one stays valid for
+    /// the overlap), or with `reuse` the live one if there is one; with its lifetime left
+    /// in seconds. Blocks on the table's file in a durable server.
+    pub fn issue_account(&self, account: u32, reuse: bool) -> Result<(String, u64), PersistError> {
+        let now = now_secs();
+        let issued = self.tokens.issue(account, now, self.ttl, reuse)?;
+        let body = format!("a.{account}.{}.{}", issued.generation, issued.expires_at);
+        Ok((self.sign(body), issued.expires_at.saturating_sub(now)))
+    }
+
+    fn sign(&self, body: String) -> String {
+        let tag = self
+            .mac(&[b"token", body.as_bytes()])
+            .finalize()
+            .into_bytes();
+        format!("{body}.{}", hex::encode(tag))
+    }
+
+    /// The subject of a token given as a string (WeChat's `access_token` query parameter;
+    /// the gateway's `?token=`, as a browser's WebSocket or EventSource cannot set headers):
+    /// as [`token`](Self::token) does for a bearer header.
+    pub fn token_str(&self, token: &str) -> Result<Subject, ApiError> {
+        self.verify(token, now_secs())
     }
 
     /// Token lifetime in seconds.
@@ -151,31 +192,32 @@ impl Auth {
         ok.then_some(account)
     }
 
-    /// A token for `subject`, valid for the configured lifetime.
+    /// A token for `subject`, valid for the configured lifetime. An account token starts a
+    /// new generation, as [`issue_account`](Self::issue_account) does (prefer that, which
+    /// reports a failure to persist the table; here such a failure is logged and the
+    /// returned token is empty, which no check accepts).
     pub fn issue(&self, subject: Subject) -> String {
-        self.issue_until(subject, now_secs() + self.ttl.as_secs())
+        match subject {
+            Subject::Account(account) => match self.issue_account(account, false) {
+                Ok((token, _)) => token,
+                Err(e) => {
+                    tracing::error!("issuing an access token: {e}");
+                    String::new()
+                }
+            },
+            Subject::User(_) => self.issue_until(subject, now_secs() + self.ttl.as_secs()),
+        }
     }
 
     fn issue_until(&self, subject: Subject, expiry: u64) -> String {
         let (kind, id) = subject.prefix();
-        let body = format!("{kind}.{id}.{expiry}");
-        let tag = self
-            .mac(&[b"token", body.as_bytes()])
-            .finalize()
-            .into_bytes();
-        format!("{body}.{}", hex::encode(tag))
+        self.sign(format!("{kind}.{id}.{expiry}"))
     }
 
     /// The subject of the request's bearer token: 401 when missing, malformed, forged or
     /// expired.
     pub fn token(&self, headers: &HeaderMap) -> Result<Subject, ApiError> {
         let token = bearer(headers)?;
-        self.verify(token, now_secs())
-    }
-
-    /// The subject of a token given outside the `Authorization` header (a browser's
-    /// WebSocket or EventSource cannot set headers, so the gateway also takes `?token=`).
-    pub fn token_str(&self, token: &str) -> Result<Subject, ApiError> {
         self.verify(token, now_secs())
     }
 
@@ -186,19 +228,34 @@ impl Auth {
         self.mac(&[b"token", body.as_bytes()])
             .verify_slice(&tag)
             .map_err(|_| invalid())?;
-        let mut parts = body.split('.');
-        let (kind, id, expiry) = (parts.next(), parts.next(), parts.next());
-        let id: u32 = id.and_then(|s| s.parse().ok()).ok_or_else(invalid)?;
-        let expiry: u64 = expiry.and_then(|s| s.parse().ok()).ok_or_else(invalid)?;
-        if now >= expiry {
-            return Err(ApiError::unauthorized(
-                "token_expired",
-                "the token has expired; get a new one",
-            ));
-        }
-        match kind {
-            Some("a") => Ok(Subject::Account(id)),
-            Some("u") => Ok(Subject::User(id)),
+        let parts: Vec<&str> = body.split('.').collect();
+        let number = |s: &str| s.parse::<u64>().ok();
+        let expired =
+            || ApiError::unauthorized("token_expired", "the token has expired; get a new one");
+        match parts.as_slice() {
+            ["u", id, expiry] => {
+                let id: u32 = id.parse().map_err(|_| invalid())?;
+                let expiry = number(expiry).ok_or_else(invalid)?;
+                if now >= expiry {
+                    return Err(expired());
+                }
+                Ok(Subject::User(id))
+            }
+            ["a", id, generation, expiry] => {
+                let id: u32 = id.parse().map_err(|_| invalid())?;
+                let generation = number(generation).ok_or_else(invalid)?;
+                let expiry = number(expiry).ok_or_else(invalid)?;
+                if now >= expiry {
+                    return Err(expired());
+                }
+                if !self.tokens.is_valid(id, generation, expiry, now) {
+                    return Err(ApiError::unauthorized(
+                        "token_replaced",
+                        "a newer access token replaced this one; get a new one",
+                    ));
+                }
+                Ok(Subject::Account(id))
+            }
             _ => Err(invalid()),
         }
     }
@@ -236,13 +293,31 @@ mod tests {
     #[test]
     fn tokens_round_trip_and_expire() {
         let a = auth();
-        let t = a.issue_until(Subject::Account(3), 100);
-        assert_eq!(a.verify(&t, 99).unwrap(), Subject::Account(3));
+        let t = a.issue_until(Subject::User(3), 100);
+        assert_eq!(a.verify(&t, 99).unwrap(), Subject::User(3));
         assert_eq!(a.verify(&t, 100).unwrap_err().code, "token_expired");
-        let forged = t.replacen("a.3", "a.4", 1);
+        let forged = t.replacen("u.3", "u.4", 1);
         assert_eq!(a.verify(&forged, 99).unwrap_err().code, "invalid_token");
         let other = Auth::new("admin".into(), [8; 32], Duration::from_secs(60));
         assert!(other.verify(&t, 99).is_err());
+    }
+
+    #[test]
+    fn account_tokens_need_a_live_generation() {
+        let a = auth();
+        let (t1, ttl) = a.issue_account(3, false).unwrap();
+        assert_eq!(ttl, 60);
+        assert_eq!(a.token_str(&t1).unwrap(), Subject::Account(3));
+        let (t2, _) = a.issue_account(3, false).unwrap();
+        let (t3, _) = a.issue_account(3, false).unwrap();
+        // t2 is the previous generation, t1 two back.
+        assert_eq!(a.token_str(&t1).unwrap_err().code, "token_replaced");
+        assert_eq!(a.token_str(&t2).unwrap(), Subject::Account(3));
+        assert_eq!(a.token_str(&t3).unwrap(), Subject::Account(3));
+        // Reuse hands the live token out again.
+        assert_eq!(a.issue_account(3, true).unwrap().0, t3);
+        let forged = t3.replacen("a.3", "a.4", 1);
+        assert_eq!(a.token_str(&forged).unwrap_err().code, "invalid_token");
     }
 
     #[test]

@@ -65,6 +65,56 @@ pub struct Flags {
     /// durable engine keeps the capacity it was created with [default: 32].
     #[arg(long, env = "HERALD_INBOX_CAPACITY", value_name = "N")]
     pub inbox_capacity: Option<usize>,
+    /// Job-finished events are POSTed to URL (http:// only): WeChat's MASSSENDJOBFINISH
+    /// XML for sends made through /cgi-bin, or every job's report as JSON.
+    #[arg(long, env = "HERALD_CALLBACK_URL", value_name = "URL")]
+    pub callback_url: Option<String>,
+    /// `xml` (WeChat's event, /cgi-bin sends only) or `json` (every job's report)
+    /// [default: xml].
+    #[arg(long, env = "HERALD_CALLBACK_FORMAT", value_name = "FORMAT")]
+    pub callback_format: Option<String>,
+    /// The Token configured on the integration's side: XML events then carry WeChat's
+    /// `signature`, `timestamp` and `nonce` query parameters.
+    #[arg(
+        long,
+        env = "HERALD_CALLBACK_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub callback_token: Option<String>,
+    /// How long a replaced access token stays valid [default: 300] (tests shorten it).
+    #[arg(
+        long,
+        env = "HERALD_TOKEN_OVERLAP_SECS",
+        value_name = "SECS",
+        hide = true
+    )]
+    pub token_overlap_secs: Option<u64>,
+    /// The first retry delay of a failed callback, doubled at each retry [default: 1000].
+    #[arg(long, env = "HERALD_CALLBACK_RETRY_MS", value_name = "MS", hide = true)]
+    pub callback_retry_ms: Option<u64>,
+}
+
+/// The payload of job-finished callbacks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallbackFormat {
+    /// WeChat's `MASSSENDJOBFINISH` event, for jobs sent through `/cgi-bin`.
+    Xml,
+    /// Every job's report, as JSON.
+    Json,
+}
+
+/// Where and how job-finished events go.
+#[derive(Debug, Clone)]
+pub struct Callback {
+    /// `http://host[:port]/path[?query]`.
+    pub url: String,
+    /// The payload.
+    pub format: CallbackFormat,
+    /// WeChat's signature token, if any.
+    pub token: Option<String>,
+    /// The first retry delay.
+    pub retry: Duration,
 }
 
 /// The `--config` file: the same keys as the flags.
@@ -82,6 +132,11 @@ struct FileConfig {
     pong_timeout_secs: Option<u64>,
     write_timeout_secs: Option<u64>,
     inbox_capacity: Option<usize>,
+    callback_url: Option<String>,
+    callback_format: Option<String>,
+    callback_token: Option<String>,
+    token_overlap_secs: Option<u64>,
+    callback_retry_ms: Option<u64>,
 }
 
 /// The settings in force.
@@ -109,6 +164,10 @@ pub struct Settings {
     pub write_timeout: Duration,
     /// Entries per user inbox.
     pub inbox_capacity: usize,
+    /// Job-finished events, if configured.
+    pub callback: Option<Callback>,
+    /// How long a replaced access token stays valid.
+    pub token_overlap: Duration,
 }
 
 impl Settings {
@@ -153,7 +212,50 @@ impl Settings {
                 "inbox_capacity must be 1 to 65536, got {inbox_capacity}"
             ));
         }
+        let callback_format = match flags
+            .callback_format
+            .or(file.callback_format)
+            .as_deref()
+            .unwrap_or("xml")
+        {
+            "xml" => CallbackFormat::Xml,
+            "json" => CallbackFormat::Json,
+            other => {
+                return Err(format!(
+                    "callback_format must be xml or json, not {other:?}"
+                ));
+            }
+        };
+        let callback = match flags.callback_url.or(file.callback_url) {
+            Some(url) => {
+                if !url.starts_with("http://") {
+                    return Err(format!(
+                        "callback_url must be an http:// URL (put a TLS proxy in front for https), not {url:?}"
+                    ));
+                }
+                Some(Callback {
+                    url,
+                    format: callback_format,
+                    token: flags.callback_token.or(file.callback_token),
+                    retry: Duration::from_millis(
+                        flags
+                            .callback_retry_ms
+                            .or(file.callback_retry_ms)
+                            .unwrap_or(1000)
+                            .max(1),
+                    ),
+                })
+            }
+            None => None,
+        };
         Ok(Settings {
+            callback,
+            token_overlap: Duration::from_secs(
+                flags
+                    .token_overlap_secs
+                    .or(file.token_overlap_secs)
+                    .unwrap_or(300),
+            ),
             data_dir: flags.data_dir.or(file.data_dir),
             listen: flags
                 .listen

@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod callback;
 pub mod config;
 pub mod error;
 pub mod fired;
@@ -10,6 +11,7 @@ pub mod gateway;
 pub mod keys;
 pub mod metrics;
 pub mod routes;
+pub mod tokens;
 pub mod wire;
 
 use app::AppState;
@@ -17,8 +19,10 @@ use auth::Auth;
 use config::Settings;
 use herald::{Engine, EngineConfig};
 use keys::Keys;
+use routes::wechat::{MediaStore, WxState};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use tokens::TokenTable;
 
 /// An engine opened or created as the settings say, with the server's keys.
 pub fn open(settings: &Settings) -> Result<(Arc<Engine>, Keys), String> {
@@ -173,9 +177,32 @@ pub async fn serve(settings: Settings) -> Result<(), String> {
             None => println!("admin key (generated for this run): {}", keys.admin_key),
         }
     }
+    let (tokens, media) = match &settings.data_dir {
+        Some(dir) => (
+            TokenTable::open(dir, settings.token_overlap)?,
+            MediaStore::open(dir)?,
+        ),
+        None => (
+            TokenTable::in_memory(settings.token_overlap),
+            MediaStore::in_memory(),
+        ),
+    };
+    let auth = Auth::new(keys.admin_key, keys.signing_key, settings.token_ttl)
+        .with_tokens(Arc::new(tokens));
+    // Job-finished events: subscribed before the first request, as the metrics are.
+    let notifier = match settings.callback.clone() {
+        Some(callback) => {
+            let namer = Auth::new(String::new(), keys.signing_key, settings.token_ttl);
+            let notifier = callback::Notifier::new(callback, move |a| namer.appid(a))?;
+            tokio::spawn(Arc::clone(&notifier).run(engine.reports()));
+            Some(notifier)
+        }
+        None => None,
+    };
+    let wechat = Arc::new(WxState::new(&keys.signing_key, media, notifier));
     let state = Arc::new(AppState {
         engine: Arc::clone(&engine),
-        auth: Auth::new(keys.admin_key, keys.signing_key, settings.token_ttl),
+        auth,
         shutting_down: AtomicBool::new(false),
         gateway: gateway::Gateway::new(
             settings.ping_interval,
@@ -201,7 +228,8 @@ pub async fn serve(settings: Settings) -> Result<(), String> {
         _ => None,
     };
     let ticker = tokio::spawn(tick_every(Arc::clone(&state), TICK));
-    let router = app::router(Arc::clone(&state), settings.body_limit);
+    let router =
+        app::router(Arc::clone(&state), settings.body_limit).layer(axum::Extension(wechat));
     let flag = Arc::clone(&state);
     axum::serve(listener, router)
         .with_graceful_shutdown(async move {

@@ -418,6 +418,17 @@ impl AccountGraph {
         TagId(self.tags.len() as u32 - 1)
     }
 
+    /// Renames a tag; `false` if there is no such tag.
+    pub(crate) fn rename_tag(&mut self, id: TagId, name: String) -> bool {
+        match self.tags.get_mut(id.0 as usize) {
+            Some(Some(tag)) => {
+                tag.name = name;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Deletes a tag; `false` if there is no such tag.
     pub(crate) fn delete_tag(&mut self, id: TagId) -> bool {
         match self.tags.get_mut(id.0 as usize) {

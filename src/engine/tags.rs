@@ -1,8 +1,9 @@
 //! Tags: creating and deleting an account's tags, putting followers in and out of them
 //! (a batch is all or nothing), and reading them.
 
-use crate::engine::Engine;
+use crate::domain::follower_order;
 use crate::engine::valid_name;
+use crate::engine::{Engine, FollowerPage};
 use crate::error::{QueryError, TagError};
 use crate::ids::OpenId;
 use crate::ids::{AccountId, TagId};
@@ -78,6 +79,86 @@ impl Engine {
             .unwrap_or(Err(TagError::UnknownAccount(account)))?;
         drop(gate);
         self.commit(lsn).map_err(TagError::Storage)
+    }
+
+    /// Renames a tag: `name` as for [`create_tag`](Self::create_tag), unique in the
+    /// account (renaming a tag to its own name is allowed). Nothing changes on an error.
+    pub fn rename_tag(&self, account: AccountId, tag: TagId, name: &str) -> Result<(), TagError> {
+        let limits = &self.config.limits;
+        if !valid_name(name, limits.tag_name_max_chars) {
+            return Err(TagError::InvalidName {
+                max: limits.tag_name_max_chars,
+            });
+        }
+        let gate = self.begin().map_err(TagError::Storage)?;
+        let lsn = self
+            .write_account(account, |state| {
+                let graph = &mut state.graph;
+                if !graph.has_tag(tag) {
+                    return Err(TagError::UnknownTag(tag));
+                }
+                if graph.tag_names().any(|(id, n)| id != tag && n == name) {
+                    return Err(TagError::DuplicateName(name.to_owned()));
+                }
+                let lsn = self.log(|| Record::RenameTag {
+                    account: account.0,
+                    tag: tag.0,
+                    name: name.to_owned(),
+                });
+                graph.rename_tag(tag, name.to_owned());
+                Ok(lsn)
+            })
+            .unwrap_or(Err(TagError::UnknownAccount(account)))?;
+        drop(gate);
+        self.commit(lsn).map_err(TagError::Storage)
+    }
+
+    /// One page of the followers carrying `tag`, in OpenID order, as
+    /// [`followers_page`](Self::followers_page) pages all followers: the `limit` smallest
+    /// OpenIDs above `after` among the tag's members at the moment of the call; `total` is
+    /// the tag's member count. Each page selects from the tag's members (a copy-on-write
+    /// reference taken under the account's lock, the OpenIDs computed outside it), so a
+    /// page costs one OpenID per member; tags have no cached order.
+    ///
+    /// # Errors
+    /// [`QueryError::PageSize`] unless `1 <= limit <= follower_page_max`;
+    /// [`QueryError::UnknownAccount`]; [`QueryError::UnknownTag`];
+    /// [`QueryError::InvalidOpenId`] if `after` is not an OpenID of `account`.
+    pub fn tag_followers_page(
+        &self,
+        account: AccountId,
+        tag: TagId,
+        after: Option<OpenId>,
+        limit: usize,
+    ) -> Result<FollowerPage, QueryError> {
+        let max = self.config.limits.follower_page_max;
+        if limit == 0 || limit > max {
+            return Err(QueryError::PageSize { len: limit, max });
+        }
+        let members = self
+            .write_account(account, |state| {
+                let graph = state.graph.settled();
+                graph.tag(tag).map(|t| std::sync::Arc::clone(&t.members))
+            })
+            .ok_or(QueryError::UnknownAccount(account))?
+            .ok_or(QueryError::UnknownTag(tag))?;
+        if let Some(id) = after
+            && self.codec.decode(account, id).is_none()
+        {
+            return Err(QueryError::InvalidOpenId(id));
+        }
+        let (open_ids, more) = follower_order::select_page(
+            &self.codec,
+            account,
+            &members,
+            after.map(|id| id.0),
+            limit,
+        );
+        Ok(FollowerPage {
+            next: if more { open_ids.last().copied() } else { None },
+            open_ids,
+            total: members.len(),
+        })
     }
 
     /// The account's tags, in id order.

@@ -96,6 +96,7 @@ pub(crate) mod record_kind {
     pub(crate) const INBOUND: u8 = 26;
     pub(crate) const SET_AUTO_REPLY: u8 = 27;
     pub(crate) const REMOVE_AUTO_REPLY: u8 = 28;
+    pub(crate) const RENAME_TAG: u8 = 29;
     pub(crate) const WHAT: &str = "record kind";
     #[allow(dead_code, reason = "read by the docs check")]
     pub(crate) const NAMES: &[(u8, &str)] = &[
@@ -127,6 +128,7 @@ pub(crate) mod record_kind {
         (INBOUND, "Inbound"),
         (SET_AUTO_REPLY, "SetAutoReply"),
         (REMOVE_AUTO_REPLY, "RemoveAutoReply"),
+        (RENAME_TAG, "RenameTag"),
     ];
 }
 

@@ -23,8 +23,10 @@ use crate::store::codec::{DecodeError, Encode, Reader, Writer};
 /// The log format this build writes (the version in a new segment's header).
 ///
 /// Format 2 writes the account kind of `RegisterInSubject` as the snapshot does (1
-/// subscription, 2 service); format 1 wrote 0 and 1.
-pub(crate) const LOG_FORMAT: u32 = 2;
+/// subscription, 2 service); format 1 wrote 0 and 1. Format 3 adds `RenameTag`, which
+/// formats 1 and 2 do not have (a build of format 2 refuses a format-3 segment by its
+/// version instead of taking the new record for damage).
+pub(crate) const LOG_FORMAT: u32 = 3;
 /// The oldest log format this build reads.
 pub(crate) const OLDEST_LOG_FORMAT: u32 = 1;
 
@@ -60,6 +62,11 @@ pub(crate) enum Record {
     DeleteTag {
         account: u32,
         tag: u32,
+    },
+    RenameTag {
+        account: u32,
+        tag: u32,
+        name: String,
     },
     Retag {
         account: u32,
@@ -408,6 +415,12 @@ impl Encode for Record {
                 w.u32(*account);
                 w.str(keyword);
             }
+            Record::RenameTag { account, tag, name } => {
+                w.u8(record_kind::RENAME_TAG);
+                w.u32(*account);
+                w.u32(*tag);
+                w.str(name);
+            }
         }
     }
 }
@@ -550,6 +563,11 @@ impl Record {
             record_kind::REMOVE_AUTO_REPLY => Record::RemoveAutoReply {
                 account: r.u32()?,
                 keyword: r.string()?,
+            },
+            record_kind::RENAME_TAG if format >= 3 => Record::RenameTag {
+                account: r.u32()?,
+                tag: r.u32()?,
+                name: r.string()?,
             },
             code => {
                 return Err(DecodeError::UnknownCode {
@@ -772,6 +790,11 @@ mod tests {
                 account: 3,
                 keyword: "hours".into(),
             },
+            Record::RenameTag {
+                account: 1,
+                tag: 0,
+                name: "u".into(),
+            },
         ]
     }
 
@@ -791,29 +814,68 @@ mod tests {
         }
     }
 
-    /// `tests/data/records-v2.bin`: every sample record at log format 2, each as its length
-    /// (u32 LE) and its bytes. Committed: a change that moves one byte of the encoding fails
-    /// here. A new format writes a file of its own (`HERALD_WRITE_GOLDEN=1`) and keeps this
-    /// one, which must keep decoding at format 2.
-    #[test]
-    fn the_samples_encode_to_the_committed_bytes_of_format_2() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/records-v2.bin");
+    /// The samples a format has: `RenameTag` came with format 3.
+    fn samples_of(format: u32) -> Vec<Record> {
+        samples()
+            .into_iter()
+            .filter(|r| format >= 3 || !matches!(r, Record::RenameTag { .. }))
+            .collect()
+    }
+
+    /// Checks `tests/data/records-v{format}.bin`: every sample record of `format`, each as
+    /// its length (u32 LE) and its bytes. Committed: a change that moves one byte of the
+    /// encoding fails here. A new format writes a file of its own (`HERALD_WRITE_GOLDEN=1`
+    /// writes the current format's) and keeps the old ones, which must keep decoding.
+    fn check_committed_samples(format: u32, path: &str) {
         let mut encoded = Vec::new();
-        for record in samples() {
+        for record in samples_of(format) {
             let mut bytes = Vec::new();
             record.encode(&mut bytes);
             Writer(&mut encoded).bytes(&bytes);
         }
-        if std::env::var_os("HERALD_WRITE_GOLDEN").is_some() {
+        if format == LOG_FORMAT && std::env::var_os("HERALD_WRITE_GOLDEN").is_some() {
             std::fs::write(path, &encoded).unwrap();
         }
         let committed = std::fs::read(path).unwrap();
         let mut r = Reader(&committed);
-        for record in samples() {
-            assert_eq!(Record::decode(2, r.bytes().unwrap()), Ok(record));
+        for record in samples_of(format) {
+            assert_eq!(Record::decode(format, r.bytes().unwrap()), Ok(record));
         }
         r.finish().unwrap();
-        assert!(committed == encoded, "the encoding of format 2 changed");
+        assert!(
+            committed == encoded,
+            "the encoding of format {format} changed"
+        );
+    }
+
+    #[test]
+    fn the_samples_encode_to_the_committed_bytes_of_format_2() {
+        check_committed_samples(
+            2,
+            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/records-v2.bin"),
+        );
+    }
+
+    #[test]
+    fn the_samples_encode_to_the_committed_bytes_of_format_3() {
+        check_committed_samples(
+            3,
+            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/records-v3.bin"),
+        );
+    }
+
+    #[test]
+    fn formats_before_3_have_no_rename_tag() {
+        let mut bytes = Vec::new();
+        Record::RenameTag {
+            account: 1,
+            tag: 0,
+            name: "u".into(),
+        }
+        .encode(&mut bytes);
+        assert!(Record::decode(2, &bytes).is_err());
+        assert!(Record::decode(1, &bytes).is_err());
+        assert!(Record::decode(3, &bytes).is_ok());
     }
 
     #[test]

@@ -382,6 +382,12 @@ impl Engine {
                     s.interaction.remove_auto_reply(&keyword);
                 })
                 .ok_or_else(|| unknown(account))?,
+            Record::RenameTag { account, tag, name } => {
+                self.write_account(AccountId(account), |state| {
+                    state.graph.rename_tag(crate::ids::TagId(tag), name);
+                })
+                .ok_or_else(|| unknown(account))?;
+            }
         }
         Ok(())
     }

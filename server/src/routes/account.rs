@@ -1,7 +1,6 @@
 //! The account side, under the account's access token: tokens, sends, jobs, tags.
 
 use crate::app::{Body, Params, QueryParams, Shared, blocking};
-use crate::auth::Subject;
 use crate::error::ApiError;
 use crate::wire::{ReportJson, SendJson, parse_open_ids};
 use axum::Json;
@@ -10,6 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use herald::{AccountId, JobId, OpenId, Seq, TagId};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::sync::Arc;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -19,7 +19,7 @@ pub struct Credentials {
 }
 
 /// `POST /v1/token {"appid","secret"}` → `{"access_token","expires_in"}`. Each call issues
-/// a new token; earlier ones stay valid until they expire.
+/// a new token; the previous one stays valid for the overlap (5 minutes), older ones die.
 pub async fn token(
     State(state): State<Shared>,
     body: Result<Body<Credentials>, ApiError>,
@@ -32,9 +32,15 @@ pub async fn token(
         .engine
         .account_name(AccountId(account))
         .map_err(|_| bad())?;
-    let token = state.auth.issue(Subject::Account(account));
+    // A new generation: the previous token stays valid for the overlap only.
+    let auth = Arc::clone(&state);
+    let (token, expires_in) =
+        tokio::task::spawn_blocking(move || auth.auth.issue_account(account, false))
+            .await
+            .map_err(|e| ApiError::internal(format!("issuing a token failed: {e}")))?
+            .map_err(|e| ApiError::internal(e.to_string()))?;
     Ok(Json(
-        json!({"access_token": token, "expires_in": state.auth.ttl_secs()}),
+        json!({"access_token": token, "expires_in": expires_in}),
     ))
 }
 

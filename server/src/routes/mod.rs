@@ -10,3 +10,4 @@ pub mod storage;
 pub mod subjects;
 pub mod user;
 pub mod v1;
+pub mod wechat;
