@@ -65,3 +65,4 @@ pub use machinery::job::{JobReport, JobStatus};
 pub use message::{Article, Media, MediaFormat, MediaKind, Message, MessageError, Video};
 pub use recovery::SnapshotStats;
 pub use sink::{Batch, InboxWatcher, Sink, SinkError};
+pub use store::wal::LogSyncs;

@@ -217,14 +217,36 @@ fn sample(engine: &Engine) {
     }
 }
 
+/// The engine's fsync histogram in the exposition format. It is kept by herald itself (the
+/// flusher thread counts into fixed buckets), so it is written out here rather than
+/// recorded through the `metrics` facade.
+fn log_syncs_text(syncs: &herald::LogSyncs, out: &mut String) {
+    use std::fmt::Write;
+    let name = "herald_wal_fsync_duration_seconds";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Time of the write-ahead log's fsyncs (the group commit's disk time)"
+    );
+    let _ = writeln!(out, "# TYPE {name} histogram");
+    for (bound, n) in &syncs.buckets {
+        let _ = writeln!(out, "{name}_bucket{{le=\"{}\"}} {n}", bound.as_secs_f64());
+    }
+    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", syncs.count);
+    let _ = writeln!(out, "{name}_sum {}", syncs.sum.as_secs_f64());
+    let _ = writeln!(out, "{name}_count {}", syncs.count);
+}
+
 /// `GET /metrics` → the Prometheus text exposition; no credentials needed.
 pub async fn render(State(state): State<Shared>) -> impl IntoResponse {
     let engine = Arc::clone(&state.engine);
     let _ = tokio::task::spawn_blocking(move || sample(&engine)).await;
-    let body = HANDLE
+    let mut body = HANDLE
         .get()
         .map(PrometheusHandle::render)
         .unwrap_or_default();
+    if let Some(syncs) = state.engine.log_syncs() {
+        log_syncs_text(&syncs, &mut body);
+    }
     (
         [(
             header::CONTENT_TYPE,

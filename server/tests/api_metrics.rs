@@ -214,4 +214,22 @@ fn periodic_snapshots_are_timed() {
     assert!(value(&m, "herald_snapshot_duration_seconds_count").unwrap() >= 1.0);
     assert!(value(&m, "herald_snapshot_bytes").unwrap() > 0.0);
     assert_eq!(value(&m, "herald_users"), Some(3.0));
+    // The log's fsyncs: adding users waited for at least one.
+    let fsyncs = value(&m, "herald_wal_fsync_duration_seconds_count").unwrap();
+    assert!(fsyncs >= 1.0, "{m}");
+    assert_eq!(
+        has_labels(
+            &m,
+            "herald_wal_fsync_duration_seconds_bucket",
+            &[r#"le="+Inf""#]
+        ),
+        Some(fsyncs)
+    );
+    assert!(value(&m, "herald_wal_fsync_duration_seconds_sum").unwrap() > 0.0);
+}
+
+#[test]
+fn an_in_memory_server_has_no_fsync_histogram() {
+    let s = Server::start(&[]);
+    assert!(!scrape(&s).contains("herald_wal_fsync"));
 }

@@ -123,6 +123,12 @@ impl Engine {
             .and_then(|disk| disk.wal.next_lsn().checked_sub(1))
     }
 
+    /// How long the write-ahead log's fsyncs took since the engine opened (the group
+    /// commit's disk time, which every durable change waits for); `None` in memory.
+    pub fn log_syncs(&self) -> Option<crate::store::wal::LogSyncs> {
+        self.disk.get().map(|disk| disk.wal.syncs())
+    }
+
     /// Why the log cannot be written, while it cannot (changes are then refused and the
     /// engine retries the write on its own; see [`StorageError`]). `None` when all is well
     /// and for in-memory engines.

@@ -46,9 +46,9 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
@@ -132,6 +132,67 @@ struct Shared {
     failing: AtomicBool,
     /// Set once by the engine after opening; called by the flusher after each write.
     on_progress: Mutex<Option<ProgressHook>>,
+    /// How long the flusher's fsyncs took.
+    syncs: SyncTimes,
+}
+
+/// Upper bounds of the fsync time buckets, in microseconds.
+const SYNC_BUCKETS_US: [u64; 14] = [
+    50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000,
+    5_000_000,
+];
+
+/// Counts of fsync times per bucket, written by the flusher, read by anyone.
+#[derive(Default)]
+struct SyncTimes {
+    /// `buckets[i]`: syncs that took at most `SYNC_BUCKETS_US[i]` and more than the bound
+    /// before; the last counts the slower ones.
+    buckets: [AtomicU64; SYNC_BUCKETS_US.len() + 1],
+    count: AtomicU64,
+    sum_ns: AtomicU64,
+}
+
+impl SyncTimes {
+    fn record(&self, took: Duration) {
+        let us = took.as_micros() as u64;
+        let i = SYNC_BUCKETS_US.partition_point(|&bound| bound < us);
+        self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_ns
+            .fetch_add(took.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    fn read(&self) -> LogSyncs {
+        let mut below = 0;
+        let buckets = SYNC_BUCKETS_US
+            .iter()
+            .zip(&self.buckets)
+            .map(|(&bound, n)| {
+                below += n.load(Ordering::Relaxed);
+                (Duration::from_micros(bound), below)
+            })
+            .collect();
+        LogSyncs {
+            count: self.count.load(Ordering::Relaxed),
+            sum: Duration::from_nanos(self.sum_ns.load(Ordering::Relaxed)),
+            buckets,
+        }
+    }
+}
+
+/// How long the write-ahead log's fsyncs took since the engine opened
+/// ([`Engine::log_syncs`](crate::Engine::log_syncs)): a histogram, read without stopping
+/// the log (the fields are read one after the other, so a sync finishing meanwhile may be
+/// in some and not others).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LogSyncs {
+    /// fsyncs done.
+    pub count: u64,
+    /// Their total time.
+    pub sum: Duration,
+    /// `(bound, n)`: the fsyncs that took at most `bound`, cumulative, ascending bounds
+    /// from 50 µs to 5 s; those slower than the last bound are `count` minus its `n`.
+    pub buckets: Vec<(Duration, u64)>,
 }
 
 pub(crate) struct Wal {
@@ -307,6 +368,7 @@ impl Wal {
             shutdown: AtomicBool::new(false),
             failing: AtomicBool::new(false),
             on_progress: Mutex::new(None),
+            syncs: SyncTimes::default(),
         });
         let flusher = {
             let shared = Arc::clone(&shared);
@@ -326,6 +388,11 @@ impl Wal {
 
     /// Sets what the flusher calls, with the new durable bound, after every write that
     /// succeeds (it must be cheap when it has nothing to do).
+    /// The fsync times so far.
+    pub(crate) fn syncs(&self) -> LogSyncs {
+        self.shared.syncs.read()
+    }
+
     pub(crate) fn on_progress(&self, hook: ProgressHook) {
         *self.shared.on_progress.lock() = Some(hook);
     }
@@ -577,10 +644,13 @@ fn write_step(
     if let Some(seg) = segment.as_mut() {
         seg.repair()?;
     }
-    let sync = |seg: &Segment| {
+    let sync = |seg: &Segment| -> Result<(), StoreError> {
+        let start = Instant::now();
         seg.file
             .sync_data()
-            .map_err(|e| StoreError::io("syncing the log", e))
+            .map_err(|e| StoreError::io("syncing the log", e))?;
+        shared.syncs.record(start.elapsed());
+        Ok(())
     };
     if buf.is_empty() {
         if force_sync && let Some(seg) = segment.as_ref() {
