@@ -15,7 +15,7 @@ fn a_durable_engine_counts_its_fsyncs_in_ascending_cumulative_buckets() {
         engine.register_account(&format!("a{i}")).unwrap();
     }
     let syncs = engine.log_syncs().unwrap();
-    assert!(syncs.count >= before + 1, "{syncs:?}");
+    assert!(syncs.count > before, "{syncs:?}");
     assert!(syncs.sum > std::time::Duration::ZERO);
     assert!(
         syncs
