@@ -259,6 +259,8 @@ fn entries_evicted_before_the_client_came_back_arrive_as_missed() {
     let seqs: Vec<u32> = (0..40)
         .map(|i| send_text(&s, account, &token, &format!("m{i}")))
         .collect();
+    // Sends are acknowledged when accepted; an account's jobs finish in order.
+    s.wait_job(account, &token, *seqs.last().unwrap());
     // The gateway says what a fetch from cursor 0 says: what was evicted, then the rest.
     let page = s.inbox(0, &user_token, 0);
     let evicted = page["missed"].as_u64().unwrap();
