@@ -6,8 +6,8 @@
 
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
-use std::os::unix::process::CommandExt;
 use std::net::TcpStream;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
@@ -167,12 +167,13 @@ impl Browser {
         let page = Page {
             session: attached["sessionId"].as_str().unwrap().to_string(),
         };
-        self.call(
-            Some(&page.session),
-            "Page.navigate",
-            json!({ "url": url }),
+        self.call(Some(&page.session), "Page.navigate", json!({ "url": url }));
+        self.wait(
+            &page,
+            10,
+            "the page loaded",
+            "document.readyState === 'complete'",
         );
-        self.wait(&page, 10, "the page loaded", "document.readyState === 'complete'");
         page
     }
 
