@@ -133,6 +133,7 @@ $("send-form").addEventListener("submit", async (ev) => {
       audience: composedAudience(),
     });
     addJob(account.id, account.token, r.seq, message.type === "text" ? message.text : message.title);
+    if (message.type === "text") $("send-text").value = "";
   } catch (e) {
     $("send-error").textContent = e.message;
   } finally {
