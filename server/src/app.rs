@@ -100,6 +100,9 @@ pub fn router(state: Shared, body_limit: usize) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(crate::metrics::render))
+        // The web console: static files, outside the `/v1` table and its OpenAPI file.
+        .route("/console", get(crate::console::index))
+        .route("/console/{file}", get(crate::console::file))
         .merge(routes::v1::router())
         .merge(routes::wechat::router())
         .fallback(not_found)

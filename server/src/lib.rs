@@ -5,6 +5,7 @@ pub mod app;
 pub mod auth;
 pub mod callback;
 pub mod config;
+pub mod console;
 pub mod error;
 pub mod fired;
 pub mod gateway;

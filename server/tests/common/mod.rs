@@ -2,6 +2,7 @@
 //! reqwest.
 #![allow(dead_code)] // each test file uses a part of the helpers
 
+pub mod cdp;
 pub mod gw;
 
 use reqwest::blocking::{Client, RequestBuilder, Response};
