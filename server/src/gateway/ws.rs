@@ -15,9 +15,9 @@ use serde::Deserialize;
 use std::sync::Arc;
 use tokio::time::Instant;
 
-/// The socket's read buffer: clients send only pongs and close frames. tungstenite's
-/// default is 128 KiB per connection; 4 KiB measured 9–31 KB per idle connection (RSS),
-/// 1 KiB 6–8 KB (`examples/gateway_load.rs`, 10,000 connections).
+/// The socket's read buffer: clients send only pongs and close frames, and its capacity
+/// stays with every idle connection (tungstenite's default is 128 KiB; the measured cost
+/// per connection is in docs/performance.md).
 const READ_BUFFER: usize = 1 << 10;
 /// Bytes collected before a write reaches the socket: a batch of small frames is one
 /// write. Kept small: the buffer's capacity stays with an idle connection.

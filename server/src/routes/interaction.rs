@@ -4,7 +4,8 @@
 
 use crate::app::{Body, Params, QueryParams, Shared, blocking};
 use crate::error::ApiError;
-use crate::wire::{MessageJson, accepted, message_value, parse_open_id};
+use crate::routes::publishing::{ToFollower, to_follower};
+use crate::wire::{MessageJson, accepted, message_value};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -87,31 +88,22 @@ pub async fn inbound(
     Ok(Json(json!({"messages": messages})))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Reply {
-    open_id: String,
-    message: MessageJson,
-}
-
 /// `POST /v1/accounts/{account}/replies {"open_id","message"}` → 202 the job: a message to
 /// one follower, allowed within the reply window after their last message.
 pub async fn reply(
     State(state): State<Shared>,
     headers: HeaderMap,
     path: Result<Params<u32>, ApiError>,
-    body: Result<Body<Reply>, ApiError>,
+    body: Result<Body<ToFollower>, ApiError>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let Params(account) = path?;
-    state.auth.account(&headers, account)?;
-    let Body(Reply { open_id, message }) = body?;
-    let open_id = parse_open_id(&open_id)?;
-    let message = message.into_message()?;
-    let job = blocking(&state, move |e| {
-        Ok(e.reply(AccountId(account), open_id, message)?)
-    })
-    .await?;
-    Ok((StatusCode::ACCEPTED, Json(accepted(&job))))
+    to_follower(
+        state,
+        headers,
+        path,
+        body,
+        |e, account, open_id, message| Ok(e.reply(account, open_id, message)?),
+    )
+    .await
 }
 
 /// `GET /v1/accounts/{account}/auto-replies` → `{"auto_replies":[{"keyword","reply"}]}`,

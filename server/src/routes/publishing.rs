@@ -8,15 +8,37 @@ use crate::wire::{JobRef, MessageJson, SendJson, accepted, message_value, parse_
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use herald::{AccountId, JobId, Message, ScheduleId, SendPurpose, Seq};
+use herald::{AccountId, JobHandle, JobId, Message, ScheduleId, SendPurpose, Seq};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+/// A message for one follower: a preview, or a reply within the reply window.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Preview {
+pub struct ToFollower {
     open_id: String,
     message: MessageJson,
+}
+
+/// The body of a route that sends one message to one follower of the token's account,
+/// checked, then `call` on the blocking pool → 202 the job.
+pub(crate) async fn to_follower(
+    state: Shared,
+    headers: HeaderMap,
+    path: Result<Params<u32>, ApiError>,
+    body: Result<Body<ToFollower>, ApiError>,
+    call: fn(&herald::Engine, AccountId, herald::OpenId, Message) -> Result<JobHandle, ApiError>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let Params(account) = path?;
+    state.auth.account(&headers, account)?;
+    let Body(ToFollower { open_id, message }) = body?;
+    let open_id = parse_open_id(&open_id)?;
+    let message = message.into_message()?;
+    let job = blocking(&state, move |e| {
+        call(e, AccountId(account), open_id, message)
+    })
+    .await?;
+    Ok((StatusCode::ACCEPTED, Json(accepted(&job))))
 }
 
 /// `POST /v1/accounts/{account}/previews {"open_id","message"}` → 202 the job: the message
@@ -25,18 +47,16 @@ pub async fn preview(
     State(state): State<Shared>,
     headers: HeaderMap,
     path: Result<Params<u32>, ApiError>,
-    body: Result<Body<Preview>, ApiError>,
+    body: Result<Body<ToFollower>, ApiError>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let Params(account) = path?;
-    state.auth.account(&headers, account)?;
-    let Body(Preview { open_id, message }) = body?;
-    let open_id = parse_open_id(&open_id)?;
-    let message = message.into_message()?;
-    let job = blocking(&state, move |e| {
-        Ok(e.preview(AccountId(account), open_id, message)?)
-    })
-    .await?;
-    Ok((StatusCode::ACCEPTED, Json(accepted(&job))))
+    to_follower(
+        state,
+        headers,
+        path,
+        body,
+        |e, account, open_id, message| Ok(e.preview(account, open_id, message)?),
+    )
+    .await
 }
 
 /// A scheduled send's body: a send's fields and `due_ms`.
