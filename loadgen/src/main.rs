@@ -17,7 +17,7 @@ mod workload;
 use clap::{CommandFactory, FromArgMatches, Subcommand};
 
 use crate::scenarios::{
-    ChildArgs, CompareArgs, CrashArgs, FanoutArgs, GraphArgs, MixedArgs, RestartArgs,
+    ChildArgs, CompareArgs, CrashArgs, FanoutArgs, GraphArgs, MixedArgs, NetArgs, RestartArgs,
 };
 use crate::workload::{Workload, WorkloadArgs};
 
@@ -49,6 +49,10 @@ enum Scenario {
     /// Kills a durable engine with SIGKILL at random moments; checks nothing acknowledged
     /// was lost and nothing was delivered twice.
     Crash(CrashArgs),
+    /// herald-server's push gateway over the network: N WebSocket clients, M broadcasts;
+    /// deliveries/s, send-to-receipt latency, memory per connection, verified; with
+    /// `--compare`, Redis pub/sub and NATS core in the same run; `--slow-share` slow clients.
+    Net(Box<NetArgs>),
     /// The child process of `crash` (not for direct use).
     #[command(hide = true)]
     CrashChild(ChildArgs),
@@ -76,6 +80,7 @@ fn main() -> anyhow::Result<()> {
         Scenario::Mixed(args) => scenarios::run_mixed(&args),
         Scenario::Compare(args) => scenarios::run_compare(&args),
         Scenario::Restart(args) => scenarios::run_restart(&args),
+        Scenario::Net(args) => scenarios::run_net(&args),
         Scenario::Crash(args) => scenarios::run_crash(&args),
         Scenario::CrashChild(args) => scenarios::run_crash_child(&args),
     }

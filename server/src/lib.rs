@@ -209,7 +209,8 @@ pub async fn serve(settings: Settings) -> Result<(), String> {
             settings.ping_interval,
             settings.pong_timeout,
             settings.write_timeout,
-        ),
+        )
+        .map_err(|e| format!("starting the push gateway's runtime: {e}"))?,
         fired: fired::FiredLog::default(),
     });
     match engine.watch_inboxes(Arc::clone(&state.gateway.hub) as Arc<dyn herald::InboxWatcher>) {

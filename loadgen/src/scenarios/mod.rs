@@ -6,6 +6,7 @@ mod crash;
 mod fanout;
 mod graph;
 mod mixed;
+mod net;
 mod restart;
 
 pub(crate) use compare::{CompareArgs, compare_defaults, run_compare};
@@ -13,4 +14,5 @@ pub(crate) use crash::{ChildArgs, CrashArgs, run_crash, run_crash_child};
 pub(crate) use fanout::{FanoutArgs, run_fanout};
 pub(crate) use graph::{GraphArgs, run_graph};
 pub(crate) use mixed::{MixedArgs, run_mixed};
+pub(crate) use net::{NetArgs, run_net};
 pub(crate) use restart::{RestartArgs, run_restart};

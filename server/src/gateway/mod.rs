@@ -36,12 +36,37 @@ pub struct Gateway {
     pub write_timeout: Duration,
     /// Reconnect hints at shutdown are spread uniformly over this.
     pub reconnect_jitter: Duration,
+    /// Where WebSocket connections run: a runtime of their own, so that a broadcast's
+    /// thousands of wake-ups never queue the control API's requests (a send) behind them.
+    runtime: ConnectionRuntime,
+}
+
+/// The gateway's own runtime, shut down without blocking when the gateway is dropped
+/// (which may happen inside the server's runtime).
+#[derive(Debug)]
+struct ConnectionRuntime(Option<tokio::runtime::Runtime>);
+
+impl Drop for ConnectionRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 impl Gateway {
-    /// A gateway with these timings; nothing is connected yet.
-    pub fn new(ping_interval: Duration, pong_timeout: Duration, write_timeout: Duration) -> Self {
-        Gateway {
+    /// A gateway with these timings and a runtime for its connections (a worker per core);
+    /// nothing is connected yet.
+    pub fn new(
+        ping_interval: Duration,
+        pong_timeout: Duration,
+        write_timeout: Duration,
+    ) -> std::io::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .thread_name("herald-gateway")
+            .enable_all()
+            .build()?;
+        Ok(Gateway {
             hub: Arc::new(Hub::default()),
             encoded: Arc::new(Encoded::default()),
             shutdown: watch::channel(false).0,
@@ -49,7 +74,8 @@ impl Gateway {
             pong_timeout,
             write_timeout,
             reconnect_jitter: Duration::from_secs(5),
-        }
+            runtime: ConnectionRuntime(Some(runtime)),
+        })
     }
 
     /// A delay for one client's reconnect hint, uniform in `0..reconnect_jitter`, so that
@@ -58,6 +84,18 @@ impl Gateway {
         let random = crate::keys::random::<8>().map_or(0, u64::from_le_bytes);
         let span = self.reconnect_jitter.as_millis().max(1) as u64;
         Duration::from_millis(random % span)
+    }
+
+    /// Starts a connection on the gateway's runtime.
+    pub fn spawn<F>(&self, connection: F) -> tokio::task::JoinHandle<()>
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        match &self.runtime.0 {
+            Some(runtime) => runtime.spawn(connection),
+            // Only while the gateway is being dropped.
+            None => tokio::spawn(connection),
+        }
     }
 }
 
@@ -93,6 +131,8 @@ pub fn catchup_switch(transport: &'static str) {
 #[derive(Debug)]
 pub struct Connected {
     transport: &'static str,
+    /// `herald_gateway_deliveries_pushed_total` for this transport, looked up once.
+    pushed: metrics::Counter,
 }
 
 impl Connected {
@@ -101,13 +141,15 @@ impl Connected {
         metrics::gauge!("herald_gateway_connections", "transport" => transport).increment(1.0);
         metrics::counter!("herald_gateway_connections_total", "transport" => transport)
             .increment(1);
-        Connected { transport }
+        Connected {
+            transport,
+            pushed: metrics::counter!("herald_gateway_deliveries_pushed_total", "transport" => transport),
+        }
     }
 
     /// Counts `n` inbox entries written to this connection's socket.
     pub fn pushed(&self, n: usize) {
-        metrics::counter!("herald_gateway_deliveries_pushed_total", "transport" => self.transport)
-            .increment(n as u64);
+        self.pushed.increment(n as u64);
     }
 }
 

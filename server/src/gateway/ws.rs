@@ -59,7 +59,16 @@ pub async fn ws(
         .write_buffer_size(WRITE_BUFFER)
         .max_message_size(MAX_INCOMING)
         .max_frame_size(MAX_INCOMING)
-        .on_upgrade(move |socket| run(socket, state, user, cursor)))
+        .on_upgrade(move |socket| {
+            // Spawned here, not inside the returned future: that future stays as small as
+            // the handle it waits on (the server's graceful shutdown waits for it).
+            let connection = state
+                .gateway
+                .spawn(run(socket, Arc::clone(&state), user, cursor));
+            async move {
+                let _ = connection.await;
+            }
+        }))
 }
 
 /// Why a connection ended, for the logs.

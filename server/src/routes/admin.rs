@@ -114,6 +114,15 @@ pub async fn follow(
                 .into());
             }
         }
+        if source.is_none() {
+            // One log record and one commit for the whole list, not one per user.
+            let ids: Vec<UserId> = users.iter().map(|&u| UserId(u)).collect();
+            e.follow_many(account, &ids)?;
+            return users
+                .iter()
+                .map(|&u| Ok(e.open_id(account, UserId(u))?.to_string()))
+                .collect();
+        }
         let mut open_ids = Vec::with_capacity(users.len());
         for u in users {
             open_ids.push(e.follow(account, UserId(u), source.as_deref())?.to_string());
