@@ -9,11 +9,12 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
 use anyhow::{Context, bail, ensure};
 use futures_util::StreamExt;
+use memchr::memmem;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -299,13 +300,14 @@ pub async fn client(
                 Some(Ok(_)) => continue,
             };
             let text = text.as_str();
-            // Entries are written with `type` first; the other frames' keys are sorted.
-            if text.starts_with(r#"{"type":"message""#) {
-                if let Some(cursor) = field(text, r#""cursor":"#) {
+            // Entries are written with `type` and `cursor` first; the other frames' keys
+            // are sorted.
+            if let Some(rest) = text.strip_prefix(ENTRY) {
+                if let Some(cursor) = leading_number(rest) {
                     next_cursor = cursor + 1;
                 }
-                if let Some(at) = text.find(r#""text":""#) {
-                    rec.message(&text.as_bytes()[at + 8..], Instant::now());
+                if let Some(at) = TEXT.find(rest.as_bytes()) {
+                    rec.message(&rest.as_bytes()[at + TEXT.needle().len()..], Instant::now());
                 }
             } else if text.contains(r#""type":"hello""#) {
                 if let Some(f) = subscribed.take() {
@@ -336,11 +338,22 @@ pub async fn client(
     }
 }
 
+/// How an inbox entry's frame starts.
+const ENTRY: &str = r#"{"type":"message","cursor":"#;
+/// Where a text message's text starts: searched for once per frame, with a searcher built
+/// once.
+static TEXT: LazyLock<memmem::Finder<'static>> =
+    LazyLock::new(|| memmem::Finder::new(r#""text":""#));
+
 /// The unsigned number after `key` in `text`.
 fn field(text: &str, key: &str) -> Option<u64> {
-    let rest = &text[text.find(key)? + key.len()..];
-    let end = rest
+    leading_number(&text[text.find(key)? + key.len()..])
+}
+
+/// The unsigned number `text` starts with.
+fn leading_number(text: &str) -> Option<u64> {
+    let end = text
         .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(rest.len());
-    rest[..end].parse().ok()
+        .unwrap_or(text.len());
+    text[..end].parse().ok()
 }
