@@ -2,17 +2,18 @@
 //! connected, swept over 1, 100 and 10,000 online recipients; throughput in deliveries.
 //!
 //! Each recipient is a connection as `gateway::ws` runs it, minus the socket: a task on a
-//! multi-threaded tokio runtime (as `herald-server` builds it) that holds a hub
-//! [`Registration`] and a [`Reader`] at its cursor, waits for the hub's wake-up, and then
-//! calls [`Reader::next_batch`] until it comes back empty, as the WebSocket session does.
-//! One iteration is one send, timed from the call to [`Engine::send`] until every
+//! multi-threaded tokio runtime (built as `herald-server` builds its own) that holds a hub
+//! [`Registration`] and a [`Reader`] at its cursor, waits for the hub's wake-up, then calls
+//! [`Reader::next_batch`] until it comes back empty, as the WebSocket session does. One
+//! iteration is one send, timed from the call to [`Engine::send_async`] (what the send
+//! routes call, from the bench's thread rather than a runtime worker) until every
 //! recipient's task has its frame encoded (the message's JSON from the shared [`Encoded`]
-//! cache, the frame's own text around it) and has seen its inbox empty again, and the
-//! job has finished.
+//! cache, the frame's own text around it) and has seen its inbox empty again, and the job
+//! has finished.
 //!
-//! Included: the engine's acceptance and fan-out into the in-memory inboxes (on the
-//! sending thread up to `inline_max_recipients`, as 1 and 100 are; on the fan-out workers
-//! for 10,000), the hub's bit-set test and wake-up per recipient, the runtime scheduling
+//! Included: the engine's acceptance and fan-out into the in-memory inboxes (always on the
+//! fan-out workers, as `send_async` does), the hub's bit-set test and wake-up per
+//! recipient (on the fan-out worker that appended), the runtime scheduling
 //! each woken task, each task's two inbox fetches (the entry, then the empty one that
 //! sends the session back to waiting), `durable()` (immediate: the engine is in memory,
 //! there is no log to wait for), one encoding of the message per send, one frame per
@@ -121,7 +122,11 @@ impl Setup {
                     .deliveries
                     .store(u64::from(followers), Ordering::Release);
                 let request = SendRequest::new(Message::Text(TEXT.into()), Audience::All);
-                let job = self.engine.send(self.account, request).expect("send");
+                let job = self
+                    .engine
+                    .send_async(self.account, request)
+                    .await
+                    .expect("send");
                 self.outstanding.all_read.notified().await;
                 let report = job.finished().await;
                 assert_eq!(report.sent, u64::from(followers));
