@@ -91,13 +91,7 @@ impl Frame {
         let (event, json) = match &item.content {
             Content::Message(m) => {
                 let body = encoded.get(item.account.0, item.seq.0, m);
-                (
-                    "message",
-                    format!(
-                        r#"{{"type":"message","cursor":{},"account":{},"seq":{},"message":{body}}}"#,
-                        item.cursor, item.account.0, item.seq.0
-                    ),
-                )
+                ("message", Self::message(item, &body))
             }
             Content::Retracted => ("retracted", Self::bare("retracted", item)),
             // Expired and anything a newer engine adds: the entry is there, its content not.
@@ -109,6 +103,30 @@ impl Frame {
             next: Some(item.cursor + 1),
             event,
         }
+    }
+
+    /// `{"type":"message","cursor":C,"account":A,"seq":S,"message":BODY}`. Built once per
+    /// delivery, so it is one allocation of the exact length: `format!` guesses the length
+    /// from its literal pieces and grows the string past the body, and its integer
+    /// formatting goes through `fmt`'s padding machinery.
+    fn message(item: &InboxItem, body: &str) -> String {
+        let (mut cursor, mut account, mut seq) = (
+            itoa::Buffer::new(),
+            itoa::Buffer::new(),
+            itoa::Buffer::new(),
+        );
+        [
+            r#"{"type":"message","cursor":"#,
+            cursor.format(item.cursor),
+            r#","account":"#,
+            account.format(item.account.0),
+            r#","seq":"#,
+            seq.format(item.seq.0),
+            r#","message":"#,
+            body,
+            "}",
+        ]
+        .concat()
     }
 
     fn bare(kind: &str, item: &InboxItem) -> String {
@@ -286,5 +304,36 @@ mod tests {
         // A second reader from the middle sees the same frames, from the same encodings.
         let mut again = Reader::new(engine, encoded, user, BATCH as u64);
         assert_eq!(again.next_batch().await.unwrap(), rest);
+    }
+
+    #[tokio::test]
+    async fn a_message_frame_is_the_entry_around_the_cached_body() {
+        let engine = Arc::new(Engine::new(EngineConfig::default()));
+        let users = engine.add_users(1).unwrap();
+        let account = engine.register_account("a").unwrap();
+        engine.follow(account, users.get(0).unwrap(), None).unwrap();
+        for text in ["first", "second \"quoted\" \u{e9}"] {
+            let request = SendRequest::new(Message::Text(text.into()), Audience::All);
+            engine.send(account, request).unwrap().wait();
+        }
+        let encoded = Arc::new(Encoded::default());
+        let user = users.get(0).unwrap().0;
+        let mut reader = Reader::new(Arc::clone(&engine), Arc::clone(&encoded), user, 0);
+        let frames = reader.next_batch().await.unwrap();
+        let fetched = engine.fetch(users.get(0).unwrap(), 0, 2).unwrap();
+        assert_eq!(frames.len(), 2);
+        for (frame, item) in frames.iter().zip(&fetched.items) {
+            let Content::Message(m) = &item.content else {
+                panic!("{item:?} is a message");
+            };
+            let body = encoded.get(item.account.0, item.seq.0, m);
+            let expected = format!(
+                r#"{{"type":"message","cursor":{},"account":{},"seq":{},"message":{body}}}"#,
+                item.cursor, item.account.0, item.seq.0
+            );
+            assert_eq!(frame.json, expected);
+            let parsed: serde_json::Value = serde_json::from_str(&frame.json).unwrap();
+            assert_eq!(parsed["cursor"], item.cursor);
+        }
     }
 }
