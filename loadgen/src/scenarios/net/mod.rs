@@ -66,9 +66,13 @@ pub struct NetArgs {
     /// How long a slow client stops reading.
     #[arg(long, default_value_t = 2_000)]
     pub slow_pause_ms: u64,
-    /// Also run Redis pub/sub and NATS core (`redis-server`, `nats-server` from PATH).
+    /// Also run Redis pub/sub and NATS core (`redis-server`, `nats-server` from PATH), then
+    /// herald again at the send rate Redis achieved, for latency at the same load.
     #[arg(long)]
     pub compare: bool,
+    /// Sends per second (default: each as soon as the previous one was accepted).
+    #[arg(long)]
+    pub send_rate: Option<f64>,
     /// Run herald-server in memory rather than durable in a temporary data directory.
     #[arg(long)]
     pub in_memory: bool,
@@ -165,7 +169,14 @@ pub fn run_net(args: &NetArgs) -> anyhow::Result<()> {
             &[0.0]
         };
         for &share in shares {
-            match run::run(system, args, share, Some(&server_bin), &runtime)? {
+            match run::run(
+                system,
+                args,
+                share,
+                args.send_rate,
+                Some(&server_bin),
+                &runtime,
+            )? {
                 Some(outcome) => outcomes.push(outcome),
                 None => {
                     let (program, package) = match system {
@@ -181,6 +192,24 @@ pub fn run_net(args: &NetArgs) -> anyhow::Result<()> {
                 }
             }
         }
+    }
+    // Latency at the same load: herald held to the send rate Redis achieved.
+    let redis_rate = outcomes
+        .iter()
+        .find(|o| o.system == System::Redis && o.slow_share == 0.0)
+        .map(run::Outcome::sends_per_sec);
+    if let (Some(rate), None) = (redis_rate, args.send_rate)
+        && let Some(mut outcome) = run::run(
+            System::Herald,
+            args,
+            0.0,
+            Some(rate),
+            Some(&server_bin),
+            &runtime,
+        )?
+    {
+        outcome.paced_as = Some(System::Redis);
+        outcomes.push(outcome);
     }
     let summary = report::Summary::new(args, &outcomes, skipped);
     summary.print();

@@ -27,7 +27,8 @@ pub struct Group {
     pub verified_clients: u64,
     pub deliveries_per_sec: f64,
     pub latency: Option<Histogram<u64>>,
-    /// Slow clients: the longest time from resuming to holding everything, in ms.
+    /// Slow clients: the longest time from resuming to holding every message sent before
+    /// it resumed, in ms.
     pub catch_up_ms: Option<f64>,
 }
 
@@ -65,10 +66,20 @@ impl Group {
                 hist.saturating_record(u64::from(s.latency_us).max(1));
                 last_us = last_us.max(s.at_us);
             }
-            if let (Some(resumed), Some(last)) = (c.resumed_at, c.samples.last()) {
+            if let Some(resumed) = c.resumed_at {
+                // The backlog: messages sent before the client resumed; caught up when the
+                // last of them has arrived.
                 let resumed_us = resumed.saturating_duration_since(c.base()).as_micros() as u64;
-                let ms = last.at_us.saturating_sub(resumed_us) as f64 / 1e3;
-                catch_up = Some(catch_up.map_or(ms, |m: f64| m.max(ms)));
+                let drained = c
+                    .samples
+                    .iter()
+                    .filter(|s| s.at_us.saturating_sub(u64::from(s.latency_us)) < resumed_us)
+                    .map(|s| s.at_us)
+                    .max();
+                if let Some(at) = drained {
+                    let ms = at.saturating_sub(resumed_us) as f64 / 1e3;
+                    catch_up = Some(catch_up.map_or(ms, |m: f64| m.max(ms)));
+                }
             }
         }
         let span = last_us.saturating_sub(outcome.first_send_us) as f64 / 1e6;
@@ -149,6 +160,7 @@ impl Row<'_> {
             "connect_secs": o.connect_secs,
             "send_secs": (o.last_send_us - o.first_send_us) as f64 / 1e6,
             "sends_per_sec": self.sends_per_sec(),
+            "send_rate_limit": o.send_rate,
             "client_errors": o.failed,
             "first_client_error": o.first_error,
             "catchup_switches": o.catchup_switches,
@@ -156,9 +168,7 @@ impl Row<'_> {
     }
 
     fn sends_per_sec(&self) -> f64 {
-        let o = self.outcome;
-        let messages = o.clients.first().map_or(0, |c| c.messages()) as f64;
-        messages / ((o.last_send_us - o.first_send_us) as f64 / 1e6).max(1e-9)
+        self.outcome.sends_per_sec()
     }
 }
 
@@ -199,7 +209,13 @@ impl<'a> Summary<'a> {
     }
 
     fn baseline_rows(&self) -> impl Iterator<Item = &Row<'a>> {
-        self.rows.iter().filter(|r| r.outcome.slow_share == 0.0)
+        self.rows
+            .iter()
+            .filter(|r| r.outcome.slow_share == 0.0 && r.outcome.paced_as.is_none())
+    }
+
+    fn paced_row(&self) -> Option<&Row<'a>> {
+        self.rows.iter().find(|r| r.outcome.paced_as.is_some())
     }
 
     fn slow_rows(&self) -> impl Iterator<Item = &Row<'a>> {
@@ -257,6 +273,23 @@ impl<'a> Summary<'a> {
             if let Some(s) = h.outcome.catchup_switches {
                 println!("herald: {s} connections fell behind and caught up from the inbox");
             }
+        }
+        if let (Some(p), Some(redis)) = (self.paced_row(), self.baseline(System::Redis)) {
+            let g = &p.all;
+            println!(
+                "herald at Redis's pace ({:.1} sends/s): p50 {:.1} ms, p99 {:.1} ms ({:.2}× Redis's), max {:.1} ms; {} deliveries/s; {}",
+                p.sends_per_sec(),
+                g.percentile(0.5),
+                g.percentile(0.99),
+                g.percentile(0.99) / redis.all.percentile(0.99),
+                g.max_ms(),
+                thousands(g.deliveries_per_sec as u64),
+                if g.verified() {
+                    "verified"
+                } else {
+                    "NOT VERIFIED"
+                },
+            );
         }
         if self.slow_share > 0.0 {
             println!();
@@ -360,6 +393,11 @@ impl<'a> Summary<'a> {
             } else {
                 Value::Null
             },
+            "paced": self.paced_row().map(|p| json!({
+                "as": p.outcome.paced_as.map(System::name),
+                "send_rate": p.outcome.send_rate,
+                "result": p.result_json(),
+            })),
             "skipped": self.skipped,
         })
     }
@@ -403,7 +441,10 @@ fn draw(
     args: &NetArgs,
     outcomes: &[Outcome],
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let runs: Vec<&Outcome> = outcomes.iter().filter(|o| o.slow_share == 0.0).collect();
+    let runs: Vec<&Outcome> = outcomes
+        .iter()
+        .filter(|o| o.slow_share == 0.0 && o.paced_as.is_none())
+        .collect();
     let root = SVGBackend::new(path, (1000, 800)).into_drawing_area();
     root.fill(&WHITE)?;
     let title = format!(

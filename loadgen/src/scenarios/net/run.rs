@@ -28,6 +28,11 @@ const SETTLE: Duration = Duration::from_secs(1);
 pub struct Outcome {
     pub system: System,
     pub slow_share: f64,
+    /// Sends per second the publisher was held to, `None` for as fast as accepted.
+    pub send_rate: Option<f64>,
+    /// The system whose achieved send rate this run was held to (`--compare`'s extra
+    /// herald run at Redis's pace).
+    pub paced_as: Option<System>,
     pub connect_secs: f64,
     pub rss_before: u64,
     pub rss_idle: u64,
@@ -41,6 +46,14 @@ pub struct Outcome {
     pub first_error: Option<String>,
     /// herald only: connections that fell behind and caught up from the inbox.
     pub catchup_switches: Option<u64>,
+}
+
+impl Outcome {
+    /// Sends per second from the first send call to the last one's answer.
+    pub fn sends_per_sec(&self) -> f64 {
+        let messages = self.clients.first().map_or(0, |c| c.messages());
+        f64::from(messages) / ((self.last_send_us - self.first_send_us) as f64 / 1e6).max(1e-9)
+    }
 }
 
 enum Target {
@@ -66,12 +79,13 @@ impl Target {
     }
 }
 
-/// Runs `system` with `slow_share` of its clients slow; `None` when its server is not
-/// installed (the message names the package).
+/// Runs `system` with `slow_share` of its clients slow, sending at `send_rate` per second
+/// (or as fast as the system accepts); `None` when its server is not installed.
 pub fn run(
     system: System,
     args: &NetArgs,
     slow_share: f64,
+    send_rate: Option<f64>,
     server_bin: Option<&std::path::Path>,
     runtime: &tokio::runtime::Runtime,
 ) -> anyhow::Result<Option<Outcome>> {
@@ -96,10 +110,10 @@ pub fn run(
     let label = format!(
         "{}{}",
         system.name(),
-        if slow_share > 0.0 {
-            format!(", {:.0}% slow", slow_share * 100.0)
-        } else {
-            String::new()
+        match (slow_share > 0.0, send_rate) {
+            (true, _) => format!(", {:.0}% slow", slow_share * 100.0),
+            (false, Some(rate)) => format!(" at {rate:.1} sends/s"),
+            (false, None) => String::new(),
         }
     );
     eprintln!(
@@ -182,8 +196,13 @@ pub fn run(
         let bytes = args.payload;
         std::thread::spawn(move || -> anyhow::Result<(u64, u64)> {
             let first = shared.base.elapsed().as_micros() as u64;
+            let start = std::time::Instant::now();
             for i in 0..shared.messages() {
                 let text = payload(i, bytes);
+                if let Some(rate) = send_rate {
+                    let due = start + Duration::from_secs_f64(f64::from(i) / rate);
+                    std::thread::sleep(due.saturating_duration_since(Instant::now()));
+                }
                 shared.mark_sent(i);
                 publisher
                     .publish(&text)
@@ -244,6 +263,8 @@ pub fn run(
     Ok(Some(Outcome {
         system,
         slow_share,
+        send_rate,
+        paced_as: None,
         connect_secs,
         rss_before,
         rss_idle,
