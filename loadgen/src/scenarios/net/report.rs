@@ -424,10 +424,11 @@ impl<'a> Summary<'a> {
     }
 }
 
-const COLORS: [RGBColor; 3] = [
+const COLORS: [RGBColor; 4] = [
     RGBColor(31, 119, 180),
     RGBColor(214, 39, 40),
     RGBColor(44, 160, 44),
+    RGBColor(148, 103, 189),
 ];
 
 /// Deliveries per second over time since the first send, and latency percentiles, per
@@ -520,7 +521,9 @@ fn draw(
     let quantiles = [0.5, 0.9, 0.99, 0.999, 1.0];
     let names = ["p50", "p90", "p99", "p99.9", "max"];
     let mut lines = Vec::new();
-    for o in &runs {
+    // The latency panel also shows herald held to Redis's send rate.
+    let paced = outcomes.iter().filter(|o| o.paced_as.is_some());
+    for o in runs.iter().copied().chain(paced) {
         let g = Group::of(o, o.clients.iter());
         let values: Vec<f64> = quantiles
             .iter()
@@ -532,7 +535,11 @@ fn draw(
                 }
             })
             .collect();
-        lines.push((o.system.name(), values));
+        let name = match o.paced_as {
+            Some(_) => "herald at Redis's send rate",
+            None => o.system.name(),
+        };
+        lines.push((name, values));
     }
     let l_max = lines
         .iter()
