@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 use tokio::runtime::Runtime;
 use tokio::sync::Notify;
 
-/// 64 bytes of text, as `examples/gateway_load.rs` sends.
+/// 64 bytes of text, as `loadgen net` sends by default.
 const TEXT: &str = "gateway bench: sixty-four bytes of text, one frame per recipient";
 
 /// Deliveries still to be read in the current send, and the bench thread's wake-up when

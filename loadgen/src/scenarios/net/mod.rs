@@ -57,7 +57,8 @@ pub struct NetArgs {
     /// Broadcasts sent, back to back.
     #[arg(long, default_value_t = 100)]
     pub messages: u32,
-    /// Bytes of each broadcast's payload (at least 8: it starts with the message's index).
+    /// Bytes of each broadcast's payload: 8 (it starts with the message's index) to 2,048
+    /// (a text message's limit).
     #[arg(long, default_value_t = 64)]
     pub payload: usize,
     /// Share of clients that stop reading for a while after their first message (0 to 1).
@@ -115,8 +116,8 @@ pub fn run_net(args: &NetArgs) -> anyhow::Result<()> {
         "--messages must be 1 to 99,999,999"
     );
     ensure!(
-        (8..=1 << 20).contains(&args.payload),
-        "--payload must be 8 to 1,048,576 bytes"
+        (8..=2_048).contains(&args.payload),
+        "--payload must be 8 to 2,048 bytes (the platform's longest text message)"
     );
     ensure!(
         (0.0..=1.0).contains(&args.slow_share),
