@@ -221,6 +221,14 @@ pub async fn serve(settings: Settings) -> Result<(), String> {
         .await
         .map_err(|e| format!("listening on {}: {e}", settings.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    // Frames and responses go out as written: with Nagle's algorithm a small frame waited
+    // for the previous one's ACK, and on loopback (a 64 KiB MSS) a client whose window had
+    // shrunk while it was not reading stalled for seconds in zero-window probing.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("setting TCP_NODELAY on a connection: {e}");
+        }
+    });
     println!("listening on http://{addr}");
     tracing::info!(%addr, durable = engine.is_durable(), "serving");
     let snapshots = match settings.snapshot_interval {

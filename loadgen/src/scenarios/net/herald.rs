@@ -271,7 +271,7 @@ pub async fn client(
         if *deadline.borrow() {
             return Ok(());
         }
-        let stream = connect(addr, rec.slow).await?;
+        let stream = connect(addr).await?;
         let mut request =
             format!("ws://{addr}/v1/ws?cursor={next_cursor}").into_client_request()?;
         request

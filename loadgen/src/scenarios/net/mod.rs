@@ -7,8 +7,7 @@
 //! Measured: deliveries per second (distinct deliveries over the time from the first send
 //! call to the last receipt), send-to-receipt latency (HDR histogram), the server's
 //! resident memory per idle connection, and every client's messages checked: all of them,
-//! each once, in order. With `--slow-share F`, that share of clients (a 4 KiB receive
-//! buffer each) stops reading for `--slow-pause-ms` after its first message; each system
+//! each once, in order. With `--slow-share F`, that share of clients stops reading for `--slow-pause-ms` after its first message; each system
 //! then runs twice, without and with them, so the others' latency is compared in one run.
 
 mod herald;
@@ -81,9 +80,9 @@ pub struct NetArgs {
     /// slow client can catch up on all of them).
     #[arg(long)]
     pub inbox_capacity: Option<usize>,
-    /// Seconds after the last send (plus the slow pause) before what clients lack is
+    /// Seconds without any delivery, after the last send, before what clients lack is
     /// counted as lost.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 20)]
     pub drain_secs: u64,
     /// Worker threads of the clients' runtime.
     #[arg(long, default_value_t = 2)]

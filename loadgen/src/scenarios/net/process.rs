@@ -109,7 +109,11 @@ pub fn spawn(
         .stdin(Stdio::null())
         .stdout(stdout)
         .stderr(stderr)
-        .env("RUST_LOG", "warn")
+        // Quiet unless the caller asks for the server's logs.
+        .env(
+            "RUST_LOG",
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .spawn()
         .with_context(|| format!("starting {}", program.display()))
 }

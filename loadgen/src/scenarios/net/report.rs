@@ -294,7 +294,7 @@ impl<'a> Summary<'a> {
         if self.slow_share > 0.0 {
             println!();
             println!(
-                "with {:.0}% slow clients ({} ms pause, 4 KiB receive buffer):",
+                "with {:.0}% slow clients ({} ms without reading):",
                 self.slow_share * 100.0,
                 self.slow_pause_ms
             );

@@ -214,19 +214,28 @@ pub fn run(
     };
     let expected = u64::from(n) * u64::from(args.messages);
     let bar = progress(expected, &format!("{label}: delivering"));
-    let drain = Duration::from_secs(args.drain_secs) + pause;
-    let mut done_at: Option<Instant> = None;
+    // A slow client's pause is a silence that is not a loss.
+    let drain = Duration::from_secs(args.drain_secs)
+        + if slow_share > 0.0 {
+            pause
+        } else {
+            Duration::ZERO
+        };
+    let mut progress_at = (0, Instant::now());
     loop {
-        bar.set_position(shared.received.load(Ordering::Relaxed).min(expected));
+        let received = shared.received.load(Ordering::Relaxed);
+        bar.set_position(received.min(expected));
         if shared.complete.load(Ordering::Relaxed) == u64::from(n) {
             break;
         }
-        if publishing.is_finished() && done_at.is_none() {
-            done_at = Some(Instant::now());
+        if received > progress_at.0 {
+            progress_at = (received, Instant::now());
         }
-        if done_at.is_some_and(|at| at.elapsed() > drain) {
+        // Clients that got nothing for `drain` after the last send are not going to: what
+        // they lack is lost.
+        if publishing.is_finished() && progress_at.1.elapsed() > drain {
             eprintln!(
-                "{label}: {} of {n} clients still missing messages {} s after the last send; counting what they lack as lost",
+                "{label}: {} of {n} clients still missing messages, and no message arrived in {} s; counting what they lack as lost",
                 u64::from(n) - shared.complete.load(Ordering::Relaxed),
                 drain.as_secs()
             );
@@ -284,7 +293,7 @@ async fn client<P: super::stream::Protocol>(
     rec: &mut Recorder,
     subscribed: impl FnOnce(),
 ) -> anyhow::Result<()> {
-    let stream = super::stream::connect(addr, rec.slow).await?;
+    let stream = super::stream::connect(addr).await?;
     if super::stream::run(protocol, stream, rec, subscribed).await? == super::stream::Ended::Closed
     {
         rec.disconnects += 1;

@@ -11,22 +11,21 @@ use tokio::net::{TcpSocket, TcpStream};
 
 use super::record::Recorder;
 
-/// The receive buffer a slow client asks for: a client on a poor network, whose window
-/// fills after a few frames, so the server's buffers fill behind it when it stops reading.
-pub const SLOW_RECEIVE_BUFFER: u32 = 4 << 10;
 /// Bytes read at once; grows only for a frame larger than this.
 const READ_CHUNK: usize = 4 << 10;
 
 /// Opens a TCP connection to `addr`, retrying while the server's listen queue overflows
 /// (thousands of clients connect at once).
-pub async fn connect(addr: SocketAddr, slow: bool) -> anyhow::Result<TcpStream> {
+///
+/// Slow clients keep the kernel's default buffers: a small receive buffer is what a client
+/// on a poor network has, but on loopback (a 64 KiB MSS) a window that small falls back on
+/// the sender's zero-window probes, whose backoff stalled some connections for tens of
+/// seconds.
+pub async fn connect(addr: SocketAddr) -> anyhow::Result<TcpStream> {
     let mut delay = Duration::from_millis(20);
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let socket = TcpSocket::new_v4()?;
-        if slow {
-            socket.set_recv_buffer_size(SLOW_RECEIVE_BUFFER)?;
-        }
         match socket.connect(addr).await {
             Ok(stream) => {
                 stream.set_nodelay(true)?;
