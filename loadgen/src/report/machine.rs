@@ -67,6 +67,11 @@ pub fn rss_bytes() -> u64 {
     read_kib("/proc/self/status", "VmRSS:").map_or(0, |k| k * 1024)
 }
 
+/// Process `pid`'s current resident set, in bytes (0 when it cannot be read).
+pub fn rss_bytes_of(pid: u32) -> u64 {
+    read_kib(&format!("/proc/{pid}/status"), "VmRSS:").map_or(0, |k| k * 1024)
+}
+
 /// The process's peak resident set, in bytes.
 pub fn peak_rss_bytes() -> u64 {
     read_kib("/proc/self/status", "VmHWM:").map_or(0, |k| k * 1024)

@@ -11,6 +11,6 @@ mod table;
 pub(crate) use format::{gib, rate, thousands};
 pub(crate) use json::{latency_json, merge, run_json};
 pub(crate) use latency::Latencies;
-pub(crate) use machine::{Machine, MeasuredOn, peak_rss_bytes, rss_bytes};
+pub(crate) use machine::{Machine, MeasuredOn, peak_rss_bytes, rss_bytes, rss_bytes_of};
 pub(crate) use plot::draw_plot;
 pub(crate) use table::{print_header, print_result};

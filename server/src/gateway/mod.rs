@@ -38,7 +38,9 @@ pub struct Gateway {
     pub reconnect_jitter: Duration,
     /// Where WebSocket connections run: a runtime of their own, so that a broadcast's
     /// thousands of wake-ups never queue the control API's requests (a send) behind them.
-    runtime: ConnectionRuntime,
+    connections: tokio::runtime::Handle,
+    /// Owns that runtime; shuts it down when the gateway goes.
+    _runtime: ConnectionRuntime,
 }
 
 /// The gateway's own runtime, shut down without blocking when the gateway is dropped
@@ -74,7 +76,8 @@ impl Gateway {
             pong_timeout,
             write_timeout,
             reconnect_jitter: Duration::from_secs(5),
-            runtime: ConnectionRuntime(Some(runtime)),
+            connections: runtime.handle().clone(),
+            _runtime: ConnectionRuntime(Some(runtime)),
         })
     }
 
@@ -91,11 +94,7 @@ impl Gateway {
     where
         F: std::future::Future<Output = ()> + Send + 'static,
     {
-        match &self.runtime.0 {
-            Some(runtime) => runtime.spawn(connection),
-            // Only while the gateway is being dropped.
-            None => tokio::spawn(connection),
-        }
+        self.connections.spawn(connection)
     }
 }
 

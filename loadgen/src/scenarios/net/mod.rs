@@ -169,14 +169,7 @@ pub fn run_net(args: &NetArgs) -> anyhow::Result<()> {
             &[0.0]
         };
         for &share in shares {
-            match run::run(
-                system,
-                args,
-                share,
-                args.send_rate,
-                Some(&server_bin),
-                &runtime,
-            )? {
+            match run::run(system, args, share, args.send_rate, &server_bin, &runtime)? {
                 Some(outcome) => outcomes.push(outcome),
                 None => {
                     let (program, package) = match system {
@@ -199,14 +192,8 @@ pub fn run_net(args: &NetArgs) -> anyhow::Result<()> {
         .find(|o| o.system == System::Redis && o.slow_share == 0.0)
         .map(run::Outcome::sends_per_sec);
     if let (Some(rate), None) = (redis_rate, args.send_rate)
-        && let Some(mut outcome) = run::run(
-            System::Herald,
-            args,
-            0.0,
-            Some(rate),
-            Some(&server_bin),
-            &runtime,
-        )?
+        && let Some(mut outcome) =
+            run::run(System::Herald, args, 0.0, Some(rate), &server_bin, &runtime)?
     {
         outcome.paced_as = Some(System::Redis);
         outcomes.push(outcome);

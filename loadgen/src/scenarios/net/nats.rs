@@ -5,11 +5,10 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::Stdio;
 
 use anyhow::{Context, bail};
 
-use super::process::{Server, free_port, on_path, spawn, wait_listening};
+use super::process::{Server, start_from_path};
 use super::stream::{Event, Protocol, line, number};
 
 pub const PROGRAM: &str = "nats-server";
@@ -19,18 +18,14 @@ const CONNECT: &str = r#"CONNECT {"verbose":false,"pedantic":false,"echo":false}
 
 /// Starts `nats-server`; `None` when it is not installed.
 pub fn start() -> anyhow::Result<Option<(Server, SocketAddr)>> {
-    let Some(program) = on_path(PROGRAM) else {
-        return Ok(None);
-    };
-    let port = free_port()?;
-    let args: Vec<String> = ["-a", "127.0.0.1", "-p", &port.to_string()]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    let mut server = Server::new(spawn(&program, &args, Stdio::null(), Stdio::null())?, None);
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    wait_listening(addr, &mut server, PROGRAM)?;
-    Ok(Some((server, addr)))
+    start_from_path(PROGRAM, |port| {
+        vec![
+            "-a".into(),
+            "127.0.0.1".into(),
+            "-p".into(),
+            port.to_string(),
+        ]
+    })
 }
 
 /// The NATS client protocol: `MSG`, `PING`, and the `PONG` that confirms the subscription.

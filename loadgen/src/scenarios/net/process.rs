@@ -22,7 +22,7 @@ impl Server {
 
     /// The server's resident memory now, in bytes.
     pub fn rss_bytes(&self) -> u64 {
-        rss_of(self.child.id())
+        crate::report::rss_bytes_of(self.child.id())
     }
 
     /// Fails when the process has already exited, with its exit status.
@@ -33,24 +33,14 @@ impl Server {
         Ok(())
     }
 
-    /// Stops the process: SIGTERM, then SIGKILL if it has not exited within two seconds.
+    /// Stops the process (SIGKILL: nothing of a run's servers outlives it) and removes its
+    /// data directory.
     pub fn stop(mut self) {
         self.terminate();
     }
 
     fn terminate(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            // SAFETY: kill(2) with our own child's pid has no memory effects.
-            unsafe { libc_kill(self.child.id() as i32, 15) };
-            let deadline = Instant::now() + Duration::from_secs(2);
-            while Instant::now() < deadline {
-                if !matches!(self.child.try_wait(), Ok(None)) {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = self.child.kill();
-        }
+        let _ = self.child.kill();
         let _ = self.child.wait();
         if let Some(dir) = self.dir.take() {
             let _ = std::fs::remove_dir_all(dir);
@@ -64,9 +54,22 @@ impl Drop for Server {
     }
 }
 
-unsafe extern "C" {
-    #[link_name = "kill"]
-    fn libc_kill(pid: i32, signal: i32) -> i32;
+/// Starts `program` from PATH on a free loopback port, with the arguments `args` gives for
+/// that port, its output discarded, and waits until it listens; `None` when the program is
+/// not installed.
+pub fn start_from_path(
+    program: &str,
+    args: impl FnOnce(u16) -> Vec<String>,
+) -> anyhow::Result<Option<(Server, SocketAddr)>> {
+    let Some(path) = on_path(program) else {
+        return Ok(None);
+    };
+    let port = free_port()?;
+    let child = spawn(&path, &args(port), Stdio::null(), Stdio::null())?;
+    let mut server = Server::new(child, None);
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    wait_listening(addr, &mut server, program)?;
+    Ok(Some((server, addr)))
 }
 
 /// A loopback port nobody listens on now.
@@ -124,16 +127,4 @@ pub fn temp_dir(name: &str) -> anyhow::Result<PathBuf> {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     Ok(dir)
-}
-
-/// The resident memory of process `pid`, in bytes (0 when it cannot be read).
-pub fn rss_of(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-        })
-        .map_or(0, |kib| kib * 1024)
 }

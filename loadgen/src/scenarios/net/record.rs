@@ -6,7 +6,7 @@
 //! against the one right answer: messages `0..M`, each once, in that order.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
@@ -26,8 +26,6 @@ pub struct Shared {
     pub complete: AtomicU64,
     /// Becomes true when the run's drain deadline passes: clients stop waiting.
     pub deadline: watch::Sender<bool>,
-    /// Set once every message has been sent.
-    pub sending_done: AtomicBool,
 }
 
 impl Shared {
@@ -39,7 +37,6 @@ impl Shared {
             received: AtomicU64::new(0),
             complete: AtomicU64::new(0),
             deadline: watch::channel(false).0,
-            sending_done: AtomicBool::new(false),
         })
     }
 

@@ -5,11 +5,10 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::Stdio;
 
 use anyhow::{Context, bail};
 
-use super::process::{Server, free_port, on_path, spawn, wait_listening};
+use super::process::{Server, start_from_path};
 use super::stream::{Event, Protocol, line, number};
 
 pub const PROGRAM: &str = "redis-server";
@@ -18,31 +17,25 @@ const CHANNEL: &str = "herald-net";
 
 /// Starts `redis-server` for `clients` subscribers; `None` when it is not installed.
 pub fn start(clients: u32) -> anyhow::Result<Option<(Server, SocketAddr)>> {
-    let Some(program) = on_path(PROGRAM) else {
-        return Ok(None);
-    };
-    let port = free_port()?;
-    let args: Vec<String> = [
-        "--port",
-        &port.to_string(),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--maxclients",
-        &(clients + 64).to_string(),
-        "--loglevel",
-        "warning",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let mut server = Server::new(spawn(&program, &args, Stdio::null(), Stdio::null())?, None);
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    wait_listening(addr, &mut server, PROGRAM)?;
-    Ok(Some((server, addr)))
+    start_from_path(PROGRAM, |port| {
+        [
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--maxclients",
+            &(clients + 64).to_string(),
+            "--loglevel",
+            "warning",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    })
 }
 
 /// RESP: `SUBSCRIBE`'s confirmation and `message` pushes.

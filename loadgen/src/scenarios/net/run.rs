@@ -86,14 +86,14 @@ pub fn run(
     args: &NetArgs,
     slow_share: f64,
     send_rate: Option<f64>,
-    server_bin: Option<&std::path::Path>,
+    server_bin: &std::path::Path,
     runtime: &tokio::runtime::Runtime,
 ) -> anyhow::Result<Option<Outcome>> {
     let n = args.connections;
     let started = Instant::now();
     let target = match system {
         System::Herald => Target::Herald(Herald::start(
-            server_bin.context("the herald-server binary")?,
+            server_bin,
             n,
             args.inbox_capacity(),
             !args.in_memory,
@@ -208,7 +208,6 @@ pub fn run(
                     .publish(&text)
                     .with_context(|| format!("sending message {i}"))?;
             }
-            shared.sending_done.store(true, Ordering::Release);
             Ok((first, shared.base.elapsed().as_micros() as u64))
         })
     };
